@@ -1,0 +1,25 @@
+"""Shared fixtures. Tests that need ../shared (real TNN models and golden outputs) skip with a
+reason when it is absent; everything else builds its own models."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(os.environ.get("TNNQUANT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+MODELS = SHARED / "models"
+MODEL_NAMES = ["mobilenetv2", "yolov8n", "pplcnet", "mtcnn_onet"]
+
+
+def need_shared(*parts: str) -> Path:
+    """Path inside ../shared, or skip the test when it is not there."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} not found: the shared TNN models/data are not beside this clone")
+    return path
+
+
+@pytest.fixture
+def shared_models() -> Path:
+    return need_shared("models")

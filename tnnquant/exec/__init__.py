@@ -1,0 +1,3 @@
+from .executor import Executor
+
+__all__ = ["Executor"]

@@ -1,0 +1,3 @@
+from .graph import BlobScale, FileFormat, Graph, InputSpec, Layer
+
+__all__ = ["BlobScale", "FileFormat", "Graph", "InputSpec", "Layer"]

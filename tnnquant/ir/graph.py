@@ -1,0 +1,176 @@
+"""The in-memory graph: what a .tnnproto + .tnnmodel pair holds, in TNN's terms."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..errors import FormatError
+from ..formats.rawbuffer import MAGIC_V2, DataType, RawBuffer
+from ..layers.base import LAYERS, LayerType, Params
+
+
+@dataclass
+class InputSpec:
+    name: str
+    dims: tuple[int, ...]
+    data_type: DataType | None = None   # None: not stored (v1 protos); TNN then uses float
+
+
+@dataclass
+class Layer:
+    type: str                   # stored type string, without the Quantized prefix
+    name: str
+    inputs: list[str]
+    outputs: list[str]
+    params: Params
+    quantized: bool = False
+    dynamic_range: bool = False
+    n_fields: int | None = None  # parameter fields the source line gave; None = all
+    line: int | None = None      # line in the source .tnnproto, for error messages
+
+    @property
+    def kind(self) -> type[LayerType]:
+        return LAYERS.get(self.type)
+
+    @property
+    def proto_type(self) -> str:
+        """Type string as written in the proto (spec model-format §1.8)."""
+        if self.quantized and not self.type.startswith("Quantized"):
+            return "Quantized" + self.type
+        if self.dynamic_range and not self.type.startswith("DynamicRangeQuantized"):
+            return "DynamicRangeQuantized" + self.type
+        return self.type
+
+    def replace(self, **changes: Any) -> "Layer":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass
+class BlobScale:
+    """Quantization parameters of one blob: ``real = scale * (q - zero_point)`` per channel or
+    per tensor (spec int8 §6.6)."""
+
+    scale: np.ndarray                    # float32, 1 or C entries
+    zero_point: np.ndarray | None = None  # int8; None in legacy files (read as zeros)
+    bias: np.ndarray | None = None        # int32, unused by TNN (zeros)
+
+    def __post_init__(self) -> None:
+        self.scale = np.asarray(self.scale, dtype=np.float32).reshape(-1)
+        if self.zero_point is not None:
+            self.zero_point = np.asarray(self.zero_point, dtype=np.int8).reshape(-1)
+        if self.bias is None:
+            self.bias = np.zeros(self.scale.size, np.int32)
+
+    @property
+    def zero_points(self) -> np.ndarray:
+        return (self.zero_point if self.zero_point is not None
+                else np.zeros(self.scale.size, np.int8))
+
+    @property
+    def per_channel(self) -> bool:
+        return self.scale.size > 1
+
+
+@dataclass
+class FileFormat:
+    """How the source files were laid out, so an unchanged graph is written back identically."""
+
+    proto_magic: int = MAGIC_V2
+    model_magic: bool = True           # the .tnnmodel starts with MAGIC_V2
+    empty_constant_map: bool = False   # the .tnnmodel ends with an empty constant-map section
+    header_words: tuple[str, str] = ("1", "1")  # words 0 and 2 of proto line 1 (unused by TNN)
+
+
+@dataclass
+class Graph:
+    inputs: list[InputSpec]
+    outputs: list[str]
+    layers: list[Layer]
+    resources: dict[str, Any] = field(default_factory=dict)       # by layer name
+    blob_scales: dict[str, BlobScale] = field(default_factory=dict)  # by blob name
+    constants: dict[str, RawBuffer] = field(default_factory=dict)  # constant map, by blob name
+    blob_names: list[str] = field(default_factory=list)  # proto line 3, as declared
+    format: FileFormat = field(default_factory=FileFormat)
+    proto_path: str | None = None
+    model_path: str | None = None
+
+    # --- lookups ---------------------------------------------------------------------------
+
+    def layer(self, name: str) -> Layer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+    def producers(self) -> dict[str, Layer]:
+        """Blob name -> the first layer (in list order) that outputs it."""
+        out: dict[str, Layer] = {}
+        for layer in self.layers:
+            for b in layer.outputs:
+                out.setdefault(b, layer)
+        return out
+
+    def consumers(self) -> dict[str, list[Layer]]:
+        """Blob name -> layers that read it, in list order."""
+        out: dict[str, list[Layer]] = {}
+        for layer in self.layers:
+            for b in layer.inputs:
+                out.setdefault(b, []).append(layer)
+        return out
+
+    def referenced_blobs(self) -> set[str]:
+        names: set[str] = set()
+        for layer in self.layers:
+            names.update(layer.inputs)
+            names.update(layer.outputs)
+        return names
+
+    def topo_order(self) -> list[Layer]:
+        """Layers in an order where every input is produced first; stable w.r.t. list order
+        (TNN runs layers in list order, so a valid file is returned unchanged)."""
+        available = {i.name for i in self.inputs} | set(self.constants)
+        pending = list(self.layers)
+        order: list[Layer] = []
+        while pending:
+            rest = []
+            for layer in pending:
+                if all(b in available for b in layer.inputs):
+                    order.append(layer)
+                    available.update(layer.outputs)
+                else:
+                    rest.append(layer)
+            if len(rest) == len(pending):
+                missing = sorted({b for lay in rest for b in lay.inputs if b not in available})
+                lay = rest[0]
+                raise FormatError(f"input blob(s) never produced: {', '.join(missing[:5])}",
+                                  path=self.proto_path, line=lay.line, layer=lay.name,
+                                  layer_type=lay.proto_type)
+            pending = rest
+        return order
+
+    @property
+    def is_quantized(self) -> bool:
+        return any(layer.quantized for layer in self.layers)
+
+    def copy(self) -> "Graph":
+        """A copy whose lists and dicts can be changed without touching this graph (arrays and
+        params are shared: they are treated as immutable)."""
+        return dataclasses.replace(
+            self, inputs=list(self.inputs), outputs=list(self.outputs),
+            layers=[dataclasses.replace(lay, inputs=list(lay.inputs), outputs=list(lay.outputs))
+                    for lay in self.layers],
+            resources=dict(self.resources), blob_scales=dict(self.blob_scales),
+            constants=dict(self.constants), blob_names=list(self.blob_names),
+            format=dataclasses.replace(self.format))
+
+    def iter_weights(self) -> Iterable[tuple[str, RawBuffer]]:
+        """(owner name, buffer) for every RawBuffer of every layer resource and constant."""
+        for name, res in self.resources.items():
+            for value in vars(res).values():
+                if isinstance(value, RawBuffer):
+                    yield name, value
+        for name, buf in self.constants.items():
+            yield name, buf

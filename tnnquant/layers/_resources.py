@@ -1,0 +1,88 @@
+"""Resource payload codecs shared by several layer types (spec model-format §2.5)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..formats.binio import BinReader, BinWriter
+from ..formats.rawbuffer import DataType, RawBuffer
+
+
+def read_int8_tail(r: BinReader, what: str) -> tuple[RawBuffer | None, RawBuffer]:
+    """(zero_point, scale) after int8 weights: current files store both, legacy and
+    dynamic-range files the scale alone; the first buffer's type tells which (spec §2.5)."""
+    first = r.rawbuffer(f"{what} zero point or scale")
+    if first.data_type == DataType.INT8:
+        return first, r.rawbuffer(f"{what} scale")
+    if first.data_type == DataType.FLOAT:
+        return None, first
+    raise r.error(f"{what}: expected an INT8 zero-point or FLOAT scale buffer, "
+                  f"got {first.data_type.name}")
+
+
+def write_int8_tail(w: BinWriter, zero_point: RawBuffer | None, scale: RawBuffer | None) -> None:
+    if zero_point is not None:
+        w.rawbuffer(zero_point)
+    if scale is not None:
+        w.rawbuffer(scale)
+
+
+@dataclass
+class ConvResource:
+    """Convolution / Deconvolution weights: float, or int8 with scales (spec int8 §8.1)."""
+
+    name: str
+    has_bias: int
+    filter: RawBuffer
+    bias: RawBuffer | None = None
+    zero_point: RawBuffer | None = None   # int8 filters only; None in legacy files
+    scale: RawBuffer | None = None        # int8 filters only: weight scale x input scale
+
+    @classmethod
+    def read(cls, r: BinReader) -> "ConvResource":
+        name = r.string("layer name")
+        has_bias = r.i32("has_bias flag")
+        filt = r.rawbuffer("filter")
+        bias = r.rawbuffer("bias") if has_bias else None
+        zp = scale = None
+        if filt.data_type == DataType.INT8:
+            zp, scale = read_int8_tail(r, "filter")
+        return cls(name, has_bias, filt, bias, zp, scale)
+
+    def write(self, w: BinWriter) -> None:
+        w.string(self.name)
+        w.i32(self.has_bias)
+        w.rawbuffer(self.filter)
+        if self.has_bias:
+            w.rawbuffer(self.bias)
+        if self.filter.data_type == DataType.INT8:
+            write_int8_tail(w, self.zero_point, self.scale)
+
+
+@dataclass
+class BatchNormResource:
+    """Per-channel ``y = x * scale + bias`` (BatchNormCxx, InstBatchNormCxx); no name string."""
+
+    scale: RawBuffer
+    bias: RawBuffer
+
+    @classmethod
+    def read(cls, r: BinReader) -> "BatchNormResource":
+        return cls(r.rawbuffer("scale"), r.rawbuffer("bias"))
+
+    def write(self, w: BinWriter) -> None:
+        w.rawbuffer(self.scale)
+        w.rawbuffer(self.bias)
+
+
+@dataclass
+class ElementResource:
+    """A single constant tensor (binary-op operand, BiasAdd bias, Const value)."""
+
+    element: RawBuffer
+
+    @classmethod
+    def read(cls, r: BinReader) -> "ElementResource":
+        return cls(r.rawbuffer("constant"))
+
+    def write(self, w: BinWriter) -> None:
+        w.rawbuffer(self.element)

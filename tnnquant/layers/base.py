@@ -1,0 +1,197 @@
+"""The contract every layer file implements, and the parameter codec shared by all of them.
+
+A layer file declares a frozen ``Params`` dataclass whose field order is the proto order and
+whose defaults are what TNN's reader uses for a missing word (spec model-format §3.2), an
+optional resource class (its .tnnmodel payload), an fp32 kernel, an int8 kernel and its role
+in quantization. ``register`` adds it to ``LAYERS`` under every type string TNN accepts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..errors import FormatError, UnsupportedError
+from ..registry import Registry
+
+# --- parameter field kinds -------------------------------------------------------------------
+
+
+def required(default: Any = 0) -> Any:
+    """A scalar TNN reads without a bounds check: a line that omits it is rejected."""
+    return field(default=default, metadata={"required": True})
+
+
+def counted(*, per_count: int = 1, required: bool = False) -> Any:
+    """A list written as its count followed by ``count * per_count`` values."""
+    return field(default=(), metadata={"list": "counted", "per_count": per_count,
+                                       "required": required})
+
+
+def rest() -> Any:
+    """A list made of every remaining word of the line."""
+    return field(default=(), metadata={"list": "rest"})
+
+
+def _format_number(value: Any) -> str:
+    if isinstance(value, float):
+        return "%g" % value  # spec model-format §1.8: C++ stream formatting = printf %g
+    return str(int(value))
+
+
+@dataclass(frozen=True)
+class Params:
+    """Base of every layer's parameter dataclass."""
+
+    @classmethod
+    def _fields(cls) -> list[tuple[dataclasses.Field, type]]:
+        cache = cls.__dict__.get("_field_cache")
+        if cache is None:
+            hints = typing.get_type_hints(cls)
+            cache = []
+            for f in dataclasses.fields(cls):
+                hint = hints[f.name]
+                elem = typing.get_args(hint)[0] if typing.get_origin(hint) is tuple else hint
+                cache.append((f, elem))
+            setattr(cls, "_field_cache", cache)
+        return cache
+
+    @classmethod
+    def parse(cls, words: list[str]) -> tuple["Params", int]:
+        """Parse parameter words; returns the params and how many fields the line gave.
+
+        Raises ValueError with a short reason (the proto reader adds file, line and layer).
+        """
+        values: dict[str, Any] = {}
+        pos = 0
+        present = 0
+        for f, elem in cls._fields():
+            kind = f.metadata.get("list")
+            if pos >= len(words):
+                if f.metadata.get("required"):
+                    raise ValueError(f"expected at least {_min_words(cls)} parameters, "
+                                     f"got {len(words)}")
+                break
+            if kind == "counted":
+                count = _number(words[pos], int, f.name)
+                n = count * f.metadata["per_count"]
+                if count < 0 or pos + 1 + n > len(words):
+                    raise ValueError(f"'{f.name}' announces {count} values but only "
+                                     f"{len(words) - pos - 1} follow")
+                values[f.name] = tuple(_number(w, elem, f.name) for w in words[pos + 1:pos + 1 + n])
+                pos += 1 + n
+            elif kind == "rest":
+                values[f.name] = tuple(_number(w, elem, f.name) for w in words[pos:])
+                pos = len(words)
+            else:
+                values[f.name] = _number(words[pos], elem, f.name)
+                pos += 1
+            present += 1
+        return cls(**values), present
+
+    def format(self, n_fields: int | None = None) -> list[str]:
+        """Parameter words; the first ``n_fields`` fields (all when None), but never dropping a
+        field that differs from its default."""
+        fields = self._fields()
+        last_set = max((i + 1 for i, (f, _) in enumerate(fields)
+                        if getattr(self, f.name) != f.default), default=0)
+        n = len(fields) if n_fields is None else max(n_fields, last_set)
+        words: list[str] = []
+        for f, _ in fields[:n]:
+            value = getattr(self, f.name)
+            kind = f.metadata.get("list")
+            if kind == "counted":
+                words.append(str(len(value) // f.metadata["per_count"]))
+            if kind:
+                words.extend(_format_number(v) for v in value)
+            else:
+                words.append(_format_number(value))
+        return words
+
+    def replace(self, **changes: Any) -> "Params":
+        return dataclasses.replace(self, **changes)
+
+
+def _min_words(cls: type[Params]) -> int:
+    return sum(1 for f, _ in cls._fields() if f.metadata.get("required"))
+
+
+def _number(word: str, kind: type, name: str) -> Any:
+    try:
+        return float(word) if kind is float else int(word)
+    except ValueError:
+        expected = "a number" if kind is float else "an integer"
+        raise ValueError(f"parameter '{name}': expected {expected}, got '{word}'") from None
+
+
+@dataclass(frozen=True)
+class NoParams(Params):
+    """Layers whose proto line carries no parameters."""
+
+
+# --- layer types -----------------------------------------------------------------------------
+
+
+class LayerType:
+    """Everything about one TNN layer type. Subclasses set the class attributes below and
+    override the kernels they support; all kernels are pure functions of their arguments."""
+
+    names: ClassVar[tuple[str, ...]]            # accepted type strings; the first is canonical
+    quantized_names: ClassVar[tuple[str, ...]] = ()  # 'Quantized…' spellings (spec §3.1)
+    dynamic_names: ClassVar[tuple[str, ...]] = ()    # 'DynamicRangeQuantized…' spellings
+    enum: ClassVar[int]                        # value written in .tnnmodel record headers
+    Params: ClassVar[type[Params]] = NoParams
+    Resource: ClassVar[type | None] = None     # class with read(reader, type_str) / write(writer)
+
+    # quantization role (spec int8 §4, §7, §9)
+    collects_stats: ClassVar[bool] = False     # its input and output blobs get blob scales
+    quantizable: ClassVar[bool] = False        # becomes Quantized… when calibrated
+
+    @classmethod
+    def forward(cls, p: Any, res: Any, *xs: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
+        """fp32 kernel: NCHW inputs -> output(s)."""
+        raise UnsupportedError(f"no fp32 kernel for layer type {cls.names[0]}")
+
+    @classmethod
+    def requires_resource(cls, layer: Any) -> bool:
+        """Whether a model must carry a resource record for this layer."""
+        return cls.Resource is not None
+
+    @classmethod
+    def check_resource(cls, p: Any, res: Any) -> str | None:
+        """Return why ``res`` does not fit the parameters, or None."""
+        return None
+
+
+LAYERS: Registry[type[LayerType]] = Registry("layer type")
+LAYERS_BY_ENUM: dict[int, type[LayerType]] = {}
+QUANT_PREFIX = "Quantized"
+DYNAMIC_PREFIX = "DynamicRangeQuantized"
+
+
+def register(cls: type[LayerType]) -> type[LayerType]:
+    """Class decorator: register a layer type under all of its type strings."""
+    for name in cls.names + cls.quantized_names + cls.dynamic_names:
+        LAYERS.add(name, cls)
+    LAYERS_BY_ENUM.setdefault(cls.enum, cls)
+    return cls
+
+
+def resolve_type(type_str: str) -> tuple[type[LayerType], str, bool, bool]:
+    """Type string of a proto line -> (layer type, stored type string, quantized, dynamic).
+
+    spec model-format §1.7: the Quantized prefix is the quantization marker; the stored type
+    string (used in .tnnmodel record headers) has no prefix.
+    """
+    if type_str not in LAYERS:
+        raise FormatError(f"unknown layer type '{type_str}'")
+    cls = LAYERS.get(type_str)
+    if type_str in cls.dynamic_names:
+        return cls, type_str[len(DYNAMIC_PREFIX):], False, True
+    if type_str in cls.quantized_names:
+        stored = type_str[len(QUANT_PREFIX):]
+        return cls, stored if stored in LAYERS else type_str, True, False
+    return cls, type_str, False, False

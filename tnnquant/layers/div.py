@@ -1,0 +1,11 @@
+"""Div (spec model-format §3.3.4)."""
+from __future__ import annotations
+
+from ._binary import BinaryLayer
+from .base import register
+
+
+@register
+class Div(BinaryLayer):
+    names = ("Div",)
+    enum = 175

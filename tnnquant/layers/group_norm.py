@@ -1,0 +1,19 @@
+"""GroupNorm (spec model-format §3.3.28): scale and bias come from inputs."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .base import LayerType, Params, register
+
+
+@dataclass(frozen=True)
+class GroupNormParams(Params):
+    group: int = 0
+    eps: float = 1e-5
+
+
+@register
+class GroupNorm(LayerType):
+    names = ("GroupNorm",)
+    enum = 318
+    Params = GroupNormParams

@@ -1,0 +1,11 @@
+"""Maximum (spec model-format §3.3.4)."""
+from __future__ import annotations
+
+from ._binary import BinaryLayer
+from .base import register
+
+
+@register
+class Maximum(BinaryLayer):
+    names = ("Maximum",)
+    enum = 137

@@ -1,0 +1,11 @@
+"""Mul (spec model-format §3.3.4)."""
+from __future__ import annotations
+
+from ._binary import BinaryLayer
+from .base import register
+
+
+@register
+class Mul(BinaryLayer):
+    names = ("Mul",)
+    enum = 42

@@ -1,0 +1,20 @@
+"""PadV2: ONNX-style pads, all begins then all ends (spec model-format §3.3.21)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .base import LayerType, Params, counted, register
+
+
+@dataclass(frozen=True)
+class PadV2Params(Params):
+    pads: tuple[int, ...] = counted(per_count=2)   # rank R, then 2R values
+    type: int = 0             # 0 constant, 1 reflect, 2 edge
+    value: float = 0.0
+
+
+@register
+class PadV2(LayerType):
+    names = ("PadV2",)
+    enum = 316
+    Params = PadV2Params

@@ -1,0 +1,11 @@
+"""ReduceMax (spec model-format §3.3.26)."""
+from __future__ import annotations
+
+from ._reduce import ReduceLayer
+from .base import register
+
+
+@register
+class ReduceMax(ReduceLayer):
+    names = ("ReduceMax",)
+    enum = 177

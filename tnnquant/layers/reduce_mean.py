@@ -1,0 +1,11 @@
+"""ReduceMean (spec model-format §3.3.26)."""
+from __future__ import annotations
+
+from ._reduce import ReduceLayer
+from .base import register
+
+
+@register
+class ReduceMean(ReduceLayer):
+    names = ("ReduceMean",)
+    enum = 169

@@ -1,0 +1,11 @@
+"""ReduceSum (spec model-format §3.3.26)."""
+from __future__ import annotations
+
+from ._reduce import ReduceLayer
+from .base import register
+
+
+@register
+class ReduceSum(ReduceLayer):
+    names = ("ReduceSum", "Reduce_Sum")
+    enum = 133

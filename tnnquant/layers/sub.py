@@ -1,0 +1,11 @@
+"""Sub (spec model-format §3.3.4)."""
+from __future__ import annotations
+
+from ._binary import BinaryLayer
+from .base import register
+
+
+@register
+class Sub(BinaryLayer):
+    names = ("Sub",)
+    enum = 108

@@ -1,0 +1,99 @@
+"""Build small TNN graphs in memory (for tests, examples and synthetic benchmarks)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .exec.executor import Executor
+from .formats.rawbuffer import DataType, RawBuffer
+from .ir.graph import Graph, InputSpec, Layer
+from .layers import LAYERS, Params
+from .layers._resources import ConvResource
+from .layers.inner_product import InnerProductResource
+
+
+class GraphBuilder:
+    """``b = GraphBuilder(); x = b.input("data", (1, 3, 32, 32)); y = b.conv(x, 8, 3, pad=1)``."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.inputs: list[InputSpec] = []
+        self.layers: list[Layer] = []
+        self.resources: dict[str, Any] = {}
+        self.constants: dict[str, RawBuffer] = {}
+        self.channels: dict[str, int] = {}
+
+    def _name(self, prefix: str) -> str:
+        return f"{prefix}{len(self.layers)}"
+
+    def input(self, name: str, dims: tuple[int, ...]) -> str:
+        self.inputs.append(InputSpec(name, tuple(dims), DataType.FLOAT))
+        if len(dims) > 1:
+            self.channels[name] = dims[1]
+        return name
+
+    def layer(self, type_str: str, inputs: list[str] | str, params: Params | str = "",
+              resource: Any = None, n_out: int = 1, name: str | None = None,
+              channels: int | None = None) -> Any:
+        """Add any layer; ``params`` may be the proto words as a string. Returns the output
+        blob name (or the list of names when ``n_out > 1``)."""
+        kind = LAYERS.get(type_str)
+        if isinstance(params, str):
+            params, _ = kind.Params.parse(params.split())
+        inputs = [inputs] if isinstance(inputs, str) else list(inputs)
+        name = name or self._name(type_str.lower())
+        outputs = [name if n_out == 1 else f"{name}_out{i}" for i in range(n_out)]
+        self.layers.append(Layer(type_str, name, inputs, outputs, params))
+        if resource is not None:
+            self.resources[name] = resource
+        for o in outputs:
+            c = channels if channels is not None else self.channels.get(inputs[0]) if inputs else None
+            if c is not None:
+                self.channels[o] = c
+        return outputs[0] if n_out == 1 else outputs
+
+    def conv(self, x: str, out_channels: int, kernel: int, stride: int = 1, pad: int = 0,
+             group: int = 1, bias: bool = True, activation: int = 0, dilation: int = 1,
+             pad_type: int = -1, name: str | None = None) -> str:
+        cin = self.channels[x]
+        k = kernel
+        fan_in = cin // group * k * k
+        w = self.rng.normal(0, (2.0 / fan_in) ** 0.5, (out_channels, cin // group, k, k))
+        b = self.rng.normal(0, 0.1, out_channels) if bias else None
+        name = name or self._name("conv")
+        res = ConvResource(name, int(bias), RawBuffer.of(w.astype(np.float32), dims=w.shape),
+                           None if b is None else RawBuffer.of(b.astype(np.float32),
+                                                               dims=(out_channels,)))
+        params = (f"{group} {cin // group} {out_channels} {k} {k} {stride} {stride} {pad} {pad} "
+                  f"{int(bias)} {pad_type} {dilation} {dilation} {activation}")
+        return self.layer("Convolution", x, params, res, name=name, channels=out_channels)
+
+    def inner_product(self, x: str, num_output: int, k: int, bias: bool = True,
+                      name: str | None = None) -> str:
+        w = self.rng.normal(0, (1.0 / k) ** 0.5, (num_output, k)).astype(np.float32)
+        b = self.rng.normal(0, 0.1, num_output).astype(np.float32)
+        name = name or self._name("fc")
+        res = InnerProductResource(name, RawBuffer.of(w, dims=w.shape),
+                                   RawBuffer.of(b if bias else np.zeros(0, np.float32),
+                                                dims=(num_output,) if bias else ()))
+        return self.layer("InnerProduct", x, f"{num_output} {int(bias)} 0 1", res, name=name,
+                          channels=num_output)
+
+    def build(self, outputs: list[str] | str) -> Graph:
+        outputs = [outputs] if isinstance(outputs, str) else list(outputs)
+        graph = Graph(inputs=list(self.inputs), outputs=outputs, layers=list(self.layers),
+                      resources=dict(self.resources), constants=dict(self.constants))
+        graph.blob_names = sorted(graph.referenced_blobs())
+        return graph
+
+
+def run_layer(type_str: str, params: Params | str, *inputs: np.ndarray, resource: Any = None,
+              n_out: int = 1) -> Any:
+    """Run one layer through the executor: the one-line kernel test."""
+    b = GraphBuilder()
+    names = [b.input(f"in{i}", x.shape) for i, x in enumerate(inputs)]
+    out = b.layer(type_str, names, params, resource, n_out=n_out, name="layer")
+    outs = [out] if n_out == 1 else out
+    result = Executor(b.build(outs)).run({n: x for n, x in zip(names, inputs)})
+    return result[outs[0]] if n_out == 1 else [result[o] for o in outs]
