@@ -1,0 +1,1 @@
+"""Calibration: input samples, statistics observers and activation-scale methods."""
