@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .base import LayerType, Params, register
 
 
@@ -17,3 +19,9 @@ class Clip(LayerType):
     names = ("Clip",)
     enum = 171
     Params = ClipParams
+
+    @classmethod
+    def forward(cls, p: ClipParams, res: None, x: np.ndarray) -> np.ndarray:
+        # TNN: a missing bound is 0.0, not +-inf (spec §3.3.19); the lower bound applies
+        # first, so min > max yields max
+        return np.minimum(np.maximum(x, np.float32(p.min)), np.float32(p.max))

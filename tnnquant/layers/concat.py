@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from ._util import axis_index
 from .base import LayerType, Params, register
 
 
@@ -19,3 +22,9 @@ class Concat(LayerType):
     Params = ConcatParams
     collects_stats = True
     quantizable = True
+
+    @classmethod
+    def forward(cls, p: ConcatParams, res: None, *xs: np.ndarray) -> np.ndarray:
+        if not xs:
+            raise ValueError("no inputs")
+        return np.concatenate(xs, axis=axis_index(p.axis, xs[0].ndim))

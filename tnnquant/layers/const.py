@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ._resources import ElementResource
 from .base import LayerType, Params, counted, register
 
@@ -18,3 +20,11 @@ class Const(LayerType):
     enum = 100
     Params = ConstParams
     Resource = ElementResource
+
+    @classmethod
+    def forward(cls, p: ConstParams, res: ElementResource) -> np.ndarray:
+        # no inputs: the resource value in the proto's dims (spec §3.3.30)
+        if int(np.prod(p.dims)) != res.element.size:
+            raise ValueError(f"dims {list(p.dims)} do not fit the {res.element.size} stored "
+                             f"values")
+        return res.element.data.reshape(p.dims)

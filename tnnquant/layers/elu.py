@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .base import LayerType, Params, register
 
 
@@ -16,3 +18,9 @@ class Elu(LayerType):
     names = ("Elu",)
     enum = 132
     Params = EluParams
+
+    @classmethod
+    def forward(cls, p: EluParams, res: None, x: np.ndarray) -> np.ndarray:
+        # exp of the non-positive part only, so large inputs do not overflow
+        negative = np.float32(p.alpha) * (np.exp(np.minimum(x, 0)) - 1)
+        return np.where(x > 0, x, negative)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .base import LayerType, Params, counted, register
 
 
@@ -16,3 +18,9 @@ class Expand(LayerType):
     names = ("Expand",)
     enum = 304
     Params = ExpandParams
+
+    @classmethod
+    def forward(cls, p: ExpandParams, res: None, x: np.ndarray) -> np.ndarray:
+        # bidirectional numpy broadcasting: a 1 in the shape keeps the input dim (ONNX Expand)
+        shape = np.broadcast_shapes(x.shape, tuple(p.shape))
+        return np.array(np.broadcast_to(x, shape))

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .base import LayerType, Params, register, required
 
 
@@ -16,3 +18,11 @@ class Flatten(LayerType):
     names = ("Flatten", "Flatten_nhwc")
     enum = 10
     Params = FlattenParams
+
+    @classmethod
+    def forward(cls, p: FlattenParams, res: None, x: np.ndarray) -> np.ndarray:
+        # output [prod(dims[:axis]), prod(dims[axis:])] (spec §3.3.8); axis == rank is allowed
+        axis = p.axis + x.ndim if p.axis < 0 else p.axis
+        if not 0 <= axis <= x.ndim:
+            raise ValueError(f"axis {p.axis} is out of range for a {x.ndim}-d input")
+        return x.reshape(int(np.prod(x.shape[:axis])), int(np.prod(x.shape[axis:])))

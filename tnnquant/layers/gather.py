@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..formats.binio import BinReader, BinWriter
 from ..formats.rawbuffer import DataType, RawBuffer
+from ._util import axis_index
 from .base import LayerType, Params, register
 
 
@@ -52,3 +55,53 @@ class Gather(LayerType):
     enum = 104
     Params = GatherParams
     Resource = GatherResource
+
+    @classmethod
+    def forward(cls, p: GatherParams, res: GatherResource | None,
+                *xs: np.ndarray) -> np.ndarray:
+        blobs = list(xs)
+        if p.data_in_resource:
+            data = _resource_data(res)
+        elif blobs:
+            data = blobs.pop(0)
+        else:
+            raise ValueError("no data input")
+        if p.indices_in_resource:
+            if res is None or res.indices is None:
+                raise ValueError("indices_in_resource is set but the model has no indices")
+            indices = _buffer_array(res.indices)
+        elif blobs:
+            indices = blobs.pop(0)
+        else:
+            raise ValueError("no indices input")
+        if blobs:
+            raise ValueError(f"{len(xs)} inputs is too many for the resource flags")
+        indices = np.asarray(indices)
+        if indices.dtype.kind == "f":   # float blobs from the executor carry integer values
+            if not np.array_equal(indices, np.trunc(indices)):
+                raise ValueError("indices are not integers")
+            indices = indices.astype(np.int64)
+        axis = axis_index(p.axis, data.ndim)
+        dim = data.shape[axis]
+        if indices.size and (indices.min() < -dim or indices.max() >= dim):
+            raise ValueError(f"indices out of range for dimension {axis} of size {dim}")
+        return np.take(data, indices, axis=axis)   # negative indices count from the end
+
+
+def _buffer_array(buf: RawBuffer) -> np.ndarray:
+    """A resource tensor in its stored dims; a 1-element buffer without dims is a scalar."""
+    if int(np.prod(buf.dims)) == buf.size:
+        return buf.data.reshape(buf.dims)
+    return buf.data
+
+
+def _resource_data(res: GatherResource | None) -> np.ndarray:
+    if res is None or res.data is None:
+        raise ValueError("data_in_resource is set but the model has no data")
+    data = _buffer_array(res.data)
+    if res.data.data_type != DataType.INT8:
+        return data
+    # dynamic-range quantized data: dequantize with its scale (per-tensor only)
+    if res.scale is None or res.scale.size != 1:
+        raise ValueError("int8 data needs exactly one scale value")
+    return data.astype(np.float32) * res.scale.data[0]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .base import LayerType, Params, register
 
 
@@ -14,8 +16,16 @@ class HardSigmoidParams(Params):
     beta: float = 0.0
 
 
+def hard_sigmoid(x: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    return np.clip(np.float32(alpha) * x + np.float32(beta), 0, 1)
+
+
 @register
 class HardSigmoid(LayerType):
     names = ("HardSigmoid",)
     enum = 172
     Params = HardSigmoidParams
+
+    @classmethod
+    def forward(cls, p: HardSigmoidParams, res: None, x: np.ndarray) -> np.ndarray:
+        return hard_sigmoid(x, p.alpha, p.beta)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .base import LayerType, Params, register
+from .hard_sigmoid import hard_sigmoid
 
 
 @dataclass(frozen=True)
@@ -19,3 +22,11 @@ class HardSwish(LayerType):
     names = ("HardSwish",)
     enum = 173
     Params = HardSwishParams
+
+    @classmethod
+    def forward(cls, p: HardSwishParams, res: None, *xs: np.ndarray) -> np.ndarray:
+        # spec §3.3.18: with two inputs the gate is computed from the second one (broadcasting,
+        # e.g. a [N,C,1,1] squeeze-excite gate in pplcnet)
+        if len(xs) not in (1, 2):
+            raise ValueError(f"expected 1 or 2 inputs, got {len(xs)}")
+        return xs[0] * hard_sigmoid(xs[-1], p.alpha, p.beta)

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from ._util import standardize
 from .base import LayerType, Params, register
 
 
@@ -17,3 +20,19 @@ class LayerNorm(LayerType):
     names = ("LayerNorm",)
     enum = 326
     Params = LayerNormParams
+
+    @classmethod
+    def forward(cls, p: LayerNormParams, res: None, *xs: np.ndarray) -> np.ndarray:
+        if len(xs) != 3:
+            raise ValueError(f"expected 3 inputs (data, scale, bias), got {len(xs)}")
+        x, scale, bias = xs
+        k = p.reduce_dims_size
+        if not 1 <= k <= x.ndim:
+            raise ValueError(f"reduce_dims_size {k} does not fit a {x.ndim}-d input")
+        inner = x.shape[x.ndim - k:]   # the normalised dims; scale and bias cover them
+        for name, v in (("scale", scale), ("bias", bias)):
+            if v.size != int(np.prod(inner)):
+                raise ValueError(f"{name} has {v.size} values, the last {k} dims {inner} need "
+                                 f"{int(np.prod(inner))}")
+        y = standardize(x, tuple(range(x.ndim - k, x.ndim)), p.eps)
+        return y * scale.reshape(inner) + bias.reshape(inner)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .base import LayerType, Params, register, required
 
 
@@ -19,3 +21,16 @@ class LRN(LayerType):
     names = ("LRN",)
     enum = 12
     Params = LRNParams
+
+    @classmethod
+    def forward(cls, p: LRNParams, res: None, x: np.ndarray) -> np.ndarray:
+        # across channels: sum of squares over [c - (size-1)//2, c + size//2], as in Caffe/ONNX
+        if p.size <= 0 or x.ndim < 2:
+            raise ValueError(f"size {p.size} on a {x.ndim}-d input")
+        before = (p.size - 1) // 2
+        widths = [(0, 0), (before, p.size - 1 - before)] + [(0, 0)] * (x.ndim - 2)
+        squares = np.pad(np.square(x), widths)
+        channels = x.shape[1]
+        window = sum(squares[:, k:k + channels] for k in range(p.size))
+        denom = np.float32(p.bias) + np.float32(p.alpha / p.size) * window
+        return x / np.power(denom, np.float32(p.beta))

@@ -1,6 +1,8 @@
 """Maximum (spec model-format §3.3.4)."""
 from __future__ import annotations
 
+import numpy as np
+
 from ._binary import BinaryLayer
 from .base import register
 
@@ -9,3 +11,5 @@ from .base import register
 class Maximum(BinaryLayer):
     names = ("Maximum",)
     enum = 137
+    op = np.maximum
+    variadic = True

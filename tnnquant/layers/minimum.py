@@ -1,6 +1,8 @@
 """Minimum (spec model-format §3.3.4)."""
 from __future__ import annotations
 
+import numpy as np
+
 from ._binary import BinaryLayer
 from .base import register
 
@@ -9,3 +11,5 @@ from .base import register
 class Minimum(BinaryLayer):
     names = ("Minimum",)
     enum = 140
+    op = np.minimum
+    variadic = True

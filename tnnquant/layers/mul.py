@@ -1,6 +1,8 @@
 """Mul (spec model-format §3.3.4)."""
 from __future__ import annotations
 
+import numpy as np
+
 from ._binary import BinaryLayer
 from .base import register
 
@@ -9,3 +11,5 @@ from .base import register
 class Mul(BinaryLayer):
     names = ("Mul",)
     enum = 42
+    op = np.multiply
+    variadic = True

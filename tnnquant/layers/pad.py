@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import LayerType, Params, register
+import numpy as np
 
-INT_MIN = -2**31
+from ._util import INT_MIN, pad
+from .base import LayerType, Params, register
 
 
 @dataclass(frozen=True)
@@ -27,3 +28,14 @@ class Pad(LayerType):
     names = ("Pad",)
     enum = 44
     Params = PadParams
+
+    @classmethod
+    def forward(cls, p: PadParams, res: None, x: np.ndarray) -> np.ndarray:
+        pads = (p.pad_c_begin, p.pad_c_end, p.pad_top, p.pad_bottom, p.pad_left, p.pad_right)
+        if INT_MIN in pads:
+            raise ValueError("pad words are missing (TNN reads them as INT_MIN)")
+        if x.ndim != 4:
+            raise ValueError(f"expected a 4-d NCHW input, got {x.ndim}-d")
+        widths = [(0, 0), (p.pad_c_begin, p.pad_c_end), (p.pad_top, p.pad_bottom),
+                  (p.pad_left, p.pad_right)]
+        return pad(x, widths, p.type, p.value)

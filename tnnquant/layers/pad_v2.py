@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from ._util import pad
 from .base import LayerType, Params, counted, register
 
 
@@ -18,3 +21,11 @@ class PadV2(LayerType):
     names = ("PadV2",)
     enum = 316
     Params = PadV2Params
+
+    @classmethod
+    def forward(cls, p: PadV2Params, res: None, x: np.ndarray) -> np.ndarray:
+        rank = len(p.pads) // 2
+        if rank != x.ndim:
+            raise ValueError(f"pads are given for {rank} dims, the input has {x.ndim}")
+        widths = list(zip(p.pads[:rank], p.pads[rank:]))   # all begins, then all ends
+        return pad(x, widths, p.type, p.value)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .base import LayerType, Params, counted, register
 
 
@@ -17,3 +19,10 @@ class Permute(LayerType):
     quantized_names = ("QuantizedPermute",)
     enum = 32
     Params = PermuteParams
+
+    @classmethod
+    def forward(cls, p: PermuteParams, res: None, x: np.ndarray) -> np.ndarray:
+        if sorted(p.orders) != list(range(x.ndim)):
+            raise ValueError(f"orders {list(p.orders)} are not a permutation of the "
+                             f"{x.ndim} input dims")
+        return np.transpose(x, p.orders)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .base import LayerType, Params, register
 
 
@@ -18,3 +20,10 @@ class Power(LayerType):
     names = ("Power",)
     enum = 69
     Params = PowerParams
+
+    @classmethod
+    def forward(cls, p: PowerParams, res: None, x: np.ndarray) -> np.ndarray:
+        base = np.float32(p.shift) + np.float32(p.scale) * x
+        # C powf: a negative base with a fractional exponent gives nan silently
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            return np.power(base, np.float32(p.exponent))

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..formats.binio import BinReader, BinWriter
 from ..formats.rawbuffer import RawBuffer
+from ._util import channel_vector
 from .base import LayerType, Params, register
 
 
@@ -34,3 +37,14 @@ class PReLU(LayerType):
     enum = 35
     Params = PReLUParams
     Resource = PReLUResource
+
+    @classmethod
+    def forward(cls, p: PReLUParams, res: PReLUResource, x: np.ndarray) -> np.ndarray:
+        # the slope's stored dims vary ([C], [1,C,1,1]); only its values matter
+        if p.channel_shared == 1:   # TNN: only the word 1 means shared (spec §3.3.16)
+            if res.slope.size == 0:
+                raise ValueError("the slope buffer is empty")
+            slope = res.slope.data[0].astype(np.float32)
+        else:
+            slope = channel_vector(res.slope.data, x, "slope")
+        return np.where(x > 0, x, x * slope)

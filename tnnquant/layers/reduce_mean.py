@@ -1,6 +1,8 @@
 """ReduceMean (spec model-format §3.3.26)."""
 from __future__ import annotations
 
+import numpy as np
+
 from ._reduce import ReduceLayer
 from .base import register
 
@@ -9,3 +11,4 @@ from .base import register
 class ReduceMean(ReduceLayer):
     names = ("ReduceMean",)
     enum = 169
+    reduce = staticmethod(np.mean)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .base import LayerType, Params, register
 
 
@@ -18,3 +20,9 @@ class Reformat(LayerType):
     names = ("Reformat",)
     enum = 170
     Params = ReformatParams
+
+    @classmethod
+    def forward(cls, p: ReformatParams, res: None,
+                *xs: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
+        # in an fp32 run every blob is float, so a reformat is the identity
+        return xs[0] if len(xs) == 1 else xs

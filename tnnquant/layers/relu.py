@@ -1,7 +1,9 @@
 """ReLU (spec model-format §3.3.17; int8 §9, §12.8)."""
 from __future__ import annotations
 
-from .base import LayerType, register
+import numpy as np
+
+from .base import LayerType, NoParams, register
 
 
 @register
@@ -10,3 +12,7 @@ class ReLU(LayerType):
     quantized_names = ("QuantizedReLU",)
     enum = 5
     collects_stats = True
+
+    @classmethod
+    def forward(cls, p: NoParams, res: None, x: np.ndarray) -> np.ndarray:
+        return np.maximum(x, 0)

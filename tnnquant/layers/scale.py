@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..formats.binio import BinReader, BinWriter
 from ..formats.rawbuffer import RawBuffer
+from ._util import channel_vector
 from .base import LayerType, Params, register, required
 
 
@@ -43,3 +46,13 @@ class Scale(LayerType):
     enum = 16
     Params = ScaleParams
     Resource = ScaleResource
+
+    @classmethod
+    def forward(cls, p: ScaleParams, res: ScaleResource, x: np.ndarray) -> np.ndarray:
+        # only per-channel scaling (axis 1, Caffe's default) is implemented
+        if p.axis != 1:
+            raise ValueError(f"axis {p.axis} is not supported (only 1, the channels)")
+        y = x * channel_vector(res.scale.data, x, "scale")
+        if res.bias is not None and res.bias.size:
+            y = y + channel_vector(res.bias.data, x, "bias")
+        return y

@@ -1,7 +1,15 @@
 """Sigmoid (spec model-format §3.3.17)."""
 from __future__ import annotations
 
-from .base import LayerType, register
+import numpy as np
+
+from .base import LayerType, NoParams, register
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-x))`` as TNN evaluates it (int8 §14); exp overflow gives 0 silently."""
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-x))
 
 
 @register
@@ -9,3 +17,7 @@ class Sigmoid(LayerType):
     names = ("Sigmoid",)
     quantized_names = ("QuantizedSigmoid",)
     enum = 23
+
+    @classmethod
+    def forward(cls, p: NoParams, res: None, x: np.ndarray) -> np.ndarray:
+        return sigmoid(x)

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from ._util import axis_index
 from .base import LayerType, Params, counted, register
 
 
@@ -17,3 +20,11 @@ class SplitV(LayerType):
     names = ("SplitV",)
     enum = 153
     Params = SplitVParams
+
+    @classmethod
+    def forward(cls, p: SplitVParams, res: None, x: np.ndarray) -> tuple[np.ndarray, ...]:
+        axis = axis_index(p.axis, x.ndim)
+        if not p.slices or min(p.slices) < 0 or sum(p.slices) != x.shape[axis]:
+            raise ValueError(f"slice sizes {list(p.slices)} do not split dimension {axis} of "
+                             f"size {x.shape[axis]}")
+        return tuple(np.split(x, np.cumsum(p.slices)[:-1], axis=axis))

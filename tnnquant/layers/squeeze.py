@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .base import LayerType, Params, counted, register
 
 
@@ -16,3 +18,8 @@ class Squeeze(LayerType):
     names = ("Squeeze",)
     enum = 118
     Params = SqueezeParams
+
+    @classmethod
+    def forward(cls, p: SqueezeParams, res: None, x: np.ndarray) -> np.ndarray:
+        # no axes: every dimension of size 1 (ONNX semantics)
+        return np.squeeze(x, axis=p.axes or None)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .base import LayerType, Params, counted, register
 
 
@@ -18,3 +20,21 @@ class StridedSlice(LayerType):
     names = ("StridedSlice", "StridedSlice_nhwc")
     enum = 57
     Params = StridedSliceParams
+
+    @classmethod
+    def forward(cls, p: StridedSliceParams, res: None, x: np.ndarray) -> np.ndarray:
+        if not len(p.begins) == len(p.ends) == len(p.strides) == x.ndim:
+            raise ValueError(f"expected {x.ndim} begins, ends and strides (the input rank), got "
+                             f"{len(p.begins)}, {len(p.ends)}, {len(p.strides)}")
+        index = []
+        for dim, begin, end, stride in zip(x.shape, p.begins, p.ends, p.strides):
+            if stride <= 0:
+                raise ValueError(f"stride {stride} must be positive")
+            begin = begin + dim if begin < 0 else begin
+            # spec §3.3.12: end 0 means "to the end"
+            end = dim if end == 0 else end + dim if end < 0 else end
+            if not 0 <= begin < end:
+                raise ValueError(f"empty or invalid slice [{begin}, {end}) of a dimension of "
+                                 f"size {dim}")
+            index.append(slice(begin, end, stride))
+        return np.ascontiguousarray(x[tuple(index)])

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from ._util import INT_MAX, INT_MIN, axis_index
 from .base import LayerType, Params, counted, register
 
 
@@ -19,3 +22,43 @@ class StridedSliceV2(LayerType):
     names = ("StridedSliceV2",)
     enum = 306
     Params = StridedSliceV2Params
+
+    @classmethod
+    def forward(cls, p: StridedSliceV2Params, res: None, x: np.ndarray) -> np.ndarray:
+        axes = p.axes or tuple(range(len(p.begins)))
+        strides = p.strides or (1,) * len(axes)
+        if not len(p.begins) == len(p.ends) == len(axes) == len(strides):
+            raise ValueError(f"begins, ends, axes and strides differ in length: {len(p.begins)}, "
+                             f"{len(p.ends)}, {len(axes)}, {len(strides)}")
+        index = [slice(None)] * x.ndim
+        for begin, end, axis, stride in zip(p.begins, p.ends, axes, strides):
+            axis = axis_index(axis, x.ndim)
+            index[axis] = _axis_slice(begin, end, stride, x.shape[axis])
+        return np.ascontiguousarray(x[tuple(index)])
+
+
+def _axis_slice(begin: int, end: int, stride: int, dim: int) -> slice:
+    """One axis of an ONNX-style slice, normalised as TNN does (spec §3.3.13)."""
+    if stride == 0:
+        raise ValueError("stride 0")
+    if begin < 0:
+        begin += dim
+    if end == INT_MAX:
+        end = dim
+    elif end == INT_MIN:
+        end = -1              # one before the first element: a reverse slice down to index 0
+    elif end < 0:
+        end += dim
+    end = min(end, dim)
+    # begins outside the dimension are clamped as in ONNX (spec §3.3.13 gives TNN no clamp)
+    if stride > 0:
+        begin = min(max(begin, 0), dim)
+        if begin >= end:
+            raise ValueError(f"empty slice [{begin}, {end}) of a dimension of size {dim}")
+        return slice(begin, end, stride)
+    begin = min(max(begin, 0), dim - 1)
+    end = max(end, -1)
+    if begin <= end:
+        raise ValueError(f"empty reverse slice from {begin} down to {end} of a dimension of "
+                         f"size {dim}")
+    return slice(begin, None if end < 0 else end, stride)

@@ -1,10 +1,18 @@
 """Swish: x * sigmoid(x) (spec model-format §3.1, enum 401)."""
 from __future__ import annotations
 
-from .base import LayerType, register
+import numpy as np
+
+from .base import LayerType, NoParams, register
+from .sigmoid import sigmoid
 
 
 @register
 class Swish(LayerType):
     names = ("Swish",)
     enum = 401
+
+    @classmethod
+    def forward(cls, p: NoParams, res: None, x: np.ndarray) -> np.ndarray:
+        # same evaluation order as the fused conv activation 256: (1/(1+exp(-x))) * x (int8 §14)
+        return sigmoid(x) * x

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .base import LayerType, Params, counted, register
 
 
@@ -16,3 +18,8 @@ class Unsqueeze(LayerType):
     names = ("Unsqueeze",)
     enum = 164
     Params = UnsqueezeParams
+
+    @classmethod
+    def forward(cls, p: UnsqueezeParams, res: None, x: np.ndarray) -> np.ndarray:
+        # negative axes count from the end of the output (ONNX semantics)
+        return np.expand_dims(x, p.axes)

@@ -1,0 +1,53 @@
+"""Small helpers shared by the fp32 kernels."""
+from __future__ import annotations
+
+import numpy as np
+
+INT_MAX = 2**31 - 1
+INT_MIN = -2**31
+
+
+def axis_index(axis: int, ndim: int, what: str = "axis") -> int:
+    """A TNN axis (negative counts from the end) as an index in ``[0, ndim)``."""
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{what} {axis} is out of range for a {ndim}-d input")
+    return axis + ndim if axis < 0 else axis
+
+
+def channel_vector(values: np.ndarray, x: np.ndarray, what: str) -> np.ndarray:
+    """Per-channel values shaped to broadcast along axis 1 of ``x``; a single value applies to
+    every channel (as TNN does for a 1-element BatchNormCxx scale, spec model-format §2.5)."""
+    values = np.asarray(values, dtype=np.float32).reshape(-1)
+    if values.size == 1:
+        return values.reshape(())
+    channels = x.shape[1] if x.ndim > 1 else None
+    if values.size != channels:
+        raise ValueError(f"{what} has {values.size} values, the input has "
+                         f"{channels if channels is not None else 'no'} channels")
+    return values.reshape((channels,) + (1,) * (x.ndim - 2))
+
+
+def standardize(x: np.ndarray, axes: tuple[int, ...], eps: float) -> np.ndarray:
+    """``(x - mean) / sqrt(var + eps)`` over ``axes`` with the biased variance, in float32."""
+    mean = x.mean(axis=axes, keepdims=True)
+    centered = x - mean
+    var = np.mean(np.square(centered), axis=axes, keepdims=True)
+    return centered / np.sqrt(var + np.float32(eps))
+
+
+PAD_MODES = {0: "constant", 1: "reflect", 2: "edge"}
+
+
+def pad(x: np.ndarray, widths: list[tuple[int, int]], mode: int, value: float) -> np.ndarray:
+    """Pad/PadV2 with TNN's mode codes: 0 constant, 1 reflect, 2 edge (spec §3.3.20)."""
+    if mode not in PAD_MODES:
+        raise ValueError(f"unknown pad type {mode} (known: 0 constant, 1 reflect, 2 edge)")
+    if any(w < 0 for pair in widths for w in pair):
+        raise ValueError(f"negative pads {widths} are not supported")
+    if mode == 0:
+        return np.pad(x, widths, mode="constant", constant_values=np.float32(value))
+    for dim, (begin, end) in zip(x.shape, widths):
+        if mode == 1 and max(begin, end) >= dim:
+            raise ValueError(f"reflect pads {begin}, {end} must be smaller than the dimension "
+                             f"{dim}")
+    return np.pad(x, widths, mode=PAD_MODES[mode])
