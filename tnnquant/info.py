@@ -18,6 +18,10 @@ class ModelInfo:
     params_by_type: dict[str, int] = field(default_factory=dict)   # element counts
     bytes_by_type: dict[str, int] = field(default_factory=dict)
     has_weights: bool = False
+    blob_scales: int = 0              # blobs with a BlobScale record
+    per_channel_blob_scales: int = 0
+    legacy_blob_scales: int = 0       # without zero points (older TNN tool)
+    constants: int = 0                # constant-map entries
 
 
 def model_info(graph: Graph) -> ModelInfo:
@@ -28,7 +32,11 @@ def model_info(graph: Graph) -> ModelInfo:
         layer_counts=Counter(layer.proto_type for layer in graph.layers),
         quantized=graph.is_quantized,
         quantized_layers=sum(layer.quantized for layer in graph.layers),
-        has_weights=graph.model_path is not None)
+        has_weights=graph.model_path is not None,
+        blob_scales=len(graph.blob_scales),
+        per_channel_blob_scales=sum(bs.per_channel for bs in graph.blob_scales.values()),
+        legacy_blob_scales=sum(bs.zero_point is None for bs in graph.blob_scales.values()),
+        constants=len(graph.constants))
     for _, buf in graph.iter_weights():
         key = buf.data_type.name.lower()
         info.params_by_type[key] = info.params_by_type.get(key, 0) + buf.size
@@ -61,8 +69,15 @@ def format_info(info: ModelInfo) -> str:
         for key in sorted(info.params_by_type):
             lines.append(f"  {key:<8} {info.params_by_type[key]:>12,}  "
                          f"{_human(info.bytes_by_type[key])}")
+    if info.constants:
+        lines.append(f"constants: {info.constants}")
     if info.quantized:
-        lines.append(f"quantized: yes ({info.quantized_layers} int8 layers)")
+        n = info.quantized_layers
+        lines.append(f"quantized: yes ({n} int8 layer{'s' * (n != 1)})")
     else:
         lines.append("quantized: no")
+    if info.blob_scales:
+        n, pc = info.blob_scales, info.per_channel_blob_scales
+        legacy = ", no zero points (legacy)" if info.legacy_blob_scales == n else ""
+        lines.append(f"blob scales: {n} ({pc} per-channel, {n - pc} per-tensor{legacy})")
     return "\n".join(lines)

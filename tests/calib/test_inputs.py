@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from conftest import need_shared
-from tnnquant.calib.inputs import (Preprocess, Sample, input_folder_name, iter_batches,
+from tnnquant.calib.inputs import (Preprocess, Sample, safe_file_name, iter_batches,
                                    list_samples, load_sample, parse_channel_values,
                                    read_input_file)
 from tnnquant.errors import ConfigError, InputError
@@ -197,10 +197,10 @@ def test_multi_input_errors(tmp_path):
     one_line(err, "no sub-folder 'mask'")
 
 
-def test_input_folder_name():
-    assert input_folder_name("input_3") == "input_3"
-    assert input_folder_name("/model/img:0 x") == "_model_img_0_x"
-    assert input_folder_name("a.b-c") == "a.b-c"
+def test_safe_file_name():
+    assert safe_file_name("input_3") == "input_3"
+    assert safe_file_name("/model/img:0 x") == "_model_img_0_x"
+    assert safe_file_name("a.b-c") == "a.b-c"
 
 
 # --- .txt --------------------------------------------------------------------------------------

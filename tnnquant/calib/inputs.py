@@ -120,9 +120,10 @@ def parse_channel_values(text: str, option: str) -> tuple[float, ...]:
     return tuple(values)
 
 
-def input_folder_name(input_name: str) -> str:
-    """The sub-folder name that holds the samples of one input of a multi-input model."""
-    return _UNSAFE_NAME_CHARS.sub("_", input_name)
+def safe_file_name(blob_name: str) -> str:
+    """A blob name usable as a file name: characters other than ASCII letters, digits, ``.``,
+    ``_`` and ``-`` become ``_`` (input sub-folders, ``run -o DIR`` outputs)."""
+    return _UNSAFE_NAME_CHARS.sub("_", blob_name)
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ def list_samples(folder: str | Path, inputs: list[InputSpec],
         raise InputError(f"calibration input {problem}", path=str(folder))
     if not inputs:
         raise InputError("the model declares no input", path=str(folder))
-    subfolders = {input_folder_name(spec.name) for spec in inputs}
+    subfolders = {safe_file_name(spec.name) for spec in inputs}
     if len(subfolders) < len(inputs):
         names = ", ".join(f"'{spec.name}'" for spec in inputs)
         raise InputError(f"the model inputs {names} do not map to distinct sub-folder names",
@@ -158,7 +159,7 @@ def list_samples(folder: str | Path, inputs: list[InputSpec],
     if any(p.name in subfolders and p.is_dir() for p in entries):
         return _list_per_input(folder, entries, inputs, warn)
     if len(inputs) > 1:
-        layout = ", ".join(f"{input_folder_name(spec.name)}/" for spec in inputs)
+        layout = ", ".join(f"{safe_file_name(spec.name)}/" for spec in inputs)
         raise InputError(f"the model has {len(inputs)} inputs, so the folder needs one "
                          f"sub-folder per input ({layout}) holding files matched by name "
                          f"without extension", path=str(folder))
@@ -195,7 +196,7 @@ def _sample_files(folder: Path, entries: list[Path], warn: Warn) -> list[Path]:
 
 def _list_per_input(folder: Path, entries: list[Path], inputs: list[InputSpec],
                     warn: Warn) -> list[Sample]:
-    wanted = {input_folder_name(spec.name) for spec in inputs}
+    wanted = {safe_file_name(spec.name) for spec in inputs}
     extra = [p.name + ("/" if p.is_dir() else "") for p in entries
              if not (p.name in wanted and p.is_dir())]
     if extra:
@@ -203,7 +204,7 @@ def _list_per_input(folder: Path, entries: list[Path], inputs: list[InputSpec],
              f"(not a sub-folder named after a model input)")
     by_stem: dict[str, dict[str, Path]] = {}   # input name -> {stem: file}
     for spec in inputs:
-        sub = folder / input_folder_name(spec.name)
+        sub = folder / safe_file_name(spec.name)
         if not sub.is_dir():
             raise InputError(f"no sub-folder '{sub.name}' for model input '{spec.name}' (with "
                              f"per-input sub-folders every input needs one)", path=str(folder))
@@ -220,9 +221,9 @@ def _list_per_input(folder: Path, entries: list[Path], inputs: list[InputSpec],
             missing = sorted(by_stem[a].keys() - by_stem[b].keys())
             if missing:
                 raise InputError(f"'{by_stem[a][missing[0]].name}' has no match in "
-                                 f"'{input_folder_name(b)}/' (files are matched by name "
+                                 f"'{safe_file_name(b)}/' (files are matched by name "
                                  f"without extension)",
-                                 path=str(folder / input_folder_name(a)))
+                                 path=str(folder / safe_file_name(a)))
     samples = []
     for stem in sorted(by_stem[first]):
         files = {spec.name: by_stem[spec.name][stem] for spec in inputs}

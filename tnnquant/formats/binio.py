@@ -8,18 +8,23 @@ from .rawbuffer import ITEMSIZE, MAGIC_V2, DataType, RawBuffer, decode_payload
 
 _I32 = struct.Struct("<i")
 _U32 = struct.Struct("<I")
+MAX_DIMS = 16   # sanity bound for a RawBuffer's dims count (TNN blobs have at most 6 dims)
 
 
 class BinReader:
+    """Reads primitives from ``data``; every error carries the file, the byte offset of the
+    value being read and the record it is in (``layer`` / ``layer_type``)."""
+
     def __init__(self, data: bytes, path: str | None = None) -> None:
         self.data = memoryview(data)
         self.pos = 0
         self.path = path
         self.layer: str | None = None
+        self.layer_type: str | None = None
 
     def error(self, message: str, offset: int | None = None) -> FormatError:
         return FormatError(message, path=self.path, offset=self.pos if offset is None else offset,
-                           layer=self.layer)
+                           layer=self.layer, layer_type=self.layer_type)
 
     @property
     def remaining(self) -> int:
@@ -41,33 +46,38 @@ class BinReader:
     def string(self, what: str = "a string") -> str:
         start = self.pos
         n = self.i32(what)
-        if n < 0 or n > self.remaining:
+        if n < 0:
             raise self.error(f"bad length {n} for {what}", start)
+        if n > self.remaining:
+            raise self.error(f"file ends inside {what} (a string of {n} bytes, "
+                             f"{self.remaining} left)", start)
         return bytes(self.take(n, what)).decode("utf-8", errors="surrogateescape")
 
     def rawbuffer(self, what: str = "a RawBuffer") -> RawBuffer:
+        """One RawBuffer (spec model-format §2.1)."""
         start = self.pos
         magic = self.u32(what)
         code = self.i32(what)
         length = self.i32(what)
         if length <= 0:
-            # spec §2.1: an empty buffer stops after its length; keep the stored type for writing
+            # spec §2.1: an empty buffer stops after its length (TNN reads it as FLOAT); keep a
+            # valid stored type so that it is written back unchanged
             dt = DataType(code) if code in DataType._value2member_map_ else DataType.FLOAT
             return RawBuffer(decode_payload(b"", dt), dt, (), magic)
         if code not in DataType._value2member_map_:
-            raise self.error(f"unknown data type {code} in {what}", start)
+            raise self.error(f"{what}: unknown data type {code}", start)
         data_type = DataType(code)
         dims: tuple[int, ...] = ()
         if magic == MAGIC_V2:
+            ndims_at = self.pos
             ndims = self.i32(what)
-            if not 0 <= ndims <= 16:
-                raise self.error(f"bad dims count {ndims} in {what}", start)
+            if not 0 <= ndims <= MAX_DIMS:
+                raise self.error(f"{what}: bad dims count {ndims}", ndims_at)
             dims = tuple(self.i32(what) for _ in range(ndims))
         if length % ITEMSIZE[data_type]:
             raise self.error(f"{what}: {length} bytes is not a whole number of "
                              f"{data_type.name} elements", start)
-        payload = self.take(length, what)
-        return RawBuffer(decode_payload(payload, data_type), data_type, dims, magic)
+        return RawBuffer.decode(self.take(length, what), data_type, dims, magic)
 
 
 class BinWriter:

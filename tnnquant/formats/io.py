@@ -32,7 +32,7 @@ def load_model(proto_path: PathLike, model_path: PathLike) -> Graph:
     graph = load_proto(proto_path)
     data = _read_bytes(model_path, ".tnnmodel")
     if data[:1] == b'"':
-        raise FormatError("not a TNN model (this looks like a .tnnproto text file)",
+        raise FormatError("this is a .tnnproto file; expected the .tnnmodel",
                           path=str(model_path))
     return read_model(data, graph, str(model_path))
 

@@ -52,10 +52,24 @@ class RawBuffer:
     data_type: DataType = DataType.FLOAT
     dims: tuple[int, ...] = ()
     magic: int = field(default=MAGIC_V2)
+    # the payload bytes this buffer was read from, with the (read-only) array decoded from them:
+    # a widened HALF buffer is written back from these while ``data`` is still that array, so
+    # infinities and NaN payloads, which the truncating conversion cannot reproduce, survive
+    _source: tuple[np.ndarray, bytes] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.data_type = DataType(self.data_type)
         self.dims = tuple(int(d) for d in self.dims)
+
+    @classmethod
+    def decode(cls, payload: bytes | memoryview, data_type: DataType,
+               dims: tuple[int, ...] = (), magic: int = MAGIC_V2) -> "RawBuffer":
+        """The buffer a file stores as ``payload``; encoding it again gives the same bytes."""
+        buf = cls(decode_payload(payload, data_type), data_type, dims, magic)
+        if data_type == DataType.HALF:
+            buf.data.flags.writeable = False
+            buf._source = (buf.data, bytes(payload))
+        return buf
 
     @classmethod
     def of(cls, array: np.ndarray, data_type: DataType | None = None,
@@ -86,16 +100,27 @@ class RawBuffer:
         return self.data.reshape(shape)
 
     def encode_payload(self) -> bytes:
+        """The payload bytes: HALF and BFP16 narrowed by truncation like TNN (spec §2.7);
+        integer types must hold values their storage type can represent."""
         storage = DTYPES[self.data_type][0]
+        if self._source is not None and self._source[0] is self.data:
+            return self._source[1]
         if self.data_type == DataType.HALF:
-            return float_to_half_truncate(self.data).tobytes()
+            return float_to_half_truncate(self.data).astype("<u2").tobytes()
         if self.data_type == DataType.BFP16:
             bits = np.ascontiguousarray(self.data, dtype=np.float32).view(np.uint32)
             return (bits >> 16).astype("<u2").tobytes()
-        return np.ascontiguousarray(self.data, dtype=storage).tobytes()
+        data = np.asarray(self.data)
+        with np.errstate(invalid="ignore"):   # NaN -> int is refused just below
+            out = np.ascontiguousarray(data, dtype=storage)
+        if storage.kind in "iu" and data.dtype != storage and not np.array_equal(out, data):
+            raise ValueError(f"{self.data_type.name} buffer holds values its storage type "
+                             f"cannot represent (array of {data.dtype})")
+        return out.tobytes()
 
 
 def decode_payload(payload: bytes | memoryview, data_type: DataType) -> np.ndarray:
+    """Flat in-memory array of a payload (a read-only view of it when no conversion is needed)."""
     storage, memory = DTYPES[data_type]
     raw = np.frombuffer(payload, dtype=storage)
     if data_type == DataType.HALF:

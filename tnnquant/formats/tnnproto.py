@@ -1,7 +1,8 @@
 """The .tnnproto text codec (spec model-format §1).
 
 Records are separated by commas; quotes and line feeds are cosmetic (§1.2). The reader keeps
-each record's line number for error messages and, unlike TNN, never truncates a record.
+each record's line number for error messages. Where TNN would silently truncate a record
+longer than 4095 bytes, reader and writer refuse it (except the blob list, which TNN ignores).
 """
 from __future__ import annotations
 
@@ -11,10 +12,14 @@ from ..layers import resolve_type
 from .rawbuffer import MAGIC_V1, MAGIC_V2, DataType
 
 _BLANK = bytes(range(0x21))
+_BLANK_STR = _BLANK.decode("ascii")
+MAX_RECORD = 4095   # TNN keeps only the first 4095 bytes of each record (spec §1.2)
+MAX_INT = 2**31 - 1
 
 
-def _segments(data: bytes) -> list[tuple[int, str]]:
-    """(line number, text) of each comma-separated record, quotes and LFs removed, trimmed."""
+def _segments(data: bytes) -> list[tuple[int, int, str]]:
+    """(line number, length as TNN sees it, text) of each comma-separated record, quotes and
+    LFs removed, blanks trimmed (spec §1.2)."""
     out = []
     line = 1
     start = 0
@@ -24,8 +29,9 @@ def _segments(data: bytes) -> list[tuple[int, str]]:
         # the record's line is where its first non-blank, non-quote byte sits
         stripped = raw.lstrip(_BLANK + b'"')
         seg_line = line + raw[:len(raw) - len(stripped)].count(b"\n")
-        text = raw.replace(b'"', b"").replace(b"\n", b"").strip(_BLANK)
-        out.append((seg_line, text.decode("utf-8", errors="surrogateescape")))
+        text = raw.replace(b'"', b"").replace(b"\n", b"")
+        out.append((seg_line, len(text),
+                    text.strip(_BLANK).decode("utf-8", errors="surrogateescape")))
         line += raw.count(b"\n")
         if comma < 0:
             return out
@@ -37,74 +43,103 @@ def parse_proto(data: bytes, path: str | None = None) -> Graph:
     def fail(message: str, line: int | None = None, **where) -> FormatError:
         return FormatError(message, path=path, line=line, **where)
 
-    if data.startswith(b"\x00") or b"\x00" in data[:4096]:
-        raise fail("not a TNN proto (binary data; is this the .tnnmodel?)")
-    if not data.replace(b'"', b"").replace(b"\n", b""):
-        raise fail("proto content is empty")
+    if data[:4] in (MAGIC_V1.to_bytes(4, "little"), MAGIC_V2.to_bytes(4, "little")):
+        raise fail("this is a .tnnmodel file; expected the .tnnproto")
+    if b"\x00" in data[:4096]:
+        raise fail("not a TNN proto (binary data)")
+    if not data.replace(b'"', b"").replace(b"\n", b"").strip(_BLANK):
+        raise fail("not a TNN proto: the file is empty")
     segs = _segments(data)
     if len(segs) < 6:
         raise fail(f"not a TNN proto: expected header, input, blob, output and layer-count "
                    f"records before the layers, found {len(segs)} record(s)")
+    for index, (line, length, _) in enumerate(segs):
+        if length > MAX_RECORD and index != 2:   # TNN ignores the blob list (§1.5)
+            raise fail(f"record is {length} bytes long; TNN reads only the first "
+                       f"{MAX_RECORD} bytes of a record", line)
 
-    line, header = segs[0]
+    line, _, header = segs[0]
     words = header.split(" ")
     try:
         magic = int(words[3]) & 0xFFFFFFFF if len(words) >= 4 else 0
     except ValueError:
         magic = 0
     if magic not in (MAGIC_V1, MAGIC_V2):
-        raise fail(f"not a TNN proto: header '{header[:60]}' lacks the magic number "
+        raise fail(f"not a TNN proto: header '{_clip(header)}' lacks the magic number "
                    f"{MAGIC_V2} (or {MAGIC_V1})", line)
     fmt = FileFormat(proto_magic=magic, header_words=(words[0], words[2]))
 
-    line, text = segs[1]
-    inputs = [_parse_input(piece.strip(), magic, lambda m: fail(m, line))
+    line, _, text = segs[1]
+    inputs = [_parse_input(piece.strip(_BLANK_STR), magic, lambda m: fail(m, line))
               for piece in text.split(":")]
+    names = [spec.name for spec in inputs]
+    if len(set(names)) < len(names):
+        raise fail("an input name appears twice", line)
 
-    blob_names = [w for w in segs[2][1].split(" ") if w]
-    outputs = segs[3][1].split(" ")
+    blob_names = [w for w in segs[2][2].split(" ") if w]
+    line, _, text = segs[3]
+    outputs = text.split(" ")
     if outputs == [""]:
-        raise fail("the network has no outputs", segs[3][0])
+        raise fail("the network has no outputs", line)
 
     layers = []
     seen: set[str] = set()
-    for line, text in segs[5:]:
+    for line, _, text in segs[5:]:
         if not text:
             continue
         layer = _parse_layer(text, lambda m, **w: fail(m, line, **w))
         layer.line = line
         if layer.name in seen:
-            raise fail("duplicate layer name", line, layer=layer.name, layer_type=layer.proto_type)
+            raise fail("a second layer with this name", line, layer=layer.name,
+                       layer_type=layer.proto_type)
         seen.add(layer.name)
         layers.append(layer)
+
+    produced = set(names).union(*(layer.outputs for layer in layers))
+    for name in outputs:
+        if name not in produced:
+            raise fail(f"output '{name}' is neither a network input nor produced by a layer",
+                       segs[3][0])
     return Graph(inputs=inputs, outputs=outputs, layers=layers, blob_names=blob_names,
                  format=fmt, proto_path=path)
 
 
+def _clip(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else text[:n] + "…"
+
+
 def _parse_input(piece: str, magic: int, fail) -> InputSpec:
-    words = [w.strip(" \t\r") for w in piece.split(" ")]
+    words = [w.strip(_BLANK_STR) for w in piece.split(" ")]
     if len(words) < 2 or not words[0]:
-        raise fail(f"bad input description '{piece}': expected 'name dims…'")
+        raise fail(f"bad input '{_clip(piece)}': expected a name and dimensions")
+    name = words[0]
     try:
         numbers = [int(w) for w in words[1:]]
     except ValueError:
-        raise fail(f"bad input description '{piece}': dimensions must be integers") from None
+        raise fail(f"input '{name}': dimensions must be integers separated by single spaces, "
+                   f"got '{_clip(' '.join(words[1:]))}'") from None
+    if any(abs(n) > MAX_INT for n in numbers):
+        raise fail(f"input '{name}': dimension out of range")
     if magic == MAGIC_V1:
-        return InputSpec(words[0], tuple(numbers))
+        return InputSpec(name, tuple(numbers))
     rank = numbers[0]
-    if rank < 0 or len(numbers) < rank + 2:
-        raise fail(f"bad input description '{piece}': rank {rank} needs {rank} dims and a "
-                   f"data type")
+    if rank < 0 or len(numbers) < rank + 2:   # TNN takes the last word as the type
+        raise fail(f"input '{name}': rank {rank} needs {max(rank, 0)} dimensions and a data "
+                   f"type, got {len(numbers) - 1} numbers")
     code = numbers[-1]
     if code not in DataType._value2member_map_:
-        raise fail(f"input '{words[0]}': unknown data type {code}")
-    return InputSpec(words[0], tuple(numbers[1:1 + rank]), DataType(code))
+        raise fail(f"input '{name}': unknown data type {code}")
+    return InputSpec(name, tuple(numbers[1:1 + rank]), DataType(code))
 
 
 def _parse_layer(text: str, fail) -> Layer:
-    words = [w for w in text.split(" ") if w]
+    words = [w for w in (w.strip(_BLANK_STR) for w in text.split(" ")) if w]
+    if len(words) < 2:
+        raise fail(f"layer record '{_clip(text)}' needs a type, a name, and input and output "
+                   f"counts")
     if len(words) < 4:
-        raise fail(f"layer record '{text[:60]}' needs type, name, input and output counts")
+        raise fail("the line ends before the input and output counts", layer=words[1],
+                   layer_type=words[0])
     type_str, name = words[0], words[1]
     try:
         kind, stored, quantized, dynamic = resolve_type(type_str)
@@ -114,10 +149,11 @@ def _parse_layer(text: str, fail) -> Layer:
     try:
         n_in, n_out = int(words[2]), int(words[3])
     except ValueError:
-        raise fail("input/output counts must be integers", **where) from None
+        raise fail(f"input and output counts must be integers, got '{_clip(words[2], 12)}' "
+                   f"and '{_clip(words[3], 12)}'", **where) from None
     if n_in < 0 or n_out < 0 or 4 + n_in + n_out > len(words):
         raise fail(f"declares {n_in} inputs and {n_out} outputs but the line has only "
-                   f"{len(words) - 4} names", **where)
+                   f"{len(words) - 4} words after the counts", **where)
     inputs = words[4:4 + n_in]
     outputs = words[4 + n_in:4 + n_in + n_out]
     try:
@@ -150,4 +186,31 @@ def format_proto(graph: Graph) -> bytes:
         words = [layer.proto_type, layer.name, str(len(layer.inputs)), str(len(layer.outputs)),
                  *layer.inputs, *layer.outputs, *layer.params.format(layer.n_fields)]
         lines.append("".join(w + " " for w in words))
-    return "".join(f'"{text},"\n' for text in lines).encode("utf-8", errors="surrogateescape")
+    _check_names(graph)
+    records = [text.encode("utf-8", errors="surrogateescape") for text in lines]
+    for index, record in enumerate(records):
+        if len(record) > MAX_RECORD and index != 2:
+            what = f"layer '{graph.layers[index - 5].name}'" if index >= 5 else f"line {index + 1}"
+            raise FormatError(f"cannot write {what}: its record would be {len(record)} bytes "
+                              f"long and TNN reads only the first {MAX_RECORD}")
+    return b"".join(b'"' + record + b',"\n' for record in records)
+
+
+def _check_names(graph: Graph) -> None:
+    """Names must survive TNN's tokenizer (spec §1.1-1.4): no quote, comma, blank or control
+    character, and no ':' in input names."""
+    def check(name: str, what: str, extra: str = "") -> None:
+        if not name:
+            raise FormatError(f"cannot write the proto: {what} has an empty name")
+        bad = next((c for c in name if c in '",' + extra or ord(c) <= 0x20), None)
+        if bad is not None:
+            raise FormatError(f"cannot write the proto: {what} '{name}' contains {bad!r}, "
+                              f"which TNN's proto reader treats as a separator")
+    for spec in graph.inputs:
+        check(spec.name, "input", ":")
+    for name in graph.outputs:
+        check(name, "output")
+    for layer in graph.layers:
+        check(layer.name, "layer")
+        for blob in layer.inputs + layer.outputs:
+            check(blob, f"a blob of layer '{layer.name}'")

@@ -10,13 +10,22 @@ from ..formats.rawbuffer import DataType, RawBuffer
 def read_int8_tail(r: BinReader, what: str) -> tuple[RawBuffer | None, RawBuffer]:
     """(zero_point, scale) after int8 weights: current files store both, legacy and
     dynamic-range files the scale alone; the first buffer's type tells which (spec §2.5)."""
-    first = r.rawbuffer(f"{what} zero point or scale")
+    at = r.pos
+    first = r.rawbuffer(f"{what} zero points or scales")
     if first.data_type == DataType.INT8:
-        return first, r.rawbuffer(f"{what} scale")
+        if first.size == 0:  # TNN reads an empty buffer as FLOAT, i.e. as the scales
+            raise r.error(f"{what}: empty zero-point buffer (TNN would misread it as the "
+                          f"scales)", at)
+        at = r.pos
+        scale = r.rawbuffer(f"{what} scales")
+        if scale.data_type != DataType.FLOAT or scale.size != first.size:
+            raise r.error(f"{what}: {first.size} zero points need as many FLOAT scales, got "
+                          f"{scale.size} {scale.data_type.name} values", at)
+        return first, scale
     if first.data_type == DataType.FLOAT:
         return None, first
     raise r.error(f"{what}: expected an INT8 zero-point or FLOAT scale buffer, "
-                  f"got {first.data_type.name}")
+                  f"got {first.data_type.name}", at)
 
 
 def write_int8_tail(w: BinWriter, zero_point: RawBuffer | None, scale: RawBuffer | None) -> None:
@@ -82,7 +91,7 @@ class ElementResource:
 
     @classmethod
     def read(cls, r: BinReader) -> "ElementResource":
-        return cls(r.rawbuffer("constant"))
+        return cls(r.rawbuffer("constant tensor"))
 
     def write(self, w: BinWriter) -> None:
         w.rawbuffer(self.element)

@@ -8,6 +8,7 @@ in quantization. ``register`` adds it to ``LAYERS`` under every type string TNN 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -36,15 +37,31 @@ def rest() -> Any:
     return field(default=(), metadata={"list": "rest"})
 
 
-def _format_number(value: Any) -> str:
-    if isinstance(value, float):
-        return "%g" % value  # spec model-format §1.8: C++ stream formatting = printf %g
+INT32_MIN, INT32_MAX = -2**31, 2**31 - 1
+
+
+def _format_number(value: Any, kind: type) -> str:
+    """One parameter word, by the field's declared type (a numpy float in an int field, or the
+    reverse, must not change what is written)."""
+    if kind is float:
+        return "%g" % float(value)  # spec model-format §1.8: C++ stream formatting = printf %g
+    if isinstance(value, (float, np.floating)):
+        if not float(value).is_integer():
+            raise ValueError(f"integer parameter holds {value!r}")
+        value = int(value)
     return str(int(value))
 
 
 @dataclass(frozen=True)
 class Params:
-    """Base of every layer's parameter dataclass."""
+    """Base of every layer's parameter dataclass.
+
+    ``min_fields``: how many leading fields a line must give although TNN's reader would
+    default them. Set it where every TNN writer emits those fields and a shorter line can only
+    be a damaged file (e.g. a Convolution line without pad_type silently means SAME padding).
+    """
+
+    min_fields: ClassVar[int] = 0
 
     @classmethod
     def _fields(cls) -> list[tuple[dataclasses.Field, type]]:
@@ -64,6 +81,7 @@ class Params:
         """Parse parameter words; returns the params and how many fields the line gave.
 
         Raises ValueError with a short reason (the proto reader adds file, line and layer).
+        Words after the last field are ignored, as TNN does.
         """
         values: dict[str, Any] = {}
         pos = 0
@@ -71,16 +89,17 @@ class Params:
         for f, elem in cls._fields():
             kind = f.metadata.get("list")
             if pos >= len(words):
-                if f.metadata.get("required"):
-                    raise ValueError(f"expected at least {_min_words(cls)} parameters, "
-                                     f"got {len(words)}")
+                if f.metadata.get("required") or present < cls.min_fields:
+                    raise ValueError(_count_message(cls, len(words)))
                 break
             if kind == "counted":
                 count = _number(words[pos], int, f.name)
                 n = count * f.metadata["per_count"]
-                if count < 0 or pos + 1 + n > len(words):
-                    raise ValueError(f"'{f.name}' announces {count} values but only "
-                                     f"{len(words) - pos - 1} follow")
+                if count < 0:
+                    raise ValueError(f"parameter '{f.name}': negative count {count}")
+                if pos + 1 + n > len(words):
+                    raise ValueError(f"parameter '{f.name}': count {count} announces {n} "
+                                     f"values, but only {len(words) - pos - 1} follow")
                 values[f.name] = tuple(_number(w, elem, f.name) for w in words[pos + 1:pos + 1 + n])
                 pos += 1 + n
             elif kind == "rest":
@@ -100,31 +119,44 @@ class Params:
                         if getattr(self, f.name) != f.default), default=0)
         n = len(fields) if n_fields is None else max(n_fields, last_set)
         words: list[str] = []
-        for f, _ in fields[:n]:
+        for f, elem in fields[:n]:
             value = getattr(self, f.name)
             kind = f.metadata.get("list")
             if kind == "counted":
                 words.append(str(len(value) // f.metadata["per_count"]))
             if kind:
-                words.extend(_format_number(v) for v in value)
+                words.extend(_format_number(v, elem) for v in value)
             else:
-                words.append(_format_number(value))
+                words.append(_format_number(value, elem))
         return words
 
     def replace(self, **changes: Any) -> "Params":
         return dataclasses.replace(self, **changes)
 
 
-def _min_words(cls: type[Params]) -> int:
-    return sum(1 for f, _ in cls._fields() if f.metadata.get("required"))
+def _count_message(cls: type[Params], got: int) -> str:
+    """'expected 14 parameters (at least 13), got 12' and the like."""
+    fields = cls._fields()
+    n_min = max(cls.min_fields,
+                max((i + 1 for i, (f, _) in enumerate(fields) if f.metadata.get("required")),
+                    default=0))
+    if any(f.metadata.get("list") for f, _ in fields):
+        return f"expected at least {n_min} parameter{'s' * (n_min != 1)}, got {got}"
+    total = len(fields)
+    at_least = f" (at least {n_min})" if n_min < total else ""
+    return f"expected {total} parameter{'s' * (total != 1)}{at_least}, got {got}"
 
 
 def _number(word: str, kind: type, name: str) -> Any:
     try:
-        return float(word) if kind is float else int(word)
+        value = float(word) if kind is float else int(word)
     except ValueError:
         expected = "a number" if kind is float else "an integer"
-        raise ValueError(f"parameter '{name}': expected {expected}, got '{word}'") from None
+        shown = word if len(word) <= 24 else word[:24] + "…"
+        raise ValueError(f"parameter '{name}': expected {expected}, got '{shown}'") from None
+    if kind is not float and not INT32_MIN <= value <= INT32_MAX:
+        raise ValueError(f"parameter '{name}': {value} does not fit in a 32-bit integer")
+    return value
 
 
 @dataclass(frozen=True)
@@ -187,7 +219,12 @@ def resolve_type(type_str: str) -> tuple[type[LayerType], str, bool, bool]:
     string (used in .tnnmodel record headers) has no prefix.
     """
     if type_str not in LAYERS:
-        raise FormatError(f"unknown layer type '{type_str}'")
+        prefix = next((p for p in (DYNAMIC_PREFIX, QUANT_PREFIX) if type_str.startswith(p)), "")
+        close = difflib.get_close_matches(type_str, list(LAYERS), n=1)
+        hint = (f" (TNN has no {prefix} form of {type_str[len(prefix):]})"
+                if prefix and type_str[len(prefix):] in LAYERS else
+                f" (did you mean '{close[0]}'?)" if close else "")
+        raise FormatError(f"unknown layer type '{type_str}'{hint}")
     cls = LAYERS.get(type_str)
     if type_str in cls.dynamic_names:
         return cls, type_str[len(DYNAMIC_PREFIX):], False, True
