@@ -8,7 +8,7 @@ import numpy as np
 from .exec.executor import Executor
 from .formats.rawbuffer import DataType, RawBuffer
 from .ir.graph import Graph, InputSpec, Layer
-from .layers import LAYERS, Params
+from .layers import Params, resolve_type
 from .layers._resources import ConvResource
 from .layers.inner_product import InnerProductResource
 
@@ -38,13 +38,14 @@ class GraphBuilder:
               channels: int | None = None) -> Any:
         """Add any layer; ``params`` may be the proto words as a string. Returns the output
         blob name (or the list of names when ``n_out > 1``)."""
-        kind = LAYERS.get(type_str)
+        kind, stored, quantized, dynamic = resolve_type(type_str)
         if isinstance(params, str):
             params, _ = kind.Params.parse(params.split())
         inputs = [inputs] if isinstance(inputs, str) else list(inputs)
         name = name or self._name(type_str.lower())
         outputs = [name if n_out == 1 else f"{name}_out{i}" for i in range(n_out)]
-        self.layers.append(Layer(type_str, name, inputs, outputs, params))
+        self.layers.append(Layer(stored, name, inputs, outputs, params, quantized=quantized,
+                                 dynamic_range=dynamic))
         if resource is not None:
             self.resources[name] = resource
         for o in outputs:

@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from ..errors import InputError, UnsupportedError
+from ..errors import InputError, TnnQuantError, UnsupportedError
 from ..ir.graph import Graph, Layer
 from ..layers.base import LayerType
 
@@ -37,9 +37,12 @@ class Executor:
                           if buf.data.dtype.kind == "f" else buf.array()
                           for name, buf in graph.constants.items()}
         outputs = set(graph.outputs)
-        # index of the last layer reading each blob; network outputs are never freed
+        # index of the last layer reading each blob; a blob nobody reads dies where it is made;
+        # network outputs and constants are never freed
         self.last_use: dict[str, int] = {}
         for i, layer in enumerate(self.order):
+            for b in layer.outputs:
+                self.last_use.setdefault(b, i)
             for b in layer.inputs:
                 self.last_use[b] = i
         self.free_after: list[list[str]] = [[] for _ in self.order]
@@ -90,6 +93,9 @@ class Executor:
         res = self.graph.resources.get(layer.name)
         try:
             out = layer.kind.forward(layer.params, res, *xs)
+        except TnnQuantError as err:
+            raise err.located(path=self.graph.proto_path, line=layer.line, layer=layer.name,
+                              layer_type=layer.proto_type) from err
         except (ValueError, IndexError) as err:
             raise UnsupportedError(f"cannot run: {err}", path=self.graph.proto_path,
                                    line=layer.line, layer=layer.name,
@@ -97,6 +103,7 @@ class Executor:
         outs = list(out) if isinstance(out, (tuple, list)) else [out]
         if len(outs) != len(layer.outputs):
             raise UnsupportedError(f"kernel produced {len(outs)} outputs, the proto declares "
-                                   f"{len(layer.outputs)}", layer=layer.name,
+                                   f"{len(layer.outputs)}", path=self.graph.proto_path,
+                                   line=layer.line, layer=layer.name,
                                    layer_type=layer.proto_type)
         return outs

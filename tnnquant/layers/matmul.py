@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ..formats.binio import BinReader, BinWriter
 from ..formats.rawbuffer import DataType, RawBuffer
 from .base import LayerType, Params, register
@@ -31,6 +33,35 @@ class MatMulResource:
             w.rawbuffer(self.scale)
 
 
+def matmul_weight(res: MatMulResource | None) -> np.ndarray:
+    """The constant operand, shaped by its stored dims (a MatMul weight needs them)."""
+    if res is None:
+        raise ValueError("one input and no weight: MatMul needs two inputs or a weight resource")
+    if res.weight.data.dtype != np.float32:
+        raise ValueError(f"the weight is {res.weight.data_type.name}, the fp32 kernel needs a "
+                         f"float weight")
+    dims = res.weight.dims
+    if len(dims) < 1 or int(np.prod(dims)) != res.weight.size:
+        raise ValueError(f"the weight's dims {list(dims)} do not describe its "
+                         f"{res.weight.size} values")
+    return res.weight.data.reshape(dims)
+
+
+def matmul(p: MatMulParams, res: MatMulResource | None, *xs: np.ndarray) -> np.ndarray:
+    """TNN fp32 MatMul with numpy matmul broadcasting: ``weight @ x`` (weight_position 0),
+    ``x @ weight`` (1) or ``x0 @ x1`` (two input blobs)."""
+    if len(xs) >= 2:
+        a, b = xs[0], xs[1]
+    elif p.weight_position == 0:
+        a, b = matmul_weight(res), xs[0]
+    elif p.weight_position == 1:
+        a, b = xs[0], matmul_weight(res)
+    else:
+        raise ValueError(f"weight_position {p.weight_position} with one input: expected 0 "
+                         f"(weight @ x) or 1 (x @ weight)")
+    return np.matmul(a.astype(np.float32, copy=False), b.astype(np.float32, copy=False))
+
+
 @register
 class MatMul(LayerType):
     names = ("MatMul",)
@@ -38,6 +69,10 @@ class MatMul(LayerType):
     enum = 105
     Params = MatMulParams
     Resource = MatMulResource
+
+    @classmethod
+    def forward(cls, p: MatMulParams, res: MatMulResource | None, *xs: np.ndarray) -> np.ndarray:
+        return matmul(p, res, *xs)
 
     @classmethod
     def requires_resource(cls, layer: Any) -> bool:
