@@ -100,7 +100,8 @@ class Executor:
             raise UnsupportedError(f"cannot run: {err}", path=self.graph.proto_path,
                                    line=layer.line, layer=layer.name,
                                    layer_type=layer.proto_type) from err
-        outs = list(out) if isinstance(out, (tuple, list)) else [out]
+        # one array for a several-output layer (Split) means every output is that array
+        outs = list(out) if isinstance(out, (tuple, list)) else [out] * len(layer.outputs)
         if len(outs) != len(layer.outputs):
             raise UnsupportedError(f"kernel produced {len(outs)} outputs, the proto declares "
                                    f"{len(layer.outputs)}", path=self.graph.proto_path,

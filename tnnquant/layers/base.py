@@ -184,7 +184,8 @@ class LayerType:
 
     @classmethod
     def forward(cls, p: Any, res: Any, *xs: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
-        """fp32 kernel: NCHW inputs -> output(s)."""
+        """fp32 kernel: NCHW inputs -> output(s); a single array for a layer with several
+        outputs is given to every output."""
         raise UnsupportedError(f"no fp32 kernel for layer type {cls.names[0]}")
 
     @classmethod

@@ -13,6 +13,5 @@ class Split(LayerType):
 
     @classmethod
     def forward(cls, p: NoParams, res: None, x: np.ndarray) -> np.ndarray:
-        # TNN copies the input to every output; a kernel is not told how many outputs the
-        # layer has, so this serves a one-output Split only
+        # TNN copies the input to every output; the executor hands one array to all of them
         return x
