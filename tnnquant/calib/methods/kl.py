@@ -1,0 +1,363 @@
+"""KL_DIVERGENCE blob scales, TNN ``-b 2`` (spec int8 §6.2), in O(128) per candidate threshold.
+
+TNN tries every threshold ``i = 128 … 2047`` (in bins) and, for each, builds the clipped
+reference ``ref`` (bins below i, the tail mass added to ``ref[i-1]``), quantizes ``p[0:i]``
+into 128 bins of width ``w = i/128``, expands them back and sums
+``KL_i = Σ_k ref[k]·log(ref[k]/e[k])`` over k < i: O(i) per candidate, ~30 ms per channel.
+
+Here ``KL_i`` is evaluated exactly (in float64) with prefix sums, O(128) per candidate:
+
+* ``F(x) = P[⌊x⌋] + frac(x)·p[⌊x⌋]`` (P = prefix sums of p) is the mass below x, so bin j
+  holds ``q_j = F(en_j) - F(st_j)`` and expands to ``u_j = q_j / w`` on every unit interval
+  fully inside it. Because ``w >= 1``, a unit interval touches at most two bins: the fine
+  bin ``k = ⌊b⌋`` under a non-integer boundary ``b = en_j`` gets
+  ``e_k = fr·u_j + (1-fr)·u_{j+1}`` with ``fr = b - k``.
+* ``Σ_k ref log ref`` = prefix sum of ``p log p`` up to ``i-1`` plus ``r log r`` for
+  ``r = ref[i-1]``.
+* ``Σ_k ref log e`` = ``Σ_j M_j log u_j`` (M_j = mass of the fine bins fully inside bin j)
+  + one term ``p_k log e_k`` per split boundary + ``(r - p[i-1])·log u_127`` (the tail).
+
+All (i, j)-only index and fraction arrays are built once (``_plan``); per channel the work
+is two gathers, two logs and ~12 arithmetic passes per (candidate, bin), vectorized over
+candidates and channels. ``kl_thresholds`` also skips candidates that provably lose
+(``_search``: a cheap lower bound against the best of a few exactly evaluated candidates),
+about half of them on real activations, and runs groups of channels on threads.
+
+The inputs TNN feeds its loop are reproduced bit-exactly in f32: ``p = f32(h/S)``
+(sequential S) and ``r = f32(p[i-1] + tail)`` with TNN's *running* f32 tail
+(``tail -= p[i]``), whose rounding drift decides candidates in sparse tails (a negative
+``r`` makes TNN's KL NaN, so that candidate is never chosen). TNN's own f32 rounding noise in
+q, e, logf and the sequential sum (~5e-6 relative) is not reproduced: the threshold can
+differ from TNN's where two candidates' KL agree to f32 precision (on 600 real MobileNetV2
+channels: never; see tests/calib/test_methods.py and the report). Exact f32 ties (identical
+f32 KL for many candidates, e.g. all values in one bin) are resolved like TNN, to the first.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..observers import HIST_BINS, BlobStats
+from .base import act_method, finish, threshold_scale
+
+KL_TARGET_BINS = 128  # the candidate distribution is squeezed into 128 bins (spec int8 §6.2)
+KL_FIRST = KL_TARGET_BINS  # candidate thresholds i = 128 … 2047 bins (spec int8 §6.2 step 3)
+N_CANDIDATES = HIST_BINS - KL_FIRST  # 1920
+KL_INIT_BEST = 1e6  # TNN's best KL starts at 1e6f, T at 128 (spec int8 §6.2 step 2)
+
+_BLOCK_ELEMS = 1 << 16  # (channel, candidate, bin) elements per vectorized block
+_CHANNELS_PER_BLOCK = 8  # channels evaluated together in one vectorized block
+_CHANNELS_PER_TASK = 64  # channels per search group / thread task
+_SEED_STRIDE = 32  # exact KL at every 32nd candidate bounds each channel's minimum
+_TIE_RTOL = 1e-8  # KL this close to the minimum ties; TNN keeps the first (_first_min)
+_PRUNE_MARGIN = 1e-7  # relative slack of the pruning bound, > _TIE_RTOL so no tie is skipped
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """(candidate, bin)-only arrays, shared by every histogram."""
+
+    rl: np.ndarray  # (1920, 128) floor(en_j): P is read here
+    rl_flat: np.ndarray  # the same three arrays, raveled
+    rl_split_flat: np.ndarray
+    fr_flat: np.ndarray
+    rl_split: np.ndarray  # (1920, 128) floor(en_j) where en_j is not an integer, else 2048
+    fr: np.ndarray  # (1920, 128) en_j - floor(en_j), float64 (multiples of 1/128)
+    fr_left: np.ndarray  # (1920, 127) fr of the boundaries j = 0..126
+    log_w: np.ndarray  # (1920,) log(i/128)
+    w: np.ndarray  # (1920,) i/128
+    last_left: np.ndarray  # (1920,) ceil(st_127) - 1: the split bin below bin 127
+    last_fl: np.ndarray  # (1920,) ceil(st_127) - st_127
+
+
+@functools.lru_cache(maxsize=1)
+def _plan() -> _Plan:
+    i = np.arange(KL_FIRST, HIST_BINS)[:, None]
+    j = np.arange(KL_TARGET_BINS)[None, :]
+    en128 = (j + 1) * i  # 128·en_j, exact integers
+    rl = en128 // KL_TARGET_BINS
+    rem = en128 % KL_TARGET_BINS
+    fr = rem / float(KL_TARGET_BINS)
+    rl_split = np.where(rem > 0, rl, HIST_BINS)
+    i1 = i[:, 0]
+    st128 = (KL_TARGET_BINS - 1) * i1  # 128·st_127
+    lu = -(-st128 // KL_TARGET_BINS)  # ceil(st_127)
+    w = i1 / float(KL_TARGET_BINS)
+    plan = _Plan(rl=rl.astype(np.intp), rl_flat=rl.astype(np.intp).ravel(),
+                 rl_split_flat=rl_split.astype(np.intp).ravel(), fr_flat=fr.ravel(),
+                 rl_split=rl_split.astype(np.intp), fr=fr,
+                 fr_left=np.ascontiguousarray(fr[:, :-1]), log_w=np.log(w), w=w,
+                 last_left=(lu - 1).astype(np.intp),
+                 last_fl=(lu * KL_TARGET_BINS - st128) / float(KL_TARGET_BINS))
+    for a in plan.__dict__.values():
+        a.setflags(write=False)
+    return plan
+
+
+def _normalise(hist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """TNN's f32 inputs to the loop: ``p = f32(h/S)`` and ``ref[i-1]`` for every candidate."""
+    h = np.asarray(hist, np.float32)
+    s = np.cumsum(h, axis=1, dtype=np.float32)[:, -1:]  # sequential f32 sum (step 1)
+    p32 = h / s
+    tail0 = np.cumsum(p32[:, KL_FIRST:], axis=1, dtype=np.float32)[:, -1:]  # step 2
+    running = np.concatenate([tail0, -p32[:, KL_FIRST:HIST_BINS - 1]], axis=1)
+    tails = np.cumsum(running, axis=1, dtype=np.float32)  # tail before candidate i (step 3.1)
+    ref_last = p32[:, KL_FIRST - 1:HIST_BINS - 1] + tails  # f32(ref[i-1] + tail)
+    return p32, ref_last
+
+
+@dataclass
+class _Tables:
+    """Per-channel tables of a few histograms (float64 unless noted)."""
+
+    p: np.ndarray  # (c, 2049) TNN's p = f32(h/S); p[2048] = 0 pads the "no split" gathers
+    prefix: np.ndarray  # (c, 2049) P[n] = Σ_{k<n} p[k]
+    p_min: np.ndarray  # (c,) smallest p: every bin holds >= w·p_min
+    q_last: np.ndarray  # (c, 1920) mass of bin 127 per candidate
+    ref_last: np.ndarray  # (c, 1920) float32, TNN's ref[i-1]
+    base: np.ndarray  # (c, 1920) the O(1) part of KL_i (everything but the per-bin sums)
+
+
+def _tables(hist: np.ndarray) -> _Tables:
+    plan = _plan()
+    p32, ref_last = _normalise(hist)
+    c = p32.shape[0]
+    p = np.zeros((c, HIST_BINS + 1))
+    p[:, :HIST_BINS] = p32
+    prefix = np.zeros((c, HIST_BINS + 1))
+    np.cumsum(p[:, :HIST_BINS], axis=1, out=prefix[:, 1:])
+    plogp = np.zeros((c, HIST_BINS + 1))
+    np.cumsum(p[:, :HIST_BINS] * np.log(p[:, :HIST_BINS]), axis=1, out=plogp[:, 1:])
+    cand = np.arange(KL_FIRST, HIST_BINS)
+    r = ref_last.astype(np.float64)
+    rlogr = np.where(r > 0, r * np.log(np.where(r > 0, r, 1.0)), 0.0)
+    tail = r - p[:, cand - 1]  # mass TNN adds to ref[i-1], including its f32 drift
+    total = prefix[:, cand - 1] + r  # Σ ref
+    # bin 127 sums its fine bins directly: its log is weighted by the tail mass, so it
+    # needs full relative precision (prefix differences would lose it in sparse tails)
+    q_last = np.empty((c, N_CANDIDATES))
+    for width in range(1, HIST_BINS // KL_TARGET_BINS):
+        # i in [128·L, 128·L + 128) has w in [L, L+1): bin 127 holds p[i-L .. i-1] whole
+        first = KL_TARGET_BINS * width
+        windows = sliding_window_view(p[:, :HIST_BINS], width, axis=1)
+        q_last[:, first - KL_FIRST:first - KL_FIRST + KL_TARGET_BINS] = (
+            windows[:, first - width:first - width + KL_TARGET_BINS].sum(axis=2))
+    q_last += plan.last_fl * p[:, plan.last_left]  # the split fine bin below bin 127
+    base = plogp[:, cand - 1] + rlogr + total * plan.log_w - tail * np.log(q_last)
+    base[ref_last < 0] = np.inf  # TNN: ref[i-1] < 0 makes KL NaN, never `< best`
+    return _Tables(p, prefix, p[:, :HIST_BINS].min(axis=1), q_last, ref_last, base)
+
+
+def _lower_bound(t: _Tables) -> np.ndarray:
+    """A cheap lower bound of KL_i (c, 1920), from the log-sum inequality on two groups of
+    fine bins, {k < i-1} (ref mass R = P[i-1], e mass E = Σe - u_127 = P[i] - u_127) and
+    {i-1} (ref r, e = u_127): ``KL_i >= R·log(R/E) + r·log(r/u_127)``, and
+    ``R·log(R/E) >= R - E = u_127 - p[i-1]`` (no cancellation). Large where a candidate
+    clips much mass, which lets the search skip it."""
+    plan = _plan()
+    u = t.q_last / plan.w
+    r = t.ref_last.astype(np.float64)
+    lb = u - t.p[:, KL_FIRST - 1:HIST_BINS - 1]
+    lb += np.where(r > 0, r * np.log(np.where(r > 0, r, 1.0) / u), 0.0)
+    lb[t.ref_last < 0] = np.inf
+    return lb
+
+
+def _cross(t: _Tables, ch: slice | np.ndarray, rows: np.ndarray | slice | None
+           ) -> np.ndarray:
+    """``Σ_j M_j log q_j + Σ_b p_b log(w·e_b)`` for channels ``ch`` and candidate rows
+    (indices into 0..1919, a ``slice(start, 1920)``, or None = all), in blocks of
+    ~_BLOCK_ELEMS elements laid out (c, nb·128) so that each NumPy call runs one long
+    contiguous loop."""
+    plan = _plan()
+    prefix, p, q_last, p_min = t.prefix[ch], t.p[ch], t.q_last[ch], t.p_min[ch]
+    c = prefix.shape[0]
+    if isinstance(rows, slice):
+        offset, rows = rows.start, None
+    else:
+        offset = 0
+    n_rows = N_CANDIDATES - offset if rows is None else len(rows)
+    out = np.empty((c, n_rows))
+    nb = max(1, _BLOCK_ELEMS // (c * KL_TARGET_BINS))
+    # weights (M | p_split) and their logs (log q | log w·e) sit side by side, so one np.log
+    # and one np.vecdot serve both sums (fewer calls: less time holding the GIL)
+    weights = np.empty((2, c, nb * KL_TARGET_BINS))
+    values = np.empty((2, c, nb * KL_TARGET_BINS))
+    logs = np.empty((2, c, nb * KL_TARGET_BINS))
+    pr_full = np.empty((c, nb * KL_TARGET_BINS))
+    sums = np.empty(2 * c * nb)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for a in range(0, n_rows, nb):
+            b = min(a + nb, n_rows)
+            n = (b - a) * KL_TARGET_BINS
+            m = (b - a) * c
+            inner, ps = weights[0, :, :n], weights[1, :, :n]
+            q, e = values[0, :, :n], values[1, :, :n]
+            pr_at = pr_full[:, :n]
+            if rows is None:
+                sel = slice(offset + a, offset + b)
+                flat = slice(sel.start * KL_TARGET_BINS, sel.stop * KL_TARGET_BINS)
+                rl, rl_split = plan.rl_flat[flat], plan.rl_split_flat[flat]
+                fr = plan.fr_flat[flat]
+            else:
+                sel = rows[a:b]
+                rl, rl_split, fr = (plan.rl[sel].ravel(), plan.rl_split[sel].ravel(),
+                                    plan.fr[sel].ravel())
+            np.take(prefix, rl, axis=1, out=pr_at, mode="wrap")  # P[rl_j]
+            np.take(p, rl_split, axis=1, out=ps, mode="wrap")  # p[rl_j] under a split, else 0
+            g = e  # scratch: G_j = F(en_j) = P[rl_j] + fr_j·p[rl_j]
+            np.multiply(ps, fr, out=g)
+            g += pr_at
+            np.subtract(g[:, 1:], g[:, :-1], out=q[:, 1:])  # q_j = G_j - G_{j-1}
+            q[:, ::KL_TARGET_BINS] = g[:, ::KL_TARGET_BINS]  # G_{-1} = F(0) = 0
+            q[:, KL_TARGET_BINS - 1::KL_TARGET_BINS] = q_last[:, sel]
+            # M_j = P[rl_j] - P[lu_j], lu_j = rl_{j-1} (+1 under a split): bins inside bin j
+            np.subtract(pr_at[:, 1:], pr_at[:, :-1], out=inner[:, 1:])
+            inner[:, 1:] -= ps[:, :-1]
+            inner[:, ::KL_TARGET_BINS] = pr_at[:, ::KL_TARGET_BINS]
+            # w·e_k = fr·q_j + (1-fr)·q_{j+1} under the boundary right of bin j (= q_{j+1},
+            # weight 0, when there is none; column 127 reads the next candidate's q_0)
+            np.subtract(q[:, :-1], q[:, 1:], out=e[:, :-1])
+            e[:, :-1] *= fr[:-1]
+            e[:, :-1] += q[:, 1:]
+            e[:, -1] = 1.0
+            if n == weights.shape[2]:
+                np.log(values, out=logs)
+                np.vecdot(weights.reshape(-1, KL_TARGET_BINS), logs.reshape(-1, KL_TARGET_BINS),
+                          out=sums)
+                both = sums.reshape(2, c, b - a)
+            else:  # last, shorter block
+                lg = np.log(values[:, :, :n])
+                both = np.vecdot(weights[:, :, :n].reshape(2, m, KL_TARGET_BINS),
+                                 lg.reshape(2, m, KL_TARGET_BINS)).reshape(2, c, b - a)
+            cross = out[:, a:b]
+            np.add(both[0], both[1], out=cross)
+            if not np.isfinite(cross).all():  # rounding swamped a bin of empty fine bins
+                bad = ~np.isfinite(cross)
+                idx = np.arange(N_CANDIDATES)[sel]
+                cross[bad] = _cross_safe(prefix, p, p_min, idx)[bad]
+    return out
+
+
+def _cross_safe(prefix: np.ndarray, p: np.ndarray, p_min: np.ndarray, rows: np.ndarray
+                ) -> np.ndarray:
+    """``_cross`` with q clamped to its lower bound w·min(p) (every bin holds w fine bins of
+    mass >= min(p)). Only needed when prefix-sum rounding made some q_j <= 0, i.e. for
+    histograms with ~1e10 counts; the affected terms weigh as little as those bins (~1e-17),
+    so the clamp changes KL by far less than TNN's own f32 noise."""
+    plan = _plan()
+    fr = plan.fr[rows]
+    pr_at = prefix[:, plan.rl[rows]]
+    ps = p[:, plan.rl_split[rows]]
+    q = np.diff(pr_at + fr * ps, axis=-1, prepend=0.0)
+    inner = np.diff(pr_at, axis=-1, prepend=0.0)
+    inner[..., 1:] -= ps[..., :-1]
+    np.maximum(q, p_min[:, None, None] * plan.w[None, rows, None], out=q)
+    e_split = q[..., 1:] + plan.fr_left[rows] * (q[..., :-1] - q[..., 1:])
+    return (np.vecdot(inner, np.log(q)) + np.vecdot(ps[..., :-1], np.log(e_split)))
+
+
+def kl_divergences(hist: np.ndarray) -> np.ndarray:
+    """KL_i for every candidate threshold ``i = 128 … 2047``: (C, 2048) -> (C, 1920) float64.
+
+    ``hist`` holds TNN's f32 bin values (``Histogram.bins()``). Candidates TNN can never
+    choose (NaN KL) are ``+inf``. No pruning: O(1920·128) per channel.
+    """
+    hist = np.atleast_2d(np.asarray(hist, np.float32))
+    if hist.ndim != 2 or hist.shape[1] != HIST_BINS:
+        raise ValueError(f"kl_divergences: expected (C, {HIST_BINS}) bins, got {hist.shape}")
+    out = np.empty((hist.shape[0], N_CANDIDATES))
+    for lo in range(0, hist.shape[0], _CHANNELS_PER_BLOCK):
+        t = _tables(hist[lo:lo + _CHANNELS_PER_BLOCK])
+        out[lo:lo + _CHANNELS_PER_BLOCK] = t.base - _cross(t, slice(None), None)
+    return out
+
+
+def _search(hist: np.ndarray) -> np.ndarray:
+    """TNN's thresholds for a group of channels, skipping candidates that provably lose.
+
+    1. Exact KL at every 32nd candidate gives an upper bound U of each channel's minimum.
+    2. A candidate whose lower bound (``_lower_bound``) exceeds U cannot be the first
+       minimum. The bound is large for candidates that clip much mass, so what survives is
+       essentially a suffix ``i >= i0`` of the candidates (on real activations ~half).
+    3. Channels are sorted by i0 and their suffixes evaluated exactly, a few channels at a
+       time (vectorized over channels and candidates, contiguous plan slices).
+    """
+    t = _tables(hist)
+    c = hist.shape[0]
+    kl = np.full((c, N_CANDIDATES), np.inf)
+    seeds = np.arange(0, N_CANDIDATES, _SEED_STRIDE)
+    for lo in range(0, c, _CHANNELS_PER_BLOCK):
+        ch = slice(lo, min(lo + _CHANNELS_PER_BLOCK, c))
+        kl[ch, seeds] = t.base[ch, seeds] - _cross(t, ch, seeds)
+    upper = kl.min(axis=1)
+    todo = _lower_bound(t) <= upper[:, None] + _PRUNE_MARGIN * (1 + np.abs(upper[:, None]))
+    todo &= np.isfinite(t.base)
+    todo[:, seeds] = False
+    first = np.where(todo.any(axis=1), np.argmax(todo, axis=1), N_CANDIDATES)
+    order = np.argsort(first, kind="stable")
+    for lo in range(0, c, _CHANNELS_PER_BLOCK):
+        ch = order[lo:lo + _CHANNELS_PER_BLOCK]
+        start = int(first[ch].min())
+        if start < N_CANDIDATES:
+            rows = slice(start, N_CANDIDATES)
+            kl[ch, start:] = t.base[ch, start:] - _cross(t, ch, rows)
+    return _first_min(kl)
+
+
+def _first_min(kl: np.ndarray) -> np.ndarray:
+    """TNN's choice: the first candidate reaching the minimum (strict ``KL < best``, best
+    starting at 1e6). Candidates within a relative 1e-8 of the minimum count as reaching it:
+    where TNN's f32 KL values are *identical* (e.g. a channel whose values all fall in one bin:
+    its f32 KL is the same for every candidate below that bin) the exact values differ only by
+    float64 rounding, ~1e-12, and TNN keeps the first. Real near-ties are ~1e-6 apart."""
+    low = kl.min(axis=1, keepdims=True)
+    best = np.argmax(kl <= low + _TIE_RTOL * np.abs(low), axis=1)
+    ok = low[:, 0] < KL_INIT_BEST
+    return np.where(ok, best + KL_FIRST, KL_FIRST)
+
+
+def kl_thresholds(hist: np.ndarray, threads: int | None = None) -> np.ndarray:
+    """TNN's KL threshold (in bins, 128 … 2047) of every histogram: (C, 2048) -> (C,) int.
+
+    Pass all channels of a blob (or of many blobs) at once; groups of channels run on
+    ``threads`` threads (default: the CPU count; NumPy releases the GIL).
+    """
+    hist = np.atleast_2d(np.asarray(hist, np.float32))
+    if hist.ndim != 2 or hist.shape[1] != HIST_BINS:
+        raise ValueError(f"kl_thresholds: expected (C, {HIST_BINS}) bins, got {hist.shape}")
+    n = hist.shape[0]
+    out = np.full(n, KL_FIRST, np.int64)
+    group = max(_CHANNELS_PER_BLOCK, min(_CHANNELS_PER_TASK,
+                                         -(-n // max(1, threads or os.cpu_count() or 1))))
+    starts = range(0, n, group)
+
+    def run(lo: int) -> None:
+        out[lo:lo + group] = _search(hist[lo:lo + group])
+
+    workers = min(threads or os.cpu_count() or 1, len(starts))
+    if workers <= 1:
+        for lo in starts:
+            run(lo)
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(run, starts))
+    return out
+
+
+@act_method("kl", code=2, needs=("range", "histogram"))
+def kl(stats: BlobStats) -> tuple[np.ndarray, np.ndarray]:
+    """``scale = f32((T + 0.5) / interval / 127)`` with T the KL-optimal threshold in bins.
+
+    Only valid slots are searched; invalid ones get scale 0 (spec int8 §6). Zero point 0.
+    """
+    hist = stats.histogram
+    thresholds = np.full(len(hist.valid), KL_FIRST, np.int64)
+    if hist.valid.any():
+        thresholds[hist.valid] = kl_thresholds(hist.bins()[hist.valid])
+    return finish(threshold_scale(thresholds, hist.interval), 0, hist.valid)

@@ -1,0 +1,292 @@
+"""Per-blob calibration statistics, exactly as TNN's quantization tool gathers them (spec int8 §5).
+
+Observers only collect: ``update(x)`` once per batch of calibration files, then ``result()``
+returns an immutable statistics object that the blob-scale methods (``calib.methods``) turn
+into scales. Memory is independent of the number of calibration files.
+
+Input arrays are float32 batches shaped ``(N, C, ...)`` (rank 2 ``(N, C)`` and rank 1 ``(N,)``
+are accepted too); every batch item ``n`` is one calibration file, in file order. An observer
+built with ``channels == 1`` for a blob with C > 1 channels is *merged* (per-tensor, spec §4):
+every channel updates slot 0.
+
+Pass 1 uses ``RangeObserver`` (and ``AciqMeansObserver`` for the ACIQ methods); the pass-2
+``HistogramObserver`` is built from the pass-1 ``RangeStats`` (spec §5.3).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+HIST_BINS = 2048  # histogram bins per channel (spec int8 §5.3, TNN's bin_nums_)
+RANGE_INIT_MIN = np.float32(1e6)  # range[c] starts at (1e6, -1e6) (spec int8 §5)
+RANGE_INIT_MAX = np.float32(-1e6)
+VALID_ABSMAX = 1e-5  # a channel is valid iff max-abs > 1e-5, compared in double (spec §5.3)
+EMPTY_BIN = np.float32(1e-7)  # every f32 bin starts at f32(1e-7) (spec int8 §5.3)
+ONE_COUNT_BIN = np.float32(1 + 2.0 ** -23)  # f32(1e-7 + 1) (spec int8 §5.4)
+COUNTER_SATURATION = 2 ** 24  # f32 counters stop growing at 2^24 (spec int8 §5.4)
+_SPARSE_UPDATE = 8  # below C·2048/8 elements an update uses np.add.at instead of np.bincount
+
+
+# --- shared helpers -----------------------------------------------------------------------
+
+
+def _as_ncl(x: np.ndarray, channels: int, who: str) -> tuple[np.ndarray, bool]:
+    """View ``x`` as float32 ``(N, C, L)``; returns it and whether the update is merged."""
+    x = np.asarray(x)
+    if x.dtype != np.float32:
+        x = x.astype(np.float32)
+    if x.ndim == 0:
+        raise ValueError(f"{who}: expected a batch (N, C, ...), got a scalar")
+    if x.ndim == 1:
+        x = x.reshape(x.shape[0], 1)
+    c = x.shape[1]
+    if channels != c and channels != 1:
+        raise ValueError(f"{who}: built for {channels} channels, got an array of shape "
+                         f"{x.shape} ({c} channels)")
+    return x.reshape(x.shape[0], c, -1), (channels == 1 and c != 1)
+
+
+def interval_from_range(vmin: np.ndarray, vmax: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """TNN's histogram reset (spec int8 §5.3): ``(interval, valid)`` per slot.
+
+    ``m = max(|min|, |max|)`` (f32), ``valid = m > 1e-5`` (double comparison),
+    ``interval = f32(2048 / m)`` for valid slots, 0 otherwise.
+    """
+    m = np.maximum(np.abs(np.asarray(vmin, np.float32)), np.abs(np.asarray(vmax, np.float32)))
+    valid = m.astype(np.float64) > VALID_ABSMAX
+    interval = np.zeros(m.shape, np.float32)
+    np.divide(np.float32(HIST_BINS), m, out=interval, where=valid)
+    return interval, valid
+
+
+def tnn_bin_values(counts: np.ndarray) -> np.ndarray:
+    """Map integer bin counts to the values TNN's f32 counters hold (spec int8 §5.4).
+
+    f(0) = f32(1e-7), f(1) = 1 + 2^-23, f(n) = n for 2 <= n <= 2^24, f(n) = 2^24 above.
+    """
+    counts = np.asarray(counts)
+    out = np.minimum(counts, COUNTER_SATURATION).astype(np.float32)
+    out[counts == 0] = EMPTY_BIN
+    out[counts == 1] = ONE_COUNT_BIN
+    return out
+
+
+# --- statistics results ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RangeStats:
+    """Pass-1 ranges (spec int8 §5.1). One slot per channel, or one slot when merged.
+
+    ``numel`` is the element count ACIQ_GAUS uses (spec §6.4): H·W (product of dims from 2)
+    per channel, or C·H·W when merged. ``files`` counts the calibration files seen.
+    """
+
+    min: np.ndarray  # (slots,) float32
+    max: np.ndarray  # (slots,) float32
+    numel: int
+    files: int
+    merged: bool
+
+    @property
+    def absmax(self) -> np.ndarray:
+        return np.maximum(np.abs(self.min), np.abs(self.max))
+
+    @property
+    def interval(self) -> np.ndarray:
+        """f32(2048 / max-abs) per slot, 0 for invalid slots (spec §5.3)."""
+        return interval_from_range(self.min, self.max)[0]
+
+    @property
+    def valid(self) -> np.ndarray:
+        """Slots whose max-abs exceeds 1e-5 (spec §0, §5.3)."""
+        return interval_from_range(self.min, self.max)[1]
+
+
+@dataclass(frozen=True)
+class AciqMeans:
+    """Running mean and mean-|v| per slot over batch item 0 of every file (spec int8 §5.2)."""
+
+    mean: np.ndarray  # (slots,) float32
+    meanabs: np.ndarray  # (slots,) float32
+    count: np.ndarray  # (slots,) int64, number of running-average steps
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Pass-2 histograms (spec int8 §5.4): integer counts, mapped to TNN's f32 bins on demand."""
+
+    counts: np.ndarray  # (slots, 2048) int64
+    interval: np.ndarray  # (slots,) float32, 0 for invalid slots
+    valid: np.ndarray  # (slots,) bool
+
+    def bins(self) -> np.ndarray:
+        """The (slots, 2048) float32 bin values TNN holds (counter semantics of spec §5.4)."""
+        return tnn_bin_values(self.counts)
+
+
+@dataclass(frozen=True)
+class BlobStats:
+    """Everything a blob-scale method may need; methods declare which parts they read."""
+
+    range: RangeStats
+    histogram: Optional[Histogram] = None
+    aciq_means: Optional[AciqMeans] = None
+
+    def has(self, kind: str) -> bool:
+        return getattr(self, kind) is not None
+
+
+# --- observers ------------------------------------------------------------------------------
+
+
+class RangeObserver:
+    """Per-channel min / max with TNN's (1e6, -1e6) init and strict comparisons (spec §5.1).
+
+    Vectorized over the batch; equal to TNN's sequential ``if v < min: min = v`` update,
+    including its quirks (values beyond ±1e6 never move the "wrong" end, NaN never moves
+    anything).
+    """
+
+    def __init__(self, channels: int) -> None:
+        if channels < 1:
+            raise ValueError(f"channels must be >= 1, got {channels}")
+        self.channels = channels
+        self._min = np.full(channels, RANGE_INIT_MIN, np.float32)
+        self._max = np.full(channels, RANGE_INIT_MAX, np.float32)
+        self._numel = 0
+        self._files = 0
+        self._merged = False
+
+    def update(self, x: np.ndarray) -> None:
+        """Add a batch ``(N, C, ...)`` of calibration files."""
+        x3, merged = _as_ncl(x, self.channels, "RangeObserver")
+        self._merged |= merged
+        self._numel = x3.shape[1] * x3.shape[2] if merged else x3.shape[2]
+        self._files += x3.shape[0]
+        if x3.size == 0:
+            return
+        axes = None if merged else (0, 2)
+        lo = np.min(x3, axis=axes)
+        hi = np.max(x3, axis=axes)
+        if np.isnan(lo).any() or np.isnan(hi).any():  # NaN never wins a strict comparison
+            rows = x3.reshape(1, -1) if merged else x3.transpose(1, 0, 2).reshape(x3.shape[1], -1)
+            lo, hi = np.fmin.reduce(rows, axis=1), np.fmax.reduce(rows, axis=1)
+        lo = np.reshape(lo, -1)
+        hi = np.reshape(hi, -1)
+        self._min = np.where(lo < self._min, lo, self._min).astype(np.float32)
+        self._max = np.where(hi > self._max, hi, self._max).astype(np.float32)
+
+    def result(self) -> RangeStats:
+        return RangeStats(self._min.copy(), self._max.copy(), self._numel, self._files,
+                          self._merged)
+
+
+class AciqMeansObserver:
+    """Running f32 averages of mean(v) and mean(|v|) per channel (spec int8 §5.2).
+
+    For every file (batch item) in order and every channel c:
+    ``mean = f32(f32(f32(mean·k) + f32(s/L)) / f32(k+1))`` with ``s`` the sequential f32
+    sum over the channel's L elements, likewise for |v|. Merged observers advance slot 0
+    once per (file, channel) pair, in file-then-channel order, as TNN does.
+    """
+
+    def __init__(self, channels: int) -> None:
+        if channels < 1:
+            raise ValueError(f"channels must be >= 1, got {channels}")
+        self.channels = channels
+        self._mean = np.zeros(channels, np.float32)
+        self._meanabs = np.zeros(channels, np.float32)
+        self._count = np.zeros(channels, np.int64)
+
+    def update(self, x: np.ndarray) -> None:
+        """Add a batch ``(N, C, ...)``; each batch item is one calibration file."""
+        x3, merged = _as_ncl(x, self.channels, "AciqMeansObserver")
+        n, c, length = x3.shape
+        if n == 0 or length == 0:
+            return
+        # sequential f32 sums (np.cumsum accumulates strictly left to right)
+        s = np.cumsum(x3, axis=2, dtype=np.float32)[:, :, -1]
+        sa = np.cumsum(np.abs(x3), axis=2, dtype=np.float32)[:, :, -1]
+        hw = np.float32(length)
+        s = (s / hw).astype(np.float32)
+        sa = (sa / hw).astype(np.float32)
+        if not merged:
+            for b in range(n):  # one running-average step per file, in order
+                kf = self._count.astype(np.float32)
+                k1 = (self._count + 1).astype(np.float32)
+                self._mean = (self._mean * kf + s[b]) / k1  # every operation rounds to f32
+                self._meanabs = (self._meanabs * kf + sa[b]) / k1
+                self._count += 1
+            return
+        mean, meanabs, k = self._mean[0], self._meanabs[0], int(self._count[0])
+        for b in range(n):
+            for ch in range(c):  # merged: TNN advances once per (file, channel) pair
+                kf, k1 = np.float32(k), np.float32(k + 1)
+                mean = np.float32(np.float32(mean * kf) + s[b, ch]) / k1
+                meanabs = np.float32(np.float32(meanabs * kf) + sa[b, ch]) / k1
+                k += 1
+        self._mean[0], self._meanabs[0], self._count[0] = mean, meanabs, k
+
+    def result(self) -> AciqMeans:
+        return AciqMeans(self._mean.copy(), self._meanabs.copy(), self._count.copy())
+
+
+class HistogramObserver:
+    """2048-bin |v| histograms per channel over the pass-1 ranges (spec int8 §5.3–5.4).
+
+    For valid slots, every element with ``v != 0`` (exact zeros and -0 are skipped) goes
+    to ``min(trunc(f32(|v| · interval)), 2047)``. Counting is in int64 (vectorized
+    ``np.bincount``); ``Histogram.bins()`` maps counts through TNN's f32 counter semantics.
+    NaN elements are not counted (TNN's behaviour on NaN is undefined).
+    """
+
+    def __init__(self, ranges: RangeStats) -> None:
+        self.interval, self.valid = interval_from_range(ranges.min, ranges.max)
+        self.channels = len(self.interval)
+        self._counts = np.zeros((self.channels, HIST_BINS), np.int64)
+
+    def update(self, x: np.ndarray) -> None:
+        """Add a batch ``(N, C, ...)`` of calibration files."""
+        x3, merged = _as_ncl(x, self.channels, "HistogramObserver")
+        if x3.size == 0 or not self.valid.any():
+            return
+        c = x3.shape[1]
+        interval = self.interval[0] if merged else self.interval[None, :, None]
+        prod = np.abs(x3) * interval  # f32 product, as TNN
+        np.minimum(prod, np.float32(HIST_BINS - 1), out=prod)  # trunc(v) >= 2047 <=> v >= 2047
+        nan = np.isnan(prod)
+        has_nan = bool(nan.any())
+        if has_nan:
+            prod[nan] = 0  # counted in bin 0 below, then removed with the zeros
+        idx = prod.astype(np.intp)  # trunc toward zero (prod >= 0)
+        if merged:
+            counts = np.bincount(idx.reshape(-1), minlength=HIST_BINS)[None, :]
+            skipped = np.count_nonzero(x3 == 0) + (int(np.count_nonzero(nan)) if has_nan else 0)
+            counts[0, 0] -= skipped
+        else:
+            idx += (np.arange(c, dtype=np.intp) * HIST_BINS)[None, :, None]
+            skipped = np.count_nonzero(x3 == 0, axis=(0, 2))
+            if has_nan:
+                skipped = skipped + np.count_nonzero(nan, axis=(0, 2))
+            if idx.size < c * HIST_BINS // _SPARSE_UPDATE:
+                # few elements per channel: add in place rather than allocate C·2048 bins
+                np.add.at(self._counts.reshape(-1), idx.reshape(-1), 1)
+                self._counts[:, 0] -= skipped
+                self._counts[~self.valid] = 0  # invalid slots are never updated (spec §5.4)
+                return
+            counts = np.bincount(idx.reshape(-1), minlength=c * HIST_BINS).reshape(c, HIST_BINS)
+            counts[:, 0] -= skipped
+        counts[~self.valid] = 0  # invalid slots are never updated (spec §5.4)
+        self._counts += counts
+
+    def merge(self, other: "HistogramObserver") -> None:
+        """Add another observer's counts (same blob, same ranges), e.g. from a worker."""
+        if not np.array_equal(self.interval, other.interval):
+            raise ValueError("HistogramObserver.merge: observers were built from different ranges")
+        self._counts += other._counts
+
+    def result(self) -> Histogram:
+        return Histogram(self._counts.copy(), self.interval.copy(), self.valid.copy())

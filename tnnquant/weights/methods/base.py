@@ -1,0 +1,69 @@
+"""The weight-method registry (spec int8 §8.3–8.5), separate from the blob methods so that
+"ADMM for blobs" cannot be asked.
+
+A weight method is a pure ``fn(w) -> (q, scale, zero_point)`` on already input-scale-folded
+weights ``w`` shaped ``(O, K)`` float32, one row per quantization slice (an output channel,
+or a single row ``(1, O·K)`` for merged weights, ``-t 2``): int8 ``q`` (O, K) in
+[-127, 127], float32 ``scale`` (O,) and int8 ``zero_point`` (O,).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ...errors import ConfigError, TnnQuantError
+from ...registry import Registry
+
+QMAX = 127  # weights use [-127, 127] (spec int8 §8.6)
+
+WeightFn = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray, np.ndarray]"]
+
+
+class WeightRangeError(TnnQuantError, ValueError):
+    """A weight slice TNN cannot quantize with the chosen method (TNN aborts), e.g. an
+    all-zero row for asymmetric MIN_MAX. The caller adds the layer with ``located``."""
+
+
+@dataclass(frozen=True)
+class WeightMethod:
+    """A registered weight method: its name and TNN's ``-w`` code."""
+
+    name: str
+    code: int
+    fn: WeightFn
+
+    def __call__(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(q int8 (O, K), scale float32 (O,), zero_point int8 (O,))`` for ``w`` (O, K)."""
+        w = np.asarray(w)
+        if w.ndim != 2:
+            raise ValueError(f"weight method '{self.name}': expected (O, K) weights, got shape "
+                             f"{w.shape}")
+        return self.fn(np.ascontiguousarray(w, dtype=np.float32))
+
+
+WEIGHT_METHODS: Registry[WeightMethod] = Registry("weight method")
+
+
+def weight_method(name: str, *, code: int) -> Callable[[WeightFn], WeightFn]:
+    """Register ``fn`` as weight method ``name`` (TNN ``-w code``)."""
+    def add(fn: WeightFn) -> WeightFn:
+        if any(m.code == code for _, m in WEIGHT_METHODS.items()):
+            raise ValueError(f"weight method code {code} registered twice")
+        WEIGHT_METHODS.add(name, WeightMethod(name, code, fn))
+        return fn
+    return add
+
+
+def row_absmax(w: np.ndarray) -> np.ndarray:
+    """``a = max(|min(row)|, |max(row)|)`` per row, float32 (spec int8 §8.3)."""
+    if w.shape[1] == 0:
+        return np.zeros(w.shape[0], np.float32)
+    return np.maximum(np.abs(w.min(axis=1)), np.abs(w.max(axis=1))).astype(np.float32)
+
+
+def check_code(code: int) -> None:
+    if not any(m.code == code for _, m in WEIGHT_METHODS.items()):
+        known = ", ".join(f"{m.code} {n}" for n, m in WEIGHT_METHODS.items())
+        raise ConfigError(f"unknown weight method code {code} (known: {known})")

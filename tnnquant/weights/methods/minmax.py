@@ -1,0 +1,19 @@
+"""Weight MIN_MAX, TNN ``-w 0`` (spec int8 §8.3)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..rounding import rhaz
+from .base import QMAX, row_absmax, weight_method
+
+
+@weight_method("minmax", code=0)
+def minmax(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``S = f32(a/127)``, ``inv = f32(1/S)`` (1 if a == 0),
+    ``q = clamp(RHAZ(f32(w·inv)), -127, 127)``; zero point 0. An all-zero row gets S = 0."""
+    a = row_absmax(w)
+    scale = (a / np.float32(QMAX)).astype(np.float32)
+    inv = np.ones_like(scale)
+    np.divide(np.float32(1), scale, out=inv, where=a != 0)
+    q = np.clip(rhaz((w * inv[:, None]).astype(np.float32)), -QMAX, QMAX).astype(np.int8)
+    return q, scale, np.zeros(len(scale), np.int8)
