@@ -1,3 +1,1 @@
-from .executor import Executor
-
-__all__ = ["Executor"]
+"""Executors: the layer-by-layer runner (executor.py) and TNN's integer numerics (int8_math.py)."""

@@ -1,0 +1,1 @@
+"""Graph -> graph passes of the quantizer and of TNN's runtime."""
