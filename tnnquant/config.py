@@ -37,6 +37,9 @@ class QuantConfig:
                  merge_channel: bool = False, **rest) -> "QuantConfig":
         """Build from TNN's numeric options; unknown codes are a ConfigError (TNN silently
         misbehaves on some of them)."""
+        if blob_method == 1:
+            raise ConfigError("-b 1: ADMM is a weight method (use -w 1); blob methods: " +
+                              ", ".join(f"{c} {n}" for c, n in sorted(ACT_METHOD_CODES.items())))
         if blob_method not in ACT_METHOD_CODES:
             raise ConfigError(f"-b {blob_method}: unknown blob method (known: " + ", ".join(
                 f"{c} {n}" for c, n in sorted(ACT_METHOD_CODES.items())) + ")")

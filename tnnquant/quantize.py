@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator
 
 import numpy as np
 
 from .calib.collect import BlobPlan, Progress, StatsCollector, blob_scales
-from .calib.inputs import IMAGE_EXTENSIONS, Sample, iter_batches, list_samples
+from .calib.inputs import IMAGE_EXTENSIONS, Sample, iter_batches, list_samples, rebatch
 from .config import QuantConfig
 from .errors import ConfigError, InputError
 from .formats.io import save_model
@@ -51,12 +51,26 @@ def _batches(graph: Graph, inputs, config: QuantConfig, warn: Warn
         return (sum(s.count for s in samples),
                 lambda: iter_batches(samples, graph.inputs, config.preprocess, config.batch_size),
                 samples)
-    arrays: Sequence = list(inputs)
-    if not arrays:
+    feeds = [_as_feed(graph, item) for item in inputs]
+    if not feeds:
         raise InputError("no calibration samples given")
-    name = graph.inputs[0].name
-    feeds = [a if isinstance(a, dict) else {name: a} for a in arrays]
-    return sum(len(next(iter(f.values()))) for f in feeds), lambda: iter(feeds), None
+    count = sum(len(next(iter(f.values()))) for f in feeds)
+    return count, lambda: rebatch(feeds, config.batch_size), None
+
+
+def _as_feed(graph: Graph, item) -> dict[str, np.ndarray]:
+    """An array (or input name -> array dict) as a batch: (C, H, W) gains the batch axis."""
+    if not isinstance(item, dict):
+        if len(graph.inputs) != 1:
+            raise InputError(f"the model has {len(graph.inputs)} inputs: give each sample as "
+                             f"an input name -> array dict")
+        item = {graph.inputs[0].name: item}
+    specs = {s.name: s for s in graph.inputs}
+    out = {}
+    for name, value in item.items():
+        value = np.asarray(value, np.float32)
+        out[name] = value[None] if value.ndim == len(specs[name].dims) - 1 else value
+    return out
 
 
 def quantize(graph: Graph, inputs, config: QuantConfig = QuantConfig(),
@@ -121,14 +135,29 @@ def _warnings(graph: Graph, plans: dict[str, BlobPlan], stats, config: QuantConf
     if images and not config.preprocess.scale and not config.preprocess.mean:
         yield ("images were calibrated as raw 0-255 pixels (no -n/-s): if the application "
                "feeds normalized inputs, they quantize to almost all zeros (TNN issue #187)")
-    producers = graph.producers()
-    consumers = graph.consumers()
-    islands = [layer.name for layer in graph.layers
-               if not layer.quantized
-               and any(producers.get(b) is not None and producers[b].quantized
-                       for b in layer.inputs)
-               and any(c.quantized for b in layer.outputs for c in consumers.get(b, []))]
+    islands = float_islands(graph)
     if islands:
         shown = ", ".join(islands[:5]) + (" ..." if len(islands) > 5 else "")
-        yield (f"{len(islands)} layer(s) run in float between int8 layers, each costing two "
-               f"int8<->fp32 conversions at run time: {shown}")
+        yield (f"{len(islands)} float layer(s) sit between int8 layers, so TNN converts int8 "
+               f"to fp32 and back around them at run time: {shown}")
+
+
+def float_islands(graph: Graph) -> list[str]:
+    """Float layers that receive int8 data and send data to an int8 layer through float
+    layers only: TNN runs them between Reformat layers (spec int8 §11.2)."""
+    producers = graph.producers()
+    consumers = graph.consumers()
+    after_int8: set[str] = set()      # float layers fed, through float layers, by int8 ones
+    for layer in graph.layers:        # list order is topological
+        if not layer.quantized and any(
+                producers.get(b) is not None and (producers[b].quantized
+                                                  or producers[b].name in after_int8)
+                for b in layer.inputs):
+            after_int8.add(layer.name)
+    before_int8: set[str] = set()     # float layers that feed int8 ones through float layers
+    for layer in reversed(graph.layers):
+        if not layer.quantized and any(c.quantized or c.name in before_int8
+                                       for b in layer.outputs for c in consumers.get(b, [])):
+            before_int8.add(layer.name)
+    return [layer.name for layer in graph.layers
+            if layer.name in after_int8 and layer.name in before_int8]

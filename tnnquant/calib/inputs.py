@@ -288,15 +288,26 @@ def iter_batches(samples: Iterable[Sample], inputs: list[InputSpec],
     """Yield input name -> (B, *dims[1:]) float32 batches with B = ``batch_size`` (the last
     one may be smaller), reading one sample at a time. A .npy batch larger than
     ``batch_size`` is split across batches."""
+    return rebatch((load_sample(sample, inputs, preprocess) for sample in samples), batch_size)
+
+
+def rebatch(feeds: Iterable[dict[str, np.ndarray]],
+            batch_size: int) -> Iterator[dict[str, np.ndarray]]:
+    """Split and concatenate input name -> (N, ...) batches into batches of ``batch_size``."""
     if batch_size < 1:
         raise ConfigError(f"batch size must be at least 1, got {batch_size}")
+    return _rebatch(feeds, batch_size)
+
+
+def _rebatch(feeds: Iterable[dict[str, np.ndarray]],
+             batch_size: int) -> Iterator[dict[str, np.ndarray]]:
     pending: list[dict[str, np.ndarray]] = []
     filled = 0
-    for sample in samples:
-        arrays = load_sample(sample, inputs, preprocess)
+    for arrays in feeds:
+        count = len(next(iter(arrays.values())))
         start = 0
-        while start < sample.count:
-            take = min(batch_size - filled, sample.count - start)
+        while start < count:
+            take = min(batch_size - filled, count - start)
             pending.append({name: a[start:start + take] for name, a in arrays.items()})
             filled += take
             start += take

@@ -130,6 +130,10 @@ class Params:
                 words.append(_format_number(value, elem))
         return words
 
+    def packer_fields(self) -> int | None:
+        """How many fields TNN's ModelPacker writes for these values (None: all of them)."""
+        return None
+
     def replace(self, **changes: Any) -> "Params":
         return dataclasses.replace(self, **changes)
 

@@ -30,6 +30,10 @@ class UpsampleParams(Params):
     output_h: int = 0               # used only when both sizes are given (non-zero)
     output_w: int = 0
 
+    def packer_fields(self) -> int | None:
+        # TNN writes the output sizes only when the layer has them (spec model-format §3.3.10)
+        return 6 if self.output_h and self.output_w else 4
+
 
 MODE_NEAREST, MODE_BILINEAR, MODE_CUBIC = 1, 2, 3
 

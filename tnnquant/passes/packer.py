@@ -45,6 +45,10 @@ def modelpacker_layout(graph: Graph, source_blobs: list[str],
     graph.inputs = sorted(graph.inputs, key=lambda s: s.name.encode())
     graph.outputs = sorted(graph.outputs, key=str.encode)
     graph.blob_names = sorted(set(source_blobs) | graph.referenced_blobs(), key=str.encode)
-    graph.layers = [dataclasses.replace(layer, params=_rewritten_params(layer, shapes),
-                                        n_fields=None) for layer in graph.layers]
+    source_layers = graph.layers
+    graph.layers = []
+    for layer in source_layers:
+        params = _rewritten_params(layer, shapes)
+        graph.layers.append(dataclasses.replace(layer, params=params,
+                                                n_fields=params.packer_fields()))
     return graph
