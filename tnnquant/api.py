@@ -8,10 +8,11 @@ from typing import Mapping
 import numpy as np
 
 from .calib.inputs import Preprocess, read_input_file, safe_file_name
-from .errors import InputError, TnnQuantError
+from .errors import ConfigError, InputError, TnnQuantError
+from .exec import int8_math
 from .exec.executor import Executor
 from .formats.io import write_files_atomically
-from .ir.graph import Graph
+from .ir.graph import BlobScale, Graph
 
 
 def feeds_for(graph: Graph, inputs: Mapping[str, np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
@@ -27,6 +28,22 @@ def feeds_for(graph: Graph, inputs: Mapping[str, np.ndarray] | np.ndarray) -> di
 def run(graph: Graph, inputs: Mapping[str, np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
     """Run the float model on NCHW float32 batches; returns output blob name -> array."""
     return Executor(graph).run(feeds_for(graph, inputs))
+
+
+def simulate(qgraph: Graph, inputs: Mapping[str, np.ndarray] | np.ndarray,
+             device: str = "x86") -> dict[str, np.ndarray]:
+    """Run a quantized model as TNN's int8 runtime does (spec int8 §11-13) on NCHW float32
+    batches; returns output blob name -> float32 array, int8 outputs dequantized as TNN
+    returns them. ``device``: "x86" (also stands for ARM) or "naive"."""
+    if not qgraph.is_quantized:
+        raise ConfigError("the model has no quantized layer: use run()")
+    return Executor(qgraph, mode="int8", device=device).run(feeds_for(qgraph, inputs))
+
+
+def dequantize(blob_scale: BlobScale, q: np.ndarray, device: str = "x86") -> np.ndarray:
+    """float32 values of an int8 blob (as a hook of the int8 executor receives it) with its
+    BlobScale: ``q * scale[c]`` on x86, ``scale[c] * (q - zero_point[c])`` on NAIVE."""
+    return int8_math.dequantize(q, blob_scale.scale, blob_scale.zero_points, device)
 
 
 def read_inputs(graph: Graph, files: Mapping[str, str | Path] | str | Path,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from .calib.inputs import Preprocess
 from .calib.methods import ACT_METHOD_CODES, ACT_METHODS
 from .errors import ConfigError
+from .exec.executor import FP32_KERNELS
 from .weights import WEIGHT_METHOD_CODES, WEIGHT_METHODS
 
 MERGE_TYPES = {0: "per-channel blobs and weights", 1: "per-tensor blobs, per-channel weights",
@@ -23,6 +24,10 @@ class QuantConfig:
     exclude: tuple[str, ...] = ()       # layers kept in float (beyond TNN)
     fold_merged_scales: bool = False    # fix TNN's stale-scale weight folding (spec int8 §9)
     batch_size: int = 8
+    # fp32 kernels of the calibration forward: "fast" (BLAS; blob scales within ~1e-6 of TNN's)
+    # or "naive" (TNN's NAIVE CPU arithmetic bit for bit, spec int8 §14: TNN's files byte for
+    # byte, several times slower)
+    fp32: str = "fast"
 
     def __post_init__(self) -> None:
         ACT_METHODS.get(self.blob_method)
@@ -31,6 +36,9 @@ class QuantConfig:
             raise ConfigError(f"merge type must be 0, 1 or 2, got {self.merge_type}")
         if self.batch_size < 1:
             raise ConfigError(f"batch size must be at least 1, got {self.batch_size}")
+        if self.fp32 not in FP32_KERNELS:
+            raise ConfigError(f"unknown fp32 kernels '{self.fp32}' (known: "
+                              f"{', '.join(FP32_KERNELS)})")
 
     @classmethod
     def from_tnn(cls, blob_method: int = 0, weight_method: int = 0, merge_type: int = 0,

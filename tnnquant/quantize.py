@@ -97,7 +97,7 @@ def quantize(graph: Graph, inputs, config: QuantConfig = QuantConfig(),
     count, batches, samples = _batches(graph, inputs, config, note)
 
     fused = fuse_conv_activation(graph)
-    collector = StatsCollector(fused, config.blob_method, config.per_tensor_blobs)
+    collector = StatsCollector(fused, config.blob_method, config.per_tensor_blobs, config.fp32)
     stats = collector.run(batches, progress)
     fused.blob_scales = blob_scales(collector.plans, stats)
 

@@ -7,8 +7,9 @@ import numpy as np
 
 from .exec.executor import Executor
 from .formats.rawbuffer import DataType, RawBuffer
-from .ir.graph import Graph, InputSpec, Layer
+from .ir.graph import BlobScale, Graph, InputSpec, Layer
 from .layers import Params, resolve_type
+from .layers.base import Int8Context
 from .layers._resources import ConvResource
 from .layers.inner_product import InnerProductResource
 
@@ -98,3 +99,20 @@ def run_layer(type_str: str, params: Params | str, *inputs: np.ndarray, resource
     outs = [out] if n_out == 1 else out
     result = Executor(b.build(outs)).run({n: x for n, x in zip(names, inputs)})
     return result[outs[0]] if n_out == 1 else [result[o] for o in outs]
+
+
+def run_int8_layer(type_str: str, params: Params | str, *inputs: np.ndarray,
+                   scales: list[Any], out_scales: list[Any], resource: Any = None,
+                   device: str = "x86") -> Any:
+    """Run one int8 kernel on int8 codes: the one-line int8 kernel test. ``scales`` and
+    ``out_scales`` give one BlobScale (or a scale vector, zero points 0; None for an fp32
+    blob) per input and output; returns the output codes (a tuple for several outputs)."""
+    kind = resolve_type(type_str)[0]
+    if isinstance(params, str):
+        params, _ = kind.Params.parse(params.split())
+
+    def blob_scale(s: Any) -> BlobScale | None:
+        return s if s is None or isinstance(s, BlobScale) else BlobScale(np.atleast_1d(s))
+
+    q = Int8Context(tuple(map(blob_scale, scales)), tuple(map(blob_scale, out_scales)), device)
+    return kind.forward_int8(params, resource, q, *inputs)

@@ -69,9 +69,11 @@ class _Pass:
 class StatsCollector:
     """Runs the calibration passes and returns per-blob statistics."""
 
-    def __init__(self, graph: Graph, method: str, per_tensor_blobs: bool) -> None:
+    def __init__(self, graph: Graph, method: str, per_tensor_blobs: bool,
+                 fp32: str = "fast") -> None:
         ACT_METHODS.get(method)
         self.graph = graph
+        self.fp32 = fp32                # Executor fp32 kernels; "naive" reproduces TNN bit for bit
         self.method = method
         self.forced = calibrated_blobs(graph)
         self.per_tensor_blobs = per_tensor_blobs
@@ -89,7 +91,7 @@ class StatsCollector:
         return ACT_METHODS.get(plan.method).needs
 
     def run(self, batches: Batches, progress: Progress | None = None) -> dict[str, BlobStats]:
-        executor = Executor(self.graph)
+        executor = Executor(self.graph, fp32=self.fp32)
 
         def make_pass1(name: str, x: np.ndarray) -> list:
             self.shapes[name] = (1,) + tuple(x.shape[1:])

@@ -3,6 +3,18 @@
 Blobs are freed after their last consumer, so peak memory is the weights plus the live
 activations. Every produced blob is passed to the hooks as ``hook(name, array, layer)``
 (network inputs with ``layer=None``); a hook must not modify the array.
+
+``mode="int8"`` simulates TNN's int8 runtime (spec int8 §11-13): the graph is first rewritten as
+TNN's runtime does at load (``passes.runtime.runtime_graph``; ``executor.graph`` is the result),
+then quantized layers and Reformat layers run their int8 kernels on int8 codes, every other
+layer its fp32 kernel. Int8 blobs are int8 arrays; hooks receive them as stored
+(``int8_math.dequantize`` with the blob's BlobScale gives the values), and the network
+outputs come back dequantized to float32, as TNN returns them (§11.4).
+
+``fp32="naive"`` runs every fp32 layer with ``forward_naive``: TNN's NAIVE CPU arithmetic bit
+for bit (spec int8 §14, ``naive_math``), the blobs TNN's quantization tool calibrates on;
+slower than the default ``fp32="fast"`` (BLAS, within ~1 ulp of it). Layers without a NAIVE
+variant of their own run ``forward`` (``LayerType.forward_naive``).
 """
 from __future__ import annotations
 
@@ -10,29 +22,70 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from ..errors import InputError, TnnQuantError, UnsupportedError
-from ..ir.graph import Graph, Layer
-from ..layers.base import LayerType
+from ..errors import ConfigError, InputError, TnnQuantError, UnsupportedError
+from ..formats.rawbuffer import DataType
+from ..ir.graph import BlobScale, Graph, Layer
+from ..layers.base import Int8Context, LayerType
+from . import int8_math
 
 Hook = Callable[[str, np.ndarray, "Layer | None"], None]
+FP32_KERNELS = ("fast", "naive")   # fp32 layers: numpy/BLAS, or TNN's NAIVE order bit for bit
 
 
 def has_kernel(kind: type[LayerType], method: str = "forward") -> bool:
     return getattr(kind, method).__func__ is not getattr(LayerType, method).__func__
 
 
-class Executor:
-    """fp32 executor over a Graph (``Executor(graph).run(feeds)``)."""
+def runs_int8(layer: Layer) -> bool:
+    """Whether TNN runs the layer's int8 kernel: quantized layers and Reformats (§11.2-11.3)."""
+    return layer.quantized or layer.type == "Reformat"
 
-    def __init__(self, graph: Graph) -> None:
+
+def int8_blobs(graph: Graph) -> set[str]:
+    """Blobs TNN types int8 (spec int8 §11.3): every input and output of a quantized layer and
+    the int8 side of each Reformat."""
+    names: set[str] = set()
+    for layer in graph.layers:
+        if layer.quantized:
+            names.update(layer.inputs)
+            names.update(layer.outputs)
+        elif layer.type == "Reformat":
+            int8_side = layer.inputs if layer.params.src_type == DataType.INT8 else layer.outputs
+            names.update(int8_side)
+    return names
+
+
+class Executor:
+    """fp32 or int8 executor over a Graph (``Executor(graph).run(feeds)``,
+    ``Executor(qgraph, mode="int8").run(feeds)``)."""
+
+    def __init__(self, graph: Graph, mode: str = "fp32", device: str = "x86",
+                 fp32: str = "fast") -> None:
+        if mode not in ("fp32", "int8"):
+            raise ConfigError(f"unknown executor mode '{mode}' (known: fp32, int8)")
+        if fp32 not in FP32_KERNELS:
+            raise ConfigError(f"unknown fp32 kernels '{fp32}' (known: {', '.join(FP32_KERNELS)})")
+        if device not in int8_math.DEVICES:
+            raise ConfigError(f"unknown device '{device}' (known: "
+                              f"{', '.join(int8_math.DEVICES)})")
+        if mode == "int8":
+            from ..passes.runtime import runtime_graph
+            graph = runtime_graph(graph)
         self.graph = graph
+        self.mode = mode
+        self.device = device
+        self.fp32 = fp32
         self.order = graph.topo_order()
-        missing = [lay for lay in self.order if not has_kernel(lay.kind)]
+        self.int8_blobs = int8_blobs(graph) if mode == "int8" else set()
+        missing = [lay for lay in self.order
+                   if not has_kernel(lay.kind, "forward_int8" if self._int8(lay) else "forward")]
         if missing:
             lay = missing[0]
-            raise UnsupportedError(f"layer type {lay.proto_type} has no fp32 kernel in tnnquant "
+            raise UnsupportedError(f"layer type {lay.proto_type} has no "
+                                   f"{'int8' if self._int8(lay) else 'fp32'} kernel in tnnquant "
                                    f"({len(missing)} such layer(s))", path=graph.proto_path,
                                    line=lay.line, layer=lay.name, layer_type=lay.proto_type)
+        self.contexts = {lay.name: self._context(lay) for lay in self.order if self._int8(lay)}
         self.constants = {name: buf.array().astype(np.float32, copy=False)
                           if buf.data.dtype.kind == "f" else buf.array()
                           for name, buf in graph.constants.items()}
@@ -50,6 +103,33 @@ class Executor:
             if b not in outputs and b not in self.constants:
                 self.free_after[i].append(b)
 
+    def _int8(self, layer: Layer) -> bool:
+        return self.mode == "int8" and runs_int8(layer)
+
+    def blob_scale(self, name: str) -> BlobScale:
+        """The BlobScale of an int8 blob; TNN's init fails without it (spec int8 §11.3)."""
+        scale = self.graph.blob_scales.get(name)
+        if scale is None:
+            raise TnnQuantError(f"int8 blob '{name}' has no scale ('{name}_scale_data_' is "
+                                f"missing from the model)", path=self.graph.model_path)
+        return scale
+
+    def _context(self, layer: Layer) -> Int8Context:
+        def scales(blobs: list[str]) -> tuple[BlobScale | None, ...]:
+            return tuple(self.blob_scale(b) if b in self.int8_blobs else None for b in blobs)
+        try:
+            return Int8Context(scales(layer.inputs), scales(layer.outputs), self.device)
+        except TnnQuantError as err:
+            raise err.located(layer=layer.name, layer_type=layer.proto_type) from None
+
+    def dequantize(self, name: str, value: np.ndarray) -> np.ndarray:
+        """A blob as the caller sees it: an int8 blob's codes dequantized with its scale, any
+        other blob unchanged."""
+        if name not in self.int8_blobs:
+            return value
+        scale = self.blob_scale(name)
+        return int8_math.dequantize(value, scale.scale, scale.zero_points, self.device)
+
     def check_feeds(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         blobs: dict[str, np.ndarray] = {}
         for spec in self.graph.inputs:
@@ -61,18 +141,24 @@ class Executor:
             if x.ndim != len(spec.dims) or tuple(x.shape[1:]) != tuple(spec.dims[1:]):
                 raise InputError(f"input '{spec.name}' has shape {x.shape}, the model expects "
                                  f"(N, {', '.join(map(str, spec.dims[1:]))})")
+            if spec.name in self.int8_blobs:
+                # an input only quantized layers read is int8: TNN's blob converter quantizes
+                # the float data like an fp32 -> int8 Reformat (spec int8 §11.4)
+                scale = self.blob_scale(spec.name)
+                x = int8_math.quantize(x, scale.scale, scale.zero_points, self.device)
             blobs[spec.name] = x
         return blobs
 
     def run(self, feeds: Mapping[str, np.ndarray], hooks: Iterable[Hook] = (),
             keep: Iterable[str] = ()) -> dict[str, np.ndarray]:
-        """Run the network; returns the network outputs (and the blobs named in ``keep``)."""
+        """Run the network; returns the network outputs (and the blobs named in ``keep``), int8
+        blobs dequantized to float32."""
         hooks = list(hooks)
         keep = set(keep)
         blobs = self.check_feeds(feeds)
-        for name, x in blobs.items():
+        for name in blobs:   # no loop variable may keep an input alive after its last use
             for hook in hooks:
-                hook(name, x, None)
+                hook(name, blobs[name], None)
         blobs.update(self.constants)
         kept: dict[str, np.ndarray] = {}
         for i, layer in enumerate(self.order):
@@ -87,12 +173,17 @@ class Executor:
                 blobs.pop(b, None)
         result = {name: blobs[name] for name in self.graph.outputs}
         result.update(kept)
-        return result
+        return {name: self.dequantize(name, value) for name, value in result.items()}
 
     def run_layer(self, layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
         res = self.graph.resources.get(layer.name)
         try:
-            out = layer.kind.forward(layer.params, res, *xs)
+            if layer.name in self.contexts:
+                out = layer.kind.forward_int8(layer.params, res, self.contexts[layer.name], *xs)
+            elif self.fp32 == "naive":
+                out = layer.kind.forward_naive(layer.params, res, *xs)
+            else:
+                out = layer.kind.forward(layer.params, res, *xs)
         except TnnQuantError as err:
             raise err.located(path=self.graph.proto_path, line=layer.line, layer=layer.name,
                               layer_type=layer.proto_type) from err

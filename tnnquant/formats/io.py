@@ -13,6 +13,15 @@ from .tnnproto import format_proto, parse_proto
 PathLike = str | os.PathLike
 
 
+def _default_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _default_file_mode()
+
+
 def _read_bytes(path: PathLike, what: str) -> bytes:
     try:
         return Path(path).read_bytes()
@@ -46,6 +55,7 @@ def write_files_atomically(contents: dict[PathLike, bytes]) -> None:
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
                                        dir=str(path.parent))
             temps.append((tmp, path))
+            os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600 files; outputs get the usual mode
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
     except OSError as err:

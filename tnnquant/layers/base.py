@@ -11,12 +11,15 @@ import dataclasses
 import difflib
 import typing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from ..errors import FormatError, UnsupportedError
 from ..registry import Registry
+
+if TYPE_CHECKING:
+    from ..ir.graph import BlobScale
 
 # --- parameter field kinds -------------------------------------------------------------------
 
@@ -171,6 +174,17 @@ class NoParams(Params):
 # --- layer types -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Int8Context:
+    """What an int8 kernel needs besides params and resource (spec int8 §11.3): the BlobScale
+    of each input and output blob (None for an fp32 blob) and the device whose arithmetic is
+    simulated ("x86" — which ARM matches on symmetric models — or "naive")."""
+
+    inputs: tuple["BlobScale | None", ...]
+    outputs: tuple["BlobScale | None", ...]
+    device: str = "x86"
+
+
 class LayerType:
     """Everything about one TNN layer type. Subclasses set the class attributes below and
     override the kernels they support; all kernels are pure functions of their arguments."""
@@ -191,6 +205,23 @@ class LayerType:
         """fp32 kernel: NCHW inputs -> output(s); a single array for a layer with several
         outputs is given to every output."""
         raise UnsupportedError(f"no fp32 kernel for layer type {cls.names[0]}")
+
+    @classmethod
+    def forward_naive(cls, p: Any, res: Any,
+                      *xs: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
+        """fp32 kernel with the arithmetic of TNN's NAIVE CPU device, bit for bit: the blobs
+        TNN's quantization tool calibrates on (spec int8 §14; ``exec.naive_math``). Layers
+        whose ``forward`` already is bit-exact, or whose NAIVE order is not known, keep this
+        default: ``forward``."""
+        return cls.forward(p, res, *xs)
+
+    @classmethod
+    def forward_int8(cls, p: Any, res: Any, q: Int8Context,
+                     *xs: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
+        """int8 kernel of a layer TNN runs quantized: int8 NCHW codes (fp32 where ``q`` has no
+        scale) -> int8 codes of the outputs, with TNN's arithmetic (spec int8 §12-13)."""
+        raise UnsupportedError(f"TNN has no int8 kernel for layer type {cls.names[0]} "
+                               f"(spec int8 §13.1)")
 
     @classmethod
     def requires_resource(cls, layer: Any) -> bool:

@@ -5,8 +5,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..exec.int8_math import requantize_tensor
 from ._util import axis_index
-from .base import LayerType, Params, register
+from .base import Int8Context, LayerType, Params, register
 
 
 @dataclass(frozen=True)
@@ -27,4 +28,18 @@ class Concat(LayerType):
     def forward(cls, p: ConcatParams, res: None, *xs: np.ndarray) -> np.ndarray:
         if not xs:
             raise ValueError("no inputs")
+        return np.concatenate(xs, axis=axis_index(p.axis, xs[0].ndim))
+
+    @classmethod
+    def forward_int8(cls, p: ConcatParams, res: None, q: Int8Context,
+                     *xs: np.ndarray) -> np.ndarray:
+        """Per-tensor inputs are requantized to the output scale; if any input is per-channel
+        the bytes are copied unchanged (spec int8 §12.6, §13)."""
+        if not xs:
+            raise ValueError("no inputs")
+        out = q.outputs[0]
+        if all(s.scale.size == 1 for s in q.inputs):
+            xs = tuple(requantize_tensor(x, s.scale, out.scale, s.zero_points[0],
+                                         out.zero_points[0], q.device)
+                       for x, s in zip(xs, q.inputs))
         return np.concatenate(xs, axis=axis_index(p.axis, xs[0].ndim))

@@ -6,9 +6,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..exec.int8_math import (FUSION_NONE, channel_view, check_channels, exact_terms, ratio,
+                               requantize_conv)
+from ..exec.naive_math import seq_matmul, sigmoid_mul
 from ._resources import ConvResource
-from ._spatial import StridePlanes, c_div, ceil_div, need_4d, stride_planes
-from .base import LayerType, Params, register
+from ._spatial import StridePlanes, c_div, ceil_div, need_4d, stride_planes, window_input
+from .base import Int8Context, LayerType, Params, register
 
 
 @dataclass(frozen=True)
@@ -109,20 +112,25 @@ def apply_activation(y: np.ndarray, activation_type: int) -> np.ndarray:
     return y
 
 
-def conv_filter(p: ConvParams, res: ConvResource, in_channels: int) -> tuple[int, np.ndarray]:
-    """(group, float filter [O][C/group][kH][kW]) after checking them against the input."""
+def conv_filter(p: ConvParams, res: ConvResource, in_channels: int,
+                dtype: type = np.float32) -> tuple[int, np.ndarray]:
+    """(group, filter [O][C/group][kH][kW]) after checking them against the input; ``dtype``
+    is float32 for the fp32 kernel, int8 for the int8 one (which also needs the scales)."""
     group = p.group
     if group <= 0 or in_channels % group or p.output_channel % group:
         raise ValueError(f"group {group} does not divide the input channels ({in_channels}) "
                          f"and output channels ({p.output_channel})")
     shape = (p.output_channel, in_channels // group, p.kernel_h, p.kernel_w)
-    if res is not None and res.filter.data.dtype != np.float32:
-        raise ValueError(f"the filter is {res.filter.data_type.name}, the fp32 kernel needs a "
-                         f"float filter")
+    if res is not None and res.filter.data.dtype != dtype:
+        kernel = "int8" if dtype == np.int8 else "fp32"
+        raise ValueError(f"the filter is {res.filter.data_type.name}, the {kernel} kernel needs "
+                         f"{'an INT8' if dtype == np.int8 else 'a float'} filter")
     if res is None or res.filter.size != int(np.prod(shape)):
         size = "no filter" if res is None else f"a filter of {res.filter.size} values"
         raise ValueError(f"{size} for a {in_channels}-channel input; expected "
                          f"{'x'.join(map(str, shape))}")
+    if dtype == np.int8 and res.scale is None:
+        raise ValueError("the int8 filter has no scales")
     return group, res.filter.data.reshape(shape)
 
 
@@ -210,26 +218,196 @@ def _conv_depthwise(planes: StridePlanes, weight: np.ndarray, taps: list[tuple[i
             _store(out[b, c0:c1], cropped, None if bias is None else bias[c0:c1])
 
 
-def conv2d(x_nchw: np.ndarray, p: ConvParams, res: ConvResource) -> np.ndarray:
-    """TNN fp32 Convolution: NCHW float32 input -> contiguous NCHW float32 output."""
+def conv_accumulate(x_nchw: np.ndarray, weight: np.ndarray, group: int, p: ConvParams,
+                    bias: np.ndarray | None = None) -> np.ndarray:
+    """The convolution sums (plus bias) of a float32 NCHW input and a float32 filter
+    [O][C/group][kH][kW]: contiguous NCHW float32, before any activation."""
     n, c, h, w = need_4d(x_nchw, "Convolution")
-    group, weight = conv_filter(p, res, c)
     geo = conv_pads(p, h, w)
-    bias = conv_bias(res, p.output_channel) if p.bias else None
-    x_nchw = x_nchw.astype(np.float32, copy=False)
     if p.kernel_h == p.kernel_w == 1 and geo.pad_top == geo.pad_left == 0:
         out = _conv_pointwise(x_nchw, weight, group, p, geo)
         if bias is not None:
             out += bias.reshape(-1, 1, 1)
+        return out
+    taps = _taps(p)
+    planes = _planes(x_nchw, taps, p, geo)
+    out = np.empty((n, weight.shape[0], geo.out_h, geo.out_w), dtype=np.float32)
+    if group == c == weight.shape[0] and group > 1:
+        _conv_depthwise(planes, weight, taps, bias, out)
     else:
-        taps = _taps(p)
-        planes = _planes(x_nchw, taps, p, geo)
-        out = np.empty((n, p.output_channel, geo.out_h, geo.out_w), dtype=np.float32)
-        if group == c == p.output_channel and group > 1:
-            _conv_depthwise(planes, weight, taps, bias, out)
-        else:
-            _conv_gemm(planes, weight, group, taps, bias, out)
+        _conv_gemm(planes, weight, group, taps, bias, out)
+    return out
+
+
+def conv2d(x_nchw: np.ndarray, p: ConvParams, res: ConvResource) -> np.ndarray:
+    """TNN fp32 Convolution: NCHW float32 input -> contiguous NCHW float32 output."""
+    n, c, h, w = need_4d(x_nchw, "Convolution")
+    group, weight = conv_filter(p, res, c)
+    bias = conv_bias(res, p.output_channel) if p.bias else None
+    out = conv_accumulate(x_nchw.astype(np.float32, copy=False), weight, group, p, bias)
     return apply_activation(out, p.activation_type)
+
+
+# --- NAIVE fp32 (spec int8 §14) ----------------------------------------------------------------
+
+NAIVE_COLUMN_BYTES = 4 << 20   # window columns of one block of groups and images (cache-sized)
+
+
+def apply_activation_naive(y: np.ndarray, activation_type: int) -> np.ndarray:
+    """The fused activation as TNN's NAIVE kernel writes it (spec int8 §14), in place: ReLU
+    ``r > 0 ? r : 0``, ReLU6 clamp, 256 ``f32(f32(1/f32(1 + expf(-r))) · r)`` with glibc's
+    expf."""
+    if activation_type == ACT_RELU:
+        np.copyto(y, 0, where=~(y > 0))
+    elif activation_type == ACT_SIGMOID_MUL:
+        y[...] = sigmoid_mul(y)
+    else:
+        apply_activation(y, activation_type)
+    return y
+
+
+def conv2d_naive(x_nchw: np.ndarray, p: ConvParams, res: ConvResource) -> np.ndarray:
+    """TNN's NAIVE fp32 Convolution bit for bit (spec int8 §14): per output
+    ``r = 0; r = f32(r + f32(x·w))`` over kernel row, kernel column, then the group's input
+    channels; ``f32(r + bias)``; the activation. Taps in the padding add exact zeros, which
+    changes no sum (r starts at +0), so the input is zero-padded instead of clipped.
+
+    The sums are ``naive_math.seq_matmul`` of the filter [group][O/g][taps·C/g] with the window
+    columns [group][taps·C/g][pixels] of a block of images.
+    """
+    n, c, h, w = need_4d(x_nchw, "Convolution")
+    group, weight = conv_filter(p, res, c)
+    bias = conv_bias(res, p.output_channel) if p.bias else None
+    x = x_nchw.astype(np.float32, copy=False)
+    geo = conv_pads(p, h, w)
+    taps = _taps(p)
+    o, cg = weight.shape[:2]
+    k = cg * len(taps)
+    # column index k = tap * C/g + channel: TNN's kh, kw, channel loop order
+    filt = np.ascontiguousarray(weight.reshape(group, o // group, cg, len(taps))
+                                .transpose(0, 1, 3, 2)).reshape(group, o // group, k)
+    rows = (geo.out_h - 1) * p.stride_h + max(r for r, _ in taps) + 1
+    cols = (geo.out_w - 1) * p.stride_w + max(q for _, q in taps) + 1
+    pixels = geo.out_h * geo.out_w
+    og = o // group
+    out = np.empty((n, o, geo.out_h, geo.out_w), dtype=np.float32)
+    # blocks of images (and of groups, for grouped convolutions) whose columns fit the budget
+    per_image = 4 * group * k * pixels
+    images = max(1, min(n, NAIVE_COLUMN_BYTES // per_image))
+    groups = group if images > 1 else max(1, min(group, NAIVE_COLUMN_BYTES // (per_image // group)))
+    col_buf = np.empty(groups * k * images * pixels, dtype=np.float32)
+    sum_buf = np.empty(groups * og * images * pixels, dtype=np.float32)
+    for n0 in range(0, n, images):
+        n1 = min(n0 + images, n)
+        nb = n1 - n0
+        x_window = window_input(x[n0:n1], geo.pad_top, geo.pad_left, rows, cols)
+        windows = x_window.reshape(nb, group, cg, rows, cols)
+        for g0 in range(0, group, groups):
+            g1 = min(g0 + groups, group)
+            gn = g1 - g0
+            columns = col_buf[:gn * k * nb * pixels].reshape(gn, len(taps), cg, nb, geo.out_h,
+                                                              geo.out_w)
+            for t, (row, col) in enumerate(taps):
+                view = windows[:, g0:g1, :, row:row + (geo.out_h - 1) * p.stride_h + 1:p.stride_h,
+                               col:col + (geo.out_w - 1) * p.stride_w + 1:p.stride_w]
+                columns[:, t] = view.transpose(1, 2, 0, 3, 4)
+            sums = sum_buf[:gn * og * nb * pixels].reshape(gn, og, nb * pixels)
+            seq_matmul(filt[g0:g1], columns.reshape(gn, k, nb * pixels), out=sums)
+            y = sums.reshape(gn * og, nb, geo.out_h, geo.out_w).transpose(1, 0, 2, 3)
+            target = out[n0:n1, g0 * og:g1 * og]
+            if bias is None:
+                target[...] = y
+            else:
+                np.add(y, bias[g0 * og:g1 * og].reshape(-1, 1, 1), out=target)
+    return apply_activation_naive(out, p.activation_type)
+
+
+# --- int8 (spec int8 §12.3, §13) ---------------------------------------------------------------
+
+# activation 256 (x*sigmoid) has no int8 implementation: TNN's int8 conv ignores it (spec §2)
+INT8_ACTIVATIONS = {ACT_NONE: None, ACT_RELU: "relu", ACT_RELU6: "relu6", ACT_SIGMOID_MUL: None}
+
+
+@dataclass(frozen=True)
+class FusedConvParams(ConvParams):
+    """Runtime-only parameters of a quantized conv that absorbed the Add after it (spec int8
+    §11.2): the layer's extra inputs are the Add's other operands and ``fusion`` says whether
+    the add comes before (FUSION_ADD_ACT) or after (FUSION_ACT_ADD) the activation. Parsing and
+    writing see the ConvParams fields only, so such a layer is written as a plain conv."""
+
+    fusion: int = FUSION_NONE
+
+    @classmethod
+    def _fields(cls):
+        return ConvParams._fields()
+
+
+def conv_accumulate_int8(x: np.ndarray, weight: np.ndarray, group: int,
+                         p: ConvParams) -> np.ndarray:
+    """Exact int32 convolution sums (spec int8 §12.3 step 1) of integer-valued float32 codes,
+    padding being code 0.
+
+    The fp32 kernel is exact on such data while a sum has at most ``exact_terms`` terms: its
+    float32 result is returned as is. Longer sums are split over input channels (each group
+    keeps its share) and the partial convolutions added in double (float64 result).
+    """
+    cg = weight.shape[1]
+    step = max(exact_terms(x, weight) // (p.kernel_h * p.kernel_w), 1)
+    if cg <= step:
+        return conv_accumulate(x, weight, group, p)
+    acc = None
+    for c0 in range(0, cg, step):
+        width = min(step, cg - c0)
+        channels = (np.arange(group)[:, None] * cg + c0 + np.arange(width)).reshape(-1)
+        part = conv_accumulate(np.ascontiguousarray(x[:, channels]),
+                               np.ascontiguousarray(weight[:, c0:c0 + width]), group, p)
+        acc = part.astype(np.float64) if acc is None else acc + part
+    return acc
+
+
+def conv2d_int8(p: ConvParams, res: ConvResource, q: Int8Context,
+                *xs: np.ndarray) -> np.ndarray:
+    """TNN's int8 Convolution (any group; fused ReLU/ReLU6; fused add): exact int32 sums, then
+    ``requantize_conv`` (spec int8 §12.3, §13).
+
+    x86 ignores zero points (§13). NAIVE's sum ``Σ x_q·q − x_q·zp_w`` (in-bounds) ``+
+    Σ zp_in·q − zp_in·zp_w`` (padding) ``+ Z[o]`` equals the convolution of ``x_q − zp_in``
+    with ``q − zp_w`` and zero padding, which is how it is computed here.
+    """
+    x_q = xs[0]
+    group, weight = conv_filter(p, res, need_4d(x_q, "Convolution")[1], np.int8)
+    x, weight = x_q.astype(np.float32), weight.astype(np.float32)
+    out, zp_out = q.outputs[0], None
+    if q.device == "naive":
+        x -= channel_view(q.inputs[0].zero_points.astype(np.float32), 4)
+        if res.zero_point is not None:
+            weight -= res.zero_point.data.astype(np.float32).reshape(-1, 1, 1, 1)
+        zp_out = out.zero_points
+    acc = conv_accumulate_int8(x, weight, group, p)
+    bias = None
+    if p.bias:
+        if res.bias is None or res.bias.data.dtype != np.int32 \
+                or res.bias.size != p.output_channel:
+            raise ValueError(f"bias=1 needs an int32 bias of {p.output_channel} values")
+        bias = res.bias.data
+    m = ratio(res.scale.data, out.scale)
+    check_channels(m, acc.shape, "weight / output scale")
+    if p.activation_type not in INT8_ACTIVATIONS:
+        raise ValueError(f"activation_type {p.activation_type} is not supported "
+                         f"(TNN knows 0, 1, 2, 256)")
+    fusion = p.fusion if isinstance(p, FusedConvParams) else FUSION_NONE
+    add = add_factor = zp_add = None
+    if fusion != FUSION_NONE:
+        if len(xs) != 2:
+            raise ValueError(f"a conv with a fused add takes 2 inputs, got {len(xs)}")
+        add = xs[1]
+        if add.shape != acc.shape:
+            raise ValueError(f"fused add operand {add.shape} differs from the conv output "
+                             f"{acc.shape}")
+        add_factor = ratio(q.inputs[1].scale, out.scale)
+        zp_add = q.inputs[1].zero_points if q.device == "naive" else None
+    return requantize_conv(acc, bias, m, out.scale, INT8_ACTIVATIONS[p.activation_type], add,
+                           add_factor, fusion, q.device, zp_out, zp_add)
 
 
 @register
@@ -246,6 +424,15 @@ class Convolution(LayerType):
     @classmethod
     def forward(cls, p: ConvParams, res: ConvResource, *xs: np.ndarray) -> np.ndarray:
         return conv2d(xs[0], p, res)
+
+    @classmethod
+    def forward_naive(cls, p: ConvParams, res: ConvResource, *xs: np.ndarray) -> np.ndarray:
+        return conv2d_naive(xs[0], p, res)
+
+    @classmethod
+    def forward_int8(cls, p: ConvParams, res: ConvResource, q: Int8Context,
+                     *xs: np.ndarray) -> np.ndarray:
+        return conv2d_int8(p, res, q, *xs)
 
     @classmethod
     def check_resource(cls, p: ConvParams, res: ConvResource) -> str | None:

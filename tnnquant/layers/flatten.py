@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import LayerType, Params, register, required
+from .base import Int8Context, LayerType, Params, register, required
 
 
 @dataclass(frozen=True)
@@ -26,3 +26,8 @@ class Flatten(LayerType):
         if not 0 <= axis <= x.ndim:
             raise ValueError(f"axis {p.axis} is out of range for a {x.ndim}-d input")
         return x.reshape(int(np.prod(x.shape[:axis])), int(np.prod(x.shape[axis:])))
+
+    @classmethod
+    def forward_int8(cls, p: FlattenParams, res: None, q: Int8Context,
+                     x: np.ndarray) -> np.ndarray:
+        return cls.forward(p, res, x)   # pure data movement on the codes (spec int8 §12.9)

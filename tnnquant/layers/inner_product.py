@@ -5,10 +5,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..exec.int8_math import channel_view, check_channels, int_matmul, ratio, requantize_conv
+from ..exec.naive_math import seq_matmul
 from ..formats.binio import BinReader, BinWriter
 from ..formats.rawbuffer import DataType, RawBuffer
 from ._resources import read_int8_tail, write_int8_tail
-from .base import LayerType, Params, register, required
+from .base import Int8Context, LayerType, Params, register, required
 
 
 @dataclass(frozen=True)
@@ -45,30 +47,86 @@ class InnerProductResource:
             write_int8_tail(w, self.zero_point, self.scale)
 
 
-def inner_product(x: np.ndarray, p: InnerProductParams, res: InnerProductResource) -> np.ndarray:
-    """TNN fp32 InnerProduct: ``y = x.reshape(N, K) @ W.T + b`` with K the product of the input
-    dims from 1 (TNN's CPU kernels, spec model-format §3.3.3); the output shape is the input
-    dims before ``axis`` followed by ``num_output``."""
+def _contraction(x: np.ndarray, p: InnerProductParams) -> tuple[int, int, tuple[int, ...]]:
+    """(batch, K, output shape): K is the product of the input dims from 1 (TNN's CPU kernels,
+    spec model-format §3.3.3); the output shape is the input dims before ``axis`` followed by
+    ``num_output``."""
     if x.ndim < 2:
         raise ValueError(f"InnerProduct needs an input of at least 2 dims, got shape {x.shape}")
     if not 1 <= p.axis < x.ndim:
         raise ValueError(f"axis {p.axis} is out of range for a {x.ndim}-D input")
-    batch, k = x.shape[0], int(np.prod(x.shape[1:]))
-    out_shape = x.shape[:p.axis] + (p.num_output,)
     if int(np.prod(x.shape[1:p.axis])) != 1:
         raise ValueError(f"axis {p.axis} on input {x.shape}: TNN's CPU kernel contracts every "
                          f"dim from 1, so the dims between 1 and axis must be 1")
-    if res is None or res.weight.data.dtype != np.float32:
-        raise ValueError("the fp32 kernel needs a float weight buffer")
+    return x.shape[0], int(np.prod(x.shape[1:])), x.shape[:p.axis] + (p.num_output,)
+
+
+def _weight(res: InnerProductResource | None, p: InnerProductParams, k: int,
+            dtype: type) -> np.ndarray:
+    kernel = "int8" if dtype == np.int8 else "fp32"
+    if res is None or res.weight.data.dtype != dtype:
+        raise ValueError(f"the {kernel} kernel needs {'an INT8' if dtype == np.int8 else 'a float'}"
+                         f" weight buffer")
     if p.num_output <= 0 or res.weight.size != p.num_output * k:
         raise ValueError(f"weight has {res.weight.size} values, expected num_output "
-                         f"{p.num_output} x K {k} (input {x.shape})")
-    weight = res.weight.data.reshape(p.num_output, k)
+                         f"{p.num_output} x K {k}")
+    return res.weight.data.reshape(p.num_output, k)
+
+
+def inner_product(x: np.ndarray, p: InnerProductParams, res: InnerProductResource) -> np.ndarray:
+    """TNN fp32 InnerProduct: ``y = x.reshape(N, K) @ W.T + b``."""
+    batch, k, out_shape = _contraction(x, p)
+    weight = _weight(res, p, k, np.float32)
     y = x.astype(np.float32, copy=False).reshape(batch, k) @ weight.T
     if p.has_bias and res.bias.size:  # an empty bias buffer means no bias (spec §2.5)
         if res.bias.size != p.num_output:
             raise ValueError(f"bias has {res.bias.size} values, expected {p.num_output}")
         y += res.bias.data.astype(np.float32, copy=False)
+    return y.reshape(out_shape)
+
+
+def inner_product_naive(x: np.ndarray, p: InnerProductParams,
+                        res: InnerProductResource) -> np.ndarray:
+    """TNN's NAIVE fp32 InnerProduct bit for bit (spec int8 §14): ``r = Σ_k f32(w·x)`` summed
+    in k order from 0, then ``f32(r + bias)``."""
+    batch, k, out_shape = _contraction(x, p)
+    weight = _weight(res, p, k, np.float32)
+    rows = x.astype(np.float32, copy=False).reshape(1, batch, k)
+    # the outputs are the long axis of the sequential product: (1, batch, K) x (1, K, num_output)
+    y = seq_matmul(rows, np.ascontiguousarray(weight.T)[None])[0]
+    if p.has_bias and res.bias.size:
+        if res.bias.size != p.num_output:
+            raise ValueError(f"bias has {res.bias.size} values, expected {p.num_output}")
+        y += res.bias.data.astype(np.float32, copy=False)
+    return y.reshape(out_shape)
+
+
+def inner_product_int8(x_q: np.ndarray, p: InnerProductParams, res: InnerProductResource,
+                       q: Int8Context) -> np.ndarray:
+    """TNN's int8 InnerProduct (spec int8 §12.4, §13): exact int32 sums, ``+ bq`` when
+    has_bias, ``round(f32((float)(acc + bq) * M[o]))`` with ``M = S / s_out``. NAIVE subtracts
+    the zero points of the input (per input channel) and of the weights first and adds the
+    output's at the end; x86 ignores them."""
+    batch, k, out_shape = _contraction(x_q, p)
+    weight = _weight(res, p, k, np.int8).astype(np.float32)
+    if res.scale is None:
+        raise ValueError("the int8 weight has no scales")
+    x = x_q.astype(np.float32)
+    out, zp_out = q.outputs[0], None
+    if q.device == "naive":
+        x -= channel_view(q.inputs[0].zero_points.astype(np.float32), x.ndim)
+        if res.zero_point is not None:
+            weight -= res.zero_point.data.astype(np.float32).reshape(-1, 1)
+        zp_out = out.zero_points
+    acc = int_matmul(x.reshape(batch, k), weight.T)
+    bias = None
+    if p.has_bias:
+        if res.bias.data.dtype != np.int32 or res.bias.size != p.num_output:
+            raise ValueError(f"has_bias=1 needs an int32 bias of {p.num_output} values")
+        bias = res.bias.data
+    m = ratio(res.scale.data, out.scale)
+    check_channels(m, acc.shape, "weight / output scale")
+    y = requantize_conv(acc, bias, m, out.scale, device=q.device, zp_out=zp_out)
     return y.reshape(out_shape)
 
 
@@ -87,6 +145,16 @@ class InnerProduct(LayerType):
     def forward(cls, p: InnerProductParams, res: InnerProductResource,
                 *xs: np.ndarray) -> np.ndarray:
         return inner_product(xs[0], p, res)
+
+    @classmethod
+    def forward_naive(cls, p: InnerProductParams, res: InnerProductResource,
+                      *xs: np.ndarray) -> np.ndarray:
+        return inner_product_naive(xs[0], p, res)
+
+    @classmethod
+    def forward_int8(cls, p: InnerProductParams, res: InnerProductResource, q: Int8Context,
+                     *xs: np.ndarray) -> np.ndarray:
+        return inner_product_int8(xs[0], p, res, q)
 
     @classmethod
     def check_resource(cls, p: InnerProductParams, res: InnerProductResource) -> str | None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._util import INT_MIN, pad
-from .base import LayerType, Params, register
+from .base import Int8Context, LayerType, Params, register
 
 
 @dataclass(frozen=True)
@@ -39,3 +39,11 @@ class Pad(LayerType):
         widths = [(0, 0), (p.pad_c_begin, p.pad_c_end), (p.pad_top, p.pad_bottom),
                   (p.pad_left, p.pad_right)]
         return pad(x, widths, p.type, p.value)
+
+    @classmethod
+    def forward_int8(cls, p: PadParams, res: None, q: Int8Context, x: np.ndarray) -> np.ndarray:
+        # data movement on the codes (spec int8 §12.9); code 0 is real 0 only without a zero
+        # point, and the spec does not say how TNN converts another constant to a code
+        if p.type == 0 and p.value != 0:
+            raise ValueError(f"int8 constant padding with value {p.value:g} is not supported")
+        return cls.forward(p, res, x)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._util import pad
-from .base import LayerType, Params, counted, register
+from .base import Int8Context, LayerType, Params, counted, register
 
 
 @dataclass(frozen=True)
@@ -29,3 +29,11 @@ class PadV2(LayerType):
             raise ValueError(f"pads are given for {rank} dims, the input has {x.ndim}")
         widths = list(zip(p.pads[:rank], p.pads[rank:]))   # all begins, then all ends
         return pad(x, widths, p.type, p.value)
+
+    @classmethod
+    def forward_int8(cls, p: PadV2Params, res: None, q: Int8Context, x: np.ndarray) -> np.ndarray:
+        # data movement on the codes (spec int8 §12.9); code 0 is real 0 only without a zero
+        # point, and the spec does not say how TNN converts another constant to a code
+        if p.type == 0 and p.value != 0:
+            raise ValueError(f"int8 constant padding with value {p.value:g} is not supported")
+        return cls.forward(p, res, x)

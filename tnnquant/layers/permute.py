@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import LayerType, Params, counted, register
+from .base import Int8Context, LayerType, Params, counted, register
 
 
 @dataclass(frozen=True)
@@ -26,3 +26,8 @@ class Permute(LayerType):
             raise ValueError(f"orders {list(p.orders)} are not a permutation of the "
                              f"{x.ndim} input dims")
         return np.transpose(x, p.orders)
+
+    @classmethod
+    def forward_int8(cls, p: PermuteParams, res: None, q: Int8Context,
+                     x: np.ndarray) -> np.ndarray:
+        return cls.forward(p, res, x)   # pure data movement on the codes (spec int8 §12.9)

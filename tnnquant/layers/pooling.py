@@ -7,8 +7,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..exec.int8_math import MAXPOOL_START, pool_average
+from ..exec.naive_math import seq_sum, seq_sum_of
 from ._spatial import c_div, ceil_div, need_4d, tap, window_input
-from .base import LayerType, Params, register
+from .base import Int8Context, LayerType, Params, register
 
 
 @dataclass(frozen=True)
@@ -109,27 +111,37 @@ def in_bounds_count(size: int, out: int, kernel: int, stride: int, pad_begin: in
     return np.minimum(start + kernel, size) - np.maximum(start, 0)
 
 
-def _pool_window(x_nchw: np.ndarray, p: PoolingParams, geo: PoolGeometry) -> np.ndarray:
-    """Max or in-bounds average over each window, separably: columns first, then rows."""
-    is_max = p.pool_type == POOL_MAX
+def _window_reduce(x_nchw: np.ndarray, p: PoolingParams, geo: PoolGeometry,
+                   reduce: np.ufunc, fill: float) -> np.ndarray:
+    """Max or sum over each window (``fill`` outside the input), separably: columns first,
+    then rows."""
     rows = (geo.out_h - 1) * p.stride_h + geo.kernel_h
     cols = (geo.out_w - 1) * p.stride_w + geo.kernel_w
-    x_window = window_input(x_nchw, geo.pad_top, geo.pad_left, rows, cols,
-                            fill=-FLT_MAX if is_max else 0.0)
-    reduce = np.maximum if is_max else np.add
+    x_window = window_input(x_nchw, geo.pad_top, geo.pad_left, rows, cols, fill=fill)
     row_pass = tap(x_window, 0, 0, rows, geo.out_w, 1, p.stride_w).copy()
     for j in range(1, geo.kernel_w):
         reduce(row_pass, tap(x_window, 0, j, rows, geo.out_w, 1, p.stride_w), out=row_pass)
     y = tap(row_pass, 0, 0, geo.out_h, geo.out_w, p.stride_h, 1).copy()
     for i in range(1, geo.kernel_h):
         reduce(y, tap(row_pass, i, 0, geo.out_h, geo.out_w, p.stride_h, 1), out=y)
-    if not is_max:
-        count_h = in_bounds_count(x_nchw.shape[2], geo.out_h, geo.kernel_h, p.stride_h,
-                                  geo.pad_top)
-        count_w = in_bounds_count(x_nchw.shape[3], geo.out_w, geo.kernel_w, p.stride_w,
-                                  geo.pad_left)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            y /= np.outer(count_h, count_w).astype(np.float32)
+    return y
+
+
+def _window_counts(x_nchw: np.ndarray, p: PoolingParams, geo: PoolGeometry) -> np.ndarray:
+    """In-bounds elements of each window, (out_h, out_w)."""
+    count_h = in_bounds_count(x_nchw.shape[2], geo.out_h, geo.kernel_h, p.stride_h, geo.pad_top)
+    count_w = in_bounds_count(x_nchw.shape[3], geo.out_w, geo.kernel_w, p.stride_w,
+                              geo.pad_left)
+    return np.outer(count_h, count_w)
+
+
+def _pool_window(x_nchw: np.ndarray, p: PoolingParams, geo: PoolGeometry) -> np.ndarray:
+    """Max or in-bounds average over each window."""
+    if p.pool_type == POOL_MAX:
+        return _window_reduce(x_nchw, p, geo, np.maximum, -FLT_MAX)
+    y = _window_reduce(x_nchw, p, geo, np.add, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y /= _window_counts(x_nchw, p, geo).astype(np.float32)
     return y
 
 
@@ -179,6 +191,46 @@ def pool2d(x_nchw: np.ndarray, p: PoolingParams) -> np.ndarray:
     return _pool_window(x_nchw, p, geo)
 
 
+def pool2d_naive(x_nchw: np.ndarray, p: PoolingParams) -> np.ndarray:
+    """TNN's NAIVE fp32 Pooling bit for bit (spec int8 §14). Average: the window's in-bounds
+    elements summed row by row from 0 in f32 (padding adds exact zeros instead), divided by
+    their count. Max pooling is exact in any order, and the NAIVE order of adaptive average
+    pooling is not known: both run ``pool2d``."""
+    n, c, h, w = need_4d(x_nchw, "Pooling")
+    if p.pool_type != POOL_AVG or p.is_adaptive_pool:
+        return pool2d(x_nchw, p)
+    x = x_nchw.astype(np.float32, copy=False)
+    geo = pool_pads(p, x.shape)
+    if (geo.kernel_h, geo.kernel_w, geo.out_h, geo.out_w) == (h, w, 1, 1) \
+            and geo.pad_top == geo.pad_left == 0:
+        return (seq_sum(x.reshape(n, c, h * w), axis=2) / np.float32(h * w)).reshape(n, c, 1, 1)
+    rows = (geo.out_h - 1) * p.stride_h + geo.kernel_h
+    cols = (geo.out_w - 1) * p.stride_w + geo.kernel_w
+    x_window = window_input(x, geo.pad_top, geo.pad_left, rows, cols)
+    y = seq_sum_of([tap(x_window, i, j, geo.out_h, geo.out_w, p.stride_h, p.stride_w)
+                    for i in range(geo.kernel_h) for j in range(geo.kernel_w)])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y /= _window_counts(x, p, geo).astype(np.float32)
+    return y
+
+
+def pool2d_int8(x_q: np.ndarray, p: PoolingParams, device: str) -> np.ndarray:
+    """TNN int8 Pooling, no rescaling (input and output share a scale, spec int8 §9): max
+    starting from -127; average as the truncated quotient of the window sum, which x86 keeps
+    in int16 (spec int8 §12.7, §13). Adaptive pooling has no int8 path."""
+    need_4d(x_q, "Pooling")
+    if p.pool_type not in (POOL_MAX, POOL_AVG):
+        raise ValueError(f"pool_type {p.pool_type} is not supported (0 max, 1 average)")
+    if p.is_adaptive_pool:
+        raise ValueError("TNN has no int8 adaptive pooling (spec int8 §12.7)")
+    geo = pool_pads(p, x_q.shape)
+    if p.pool_type == POOL_MAX:
+        y = _window_reduce(x_q, p, geo, np.maximum, MAXPOOL_START)
+        return np.maximum(y, np.int8(MAXPOOL_START), out=y)
+    sums = _window_reduce(x_q.astype(np.int32), p, geo, np.add, 0)
+    return pool_average(sums, _window_counts(x_q, p, geo), device)
+
+
 @register
 class Pooling(LayerType):
     names = ("Pooling", "Pooling_nhwc", "Pooling_split_CC")
@@ -190,3 +242,12 @@ class Pooling(LayerType):
     @classmethod
     def forward(cls, p: PoolingParams, res: None, *xs: np.ndarray) -> np.ndarray:
         return pool2d(xs[0], p)
+
+    @classmethod
+    def forward_naive(cls, p: PoolingParams, res: None, *xs: np.ndarray) -> np.ndarray:
+        return pool2d_naive(xs[0], p)
+
+    @classmethod
+    def forward_int8(cls, p: PoolingParams, res: None, q: Int8Context,
+                     *xs: np.ndarray) -> np.ndarray:
+        return pool2d_int8(xs[0], p, q.device)

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import LayerType, Params, register
+from ..exec.int8_math import dequantize, quantize
+from ..formats.rawbuffer import DataType
+from .base import Int8Context, LayerType, Params, register
 
 
 @dataclass(frozen=True)
@@ -26,3 +28,16 @@ class Reformat(LayerType):
                 *xs: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
         # in an fp32 run every blob is float, so a reformat is the identity
         return xs[0] if len(xs) == 1 else xs
+
+    @classmethod
+    def forward_int8(cls, p: ReformatParams, res: None, q: Int8Context,
+                     *xs: np.ndarray) -> tuple[np.ndarray, ...]:
+        """fp32 -> int8 with the output blobs' scales or int8 -> fp32 with the input blobs'
+        (spec int8 §11.2; arithmetic §12.2, x86 §13)."""
+        if (p.src_type, p.dst_type) == (DataType.FLOAT, DataType.INT8):
+            return tuple(quantize(x, s.scale, s.zero_points, q.device)
+                         for x, s in zip(xs, q.outputs))
+        if (p.src_type, p.dst_type) == (DataType.INT8, DataType.FLOAT):
+            return tuple(dequantize(x, s.scale, s.zero_points, q.device)
+                         for x, s in zip(xs, q.inputs))
+        raise ValueError(f"no int8 reformat from data type {p.src_type} to {p.dst_type}")

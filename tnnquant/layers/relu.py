@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import LayerType, NoParams, register
+from .base import Int8Context, LayerType, NoParams, register
 
 
 @register
@@ -16,3 +16,8 @@ class ReLU(LayerType):
     @classmethod
     def forward(cls, p: NoParams, res: None, x: np.ndarray) -> np.ndarray:
         return np.maximum(x, 0)
+
+    @classmethod
+    def forward_int8(cls, p: NoParams, res: None, q: Int8Context, x: np.ndarray) -> np.ndarray:
+        # max(q, 0) on the codes; the input shares the output's scale (spec int8 §9, §12.8)
+        return np.maximum(x, np.int8(0))

@@ -1,9 +1,9 @@
-"""ReLU6: clamp to [0, 6] (spec model-format §3.3.17)."""
+"""ReLU6: clamp to [0, 6] (spec model-format §3.3.17; int8 §12.8)."""
 from __future__ import annotations
 
 import numpy as np
 
-from .base import LayerType, NoParams, register
+from .base import Int8Context, LayerType, NoParams, register
 
 
 @register
@@ -14,3 +14,9 @@ class ReLU6(LayerType):
     @classmethod
     def forward(cls, p: NoParams, res: None, x: np.ndarray) -> np.ndarray:
         return np.minimum(np.maximum(x, 0), 6)
+
+    @classmethod
+    def forward_int8(cls, p: NoParams, res: None, q: Int8Context, x: np.ndarray) -> np.ndarray:
+        # TNN's int8 ReLU6 (NAIVE; x86 falls back to it) clamps the *codes* to [0, 6], not to
+        # 6/scale: a TNN bug, reproduced (spec int8 §12.8, §13)
+        return np.clip(x, np.int8(0), np.int8(6))

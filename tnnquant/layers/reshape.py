@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import LayerType, Params, counted, register
+from .base import Int8Context, LayerType, Params, counted, register
 
 
 @dataclass(frozen=True)
@@ -72,3 +72,8 @@ class Reshape(LayerType):
             y = _to_nhwc(x).reshape(_nhwc_shape(dims))
             return np.ascontiguousarray(np.moveaxis(y, -1, 1) if y.ndim > 2 else y)
         raise ValueError(f"unknown reshape_type {p.reshape_type} (known: 0 NCHW, 1 TensorFlow)")
+
+    @classmethod
+    def forward_int8(cls, p: ReshapeParams, res: None, q: Int8Context,
+                     x: np.ndarray) -> np.ndarray:
+        return cls.forward(p, res, x)   # pure data movement on the codes (spec int8 §12.9)

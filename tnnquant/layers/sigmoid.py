@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..exec import naive_math
 from .base import LayerType, NoParams, register
 
 
@@ -21,3 +22,8 @@ class Sigmoid(LayerType):
     @classmethod
     def forward(cls, p: NoParams, res: None, x: np.ndarray) -> np.ndarray:
         return sigmoid(x)
+
+    @classmethod
+    def forward_naive(cls, p: NoParams, res: None, x: np.ndarray) -> np.ndarray:
+        # f32(1 / f32(1 + expf(-x))) with glibc's expf
+        return naive_math.sigmoid(x)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..exec import naive_math
 from ._util import axis_index
 from .base import LayerType, Params, register
 
@@ -25,3 +26,12 @@ class Softmax(LayerType):
         axis = axis_index(p.axis, x.ndim)
         e = np.exp(x - x.max(axis=axis, keepdims=True))
         return e / e.sum(axis=axis, keepdims=True)
+
+    @classmethod
+    def forward_naive(cls, p: SoftmaxParams, res: None, x: np.ndarray) -> np.ndarray:
+        # TNN's NAIVE order: e = expf(f32(x - max)) with glibc's expf, the sum of e along the
+        # axis from 0 in order, then e / sum
+        axis = axis_index(p.axis, x.ndim)
+        x = x.astype(np.float32, copy=False)
+        e = naive_math.expf(x - x.max(axis=axis, keepdims=True))
+        return np.divide(e, naive_math.seq_sum(e, axis, keepdims=True), out=e)

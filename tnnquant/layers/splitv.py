@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._util import axis_index
-from .base import LayerType, Params, counted, register
+from .base import Int8Context, LayerType, Params, counted, register
 
 
 @dataclass(frozen=True)
@@ -28,3 +28,8 @@ class SplitV(LayerType):
             raise ValueError(f"slice sizes {list(p.slices)} do not split dimension {axis} of "
                              f"size {x.shape[axis]}")
         return tuple(np.split(x, np.cumsum(p.slices)[:-1], axis=axis))
+
+    @classmethod
+    def forward_int8(cls, p: SplitVParams, res: None, q: Int8Context,
+                     x: np.ndarray) -> tuple[np.ndarray, ...]:
+        return cls.forward(p, res, x)   # pure data movement on the codes (spec int8 §12.9)

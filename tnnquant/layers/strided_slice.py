@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import LayerType, Params, counted, register
+from .base import Int8Context, LayerType, Params, counted, register
 
 
 @dataclass(frozen=True)
@@ -38,3 +38,8 @@ class StridedSlice(LayerType):
                                  f"size {dim}")
             index.append(slice(begin, end, stride))
         return np.ascontiguousarray(x[tuple(index)])
+
+    @classmethod
+    def forward_int8(cls, p: StridedSliceParams, res: None, q: Int8Context,
+                     x: np.ndarray) -> np.ndarray:
+        return cls.forward(p, res, x)   # pure data movement on the codes (spec int8 §12.9)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._util import INT_MAX, INT_MIN, axis_index
-from .base import LayerType, Params, counted, register
+from .base import Int8Context, LayerType, Params, counted, register
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,11 @@ class StridedSliceV2(LayerType):
             axis = axis_index(axis, x.ndim)
             index[axis] = _axis_slice(begin, end, stride, x.shape[axis])
         return np.ascontiguousarray(x[tuple(index)])
+
+    @classmethod
+    def forward_int8(cls, p: StridedSliceV2Params, res: None, q: Int8Context,
+                     x: np.ndarray) -> np.ndarray:
+        return cls.forward(p, res, x)   # pure data movement on the codes (spec int8 §12.9)
 
 
 def _axis_slice(begin: int, end: int, stride: int, dim: int) -> slice:

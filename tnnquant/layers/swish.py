@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..exec import naive_math
 from .base import LayerType, NoParams, register
 from .sigmoid import sigmoid
 
@@ -16,3 +17,9 @@ class Swish(LayerType):
     def forward(cls, p: NoParams, res: None, x: np.ndarray) -> np.ndarray:
         # same evaluation order as the fused conv activation 256: (1/(1+exp(-x))) * x (int8 §14)
         return sigmoid(x) * x
+
+    @classmethod
+    def forward_naive(cls, p: NoParams, res: None, x: np.ndarray) -> np.ndarray:
+        # TNN's NAIVE Swish computes in double: f32(x / (1.0 + exp(-x))). (A Swish fused into a
+        # convolution is the conv's activation 256, a float formula.)
+        return naive_math.swish_f64(x)

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UnsupportedError
+from ..exec.int8_math import dequantize, quantize
 from ._spatial import need_4d
-from .base import LayerType, Params, register, required
+from .base import Int8Context, LayerType, Params, register, required
 
 
 @dataclass(frozen=True)
@@ -124,3 +125,12 @@ class Upsample(LayerType):
     @classmethod
     def forward(cls, p: UpsampleParams, res: None, *xs: np.ndarray) -> np.ndarray:
         return upsample2d(xs[0], p)
+
+    @classmethod
+    def forward_int8(cls, p: UpsampleParams, res: None, q: Int8Context,
+                     *xs: np.ndarray) -> np.ndarray:
+        """Dequantize with the input scale, fp32 Upsample, quantize with the output scale by
+        division; zero points ignored (spec int8 §12.9). The spec gives no separate x86
+        formula, so both devices use this one."""
+        x = dequantize(xs[0], q.inputs[0].scale)
+        return quantize(upsample2d(x, p), q.outputs[0].scale, device="naive")

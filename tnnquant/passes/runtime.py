@@ -10,12 +10,12 @@ never written to a file.
 from __future__ import annotations
 
 from ..errors import TnnQuantError
+from ..exec.int8_math import FUSION_ACT_ADD, FUSION_ADD_ACT
 from ..formats.rawbuffer import DataType
 from ..ir.graph import Graph, InputSpec, Layer
 from ..layers.add import Add
 from ..layers.convolution import Convolution, FusedConvParams
 from ..layers.reformat import ReformatParams
-from ..exec.int8_math import FUSION_ACT_ADD, FUSION_ADD_ACT
 from .fuse_activation import fuse_conv_activation
 
 REFORMAT_SUFFIX = "_int8_reformat"

@@ -1,0 +1,176 @@
+"""`quantization_cmd` / `tnnquant quantize` as a user runs them: output files, and every bad
+input giving one line on stderr, exit code 1, no traceback and no output file."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tnnquant.formats.io import load_model, save_model
+from tnnquant.testing import GraphBuilder
+
+CMD = [sys.executable, "-c", "import sys; from tnnquant.cli import quantization_cmd_main as m; "
+                             "sys.exit(m())"]
+OUTPUTS = ("model_quantized.tnnproto", "model_quantized.tnnmodel")
+
+
+@pytest.fixture
+def model(tmp_path) -> tuple[Path, Path, Path]:
+    """A small float model and a calibration folder of three .npy samples."""
+    b = GraphBuilder(0)
+    x = b.input("data", (1, 3, 12, 12))
+    c = b.conv(x, 4, 3, pad=1, name="conv1")
+    r = b.layer("ReLU", c, name="relu")
+    c2 = b.conv(r, 4, 3, pad=1, name="conv2")
+    proto, weights = tmp_path / "m.tnnproto", tmp_path / "m.tnnmodel"
+    save_model(b.build(c2), proto, weights)
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        np.save(calib / f"{i}.npy", rng.normal(size=(3, 12, 12)).astype(np.float32))
+    return proto, weights, calib
+
+
+def run(args, cwd):
+    return subprocess.run(CMD + [str(a) for a in args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+def assert_one_line_error(proc, *needles):
+    assert proc.returncode == 1, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_writes_seed_names_in_cwd_and_dotted_names_with_o(model, tmp_path):
+    proto, weights, calib = model
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = run(["-p", proto, "-m", weights, "-i", calib], out)
+    assert proc.returncode == 0, proc.stderr
+    assert "quantized 2 of 2 layers" in proc.stdout
+    q = load_model(out / OUTPUTS[0], out / OUTPUTS[1])
+    assert [layer.proto_type for layer in q.layers] == ["QuantizedConvolution"] * 2
+    proc = run(["-p", proto, "-m", weights, "-i", calib, "-o", tmp_path / "named", "-b", "2",
+                "-w", "1", "-t", "1"], out)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "named.quantized.tnnproto").exists()
+    assert (tmp_path / "named.quantized.tnnmodel").exists()
+
+
+def test_tnnquant_quantize_takes_method_names(model, tmp_path):
+    proto, weights, calib = model
+    proc = subprocess.run([sys.executable, "-m", "tnnquant", "quantize", "-p", str(proto), "-m",
+                           str(weights), "--input_path", str(calib), "--blob_method", "kl",
+                           "--weight_method", "admm", "-o", str(tmp_path / "k")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "k.quantized.tnnmodel").exists()
+
+
+def bad_txt(folder: Path, text: str) -> None:
+    (folder / "a.txt").write_text(text)
+
+
+def _case_inputs(tmp_path: Path, case: str) -> Path:
+    folder = tmp_path / f"in_{case}"
+    folder.mkdir()
+    n = 3 * 12 * 12
+    if case == "txt_count":
+        bad_txt(folder, "\n".join(["0.5"] * (n - 1)) + "\n")
+    elif case == "txt_nonnumber":
+        bad_txt(folder, "\n".join(["0.5"] * 10 + ["abc"] + ["0.5"] * (n - 11)) + "\n")
+    elif case == "txt_nan":
+        bad_txt(folder, "\n".join(["0.5"] * 4 + ["nan"] + ["0.5"] * (n - 5)) + "\n")
+    elif case == "txt_inf":
+        bad_txt(folder, "\n".join(["inf"] + ["0.5"] * (n - 1)) + "\n")
+    elif case == "npy_shape":
+        np.save(folder / "a.npy", np.zeros((3, 10, 12), np.float32))
+    elif case == "npy_nan":
+        a = np.zeros((3, 12, 12), np.float32)
+        a[1, 2, 3] = np.nan
+        np.save(folder / "a.npy", a)
+    elif case == "image_corrupt":
+        (folder / "a.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    elif case == "only_other_files":
+        (folder / "readme.md").write_text("hello")
+    elif case == "image_ok":
+        Image.fromarray(np.zeros((12, 12, 3), np.uint8)).save(folder / "a.png")
+    return folder
+
+
+BAD_INPUTS = {
+    "txt_count": ("a.txt", "432"),
+    "txt_nonnumber": ("a.txt:11",),
+    "txt_nan": ("a.txt:5",),
+    "txt_inf": ("a.txt:1",),
+    "npy_shape": ("a.npy",),
+    "npy_nan": ("a.npy",),
+    "image_corrupt": ("a.png",),
+    "only_other_files": ("in_only_other_files",),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_calibration_input(model, tmp_path, case):
+    proto, weights, _ = model
+    folder = _case_inputs(tmp_path, case)
+    proc = run(["-p", proto, "-m", weights, "-i", folder], tmp_path)
+    assert_one_line_error(proc, *BAD_INPUTS[case])
+    assert not any((tmp_path / name).exists() for name in OUTPUTS)
+
+
+BAD_OPTIONS = {
+    "b1": (["-b", "1"], "ADMM is a weight method"),
+    "b7": (["-b", "7"], "-b 7"),
+    "bname": (["-b", "kll"], "-b kll"),
+    "w2": (["-w", "2"], "-w 2"),
+    "t5": (["-t", "5"], "-t/--merge_type"),
+    "r2": (["-r", "2"], "--reverse_channel"),
+    "mean_syntax": (["-n", "1,a,3"], "-n"),
+    "scale_syntax": (["-s", "0.5;0.5"], "-s"),
+    "missing_dir": (["-i", "/nonexistent/calib"], "/nonexistent/calib"),
+    "missing_proto": (["-p", "/nonexistent/m.tnnproto"], "/nonexistent/m.tnnproto"),
+    "exclude": (["--exclude", "nope"], "nope"),
+    "batch0": (["--batch", "0"], "batch"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_OPTIONS))
+def test_bad_options(model, tmp_path, case):
+    proto, weights, calib = model
+    extra, needle = BAD_OPTIONS[case]
+    args = {"-p": proto, "-m": weights, "-i": calib}
+    for flag in ("-p", "-i"):
+        if flag in extra:
+            args[flag] = extra[extra.index(flag) + 1]
+            extra = [e for j, e in enumerate(extra) if j not in (extra.index(flag),
+                                                                 extra.index(flag) + 1)]
+    flat = [item for kv in args.items() for item in kv] + extra
+    proc = run(flat, tmp_path)
+    assert_one_line_error(proc, needle)
+    assert not any((tmp_path / name).exists() for name in OUTPUTS)
+
+
+def test_too_few_means_for_image_input(model, tmp_path):
+    proto, weights, _ = model
+    folder = _case_inputs(tmp_path, "image_ok")
+    proc = run(["-p", proto, "-m", weights, "-i", folder, "-n", "1,2"], tmp_path)
+    assert_one_line_error(proc, "-n")
+    assert not any((tmp_path / name).exists() for name in OUTPUTS)
+
+
+def test_unwritable_output_leaves_nothing(model, tmp_path):
+    proto, weights, calib = model
+    proc = run(["-p", proto, "-m", weights, "-i", calib, "-o", tmp_path / "no" / "such" / "x"],
+               tmp_path)
+    assert_one_line_error(proc, "cannot write")
+    assert not list((tmp_path).glob("*.quantized.*"))
