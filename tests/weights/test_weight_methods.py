@@ -21,7 +21,7 @@ from tnnquant.weights import (
 )
 from tnnquant.weights.methods import WeightRangeError
 from tnnquant.weights.methods.admm import admm_solve, seq_sum
-from tnnquant.weights.rounding import rhaz
+from tnnquant.exec.int8_math import rhaz
 
 F32 = np.float32
 EPS = F32(1e-9)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...weights.rounding import rhaz
+from ...exec.int8_math import rhaz
 from ..observers import BlobStats
 from .base import QMAX, act_method, finish
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..rounding import rhaz
+from ...exec.int8_math import rhaz
 from .base import QMAX, WeightRangeError, weight_method
 
 ASY_LEVELS = np.float32(254)  # [lo, hi] spans 254 steps (spec int8 §8.5)

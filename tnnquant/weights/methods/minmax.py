@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..rounding import rhaz
+from ...exec.int8_math import rhaz
 from .base import QMAX, row_absmax, weight_method
 
 
