@@ -89,33 +89,30 @@ def print_outputs(outputs) -> None:
         print("  top: " + "  ".join(f"[{i}] {flat[i]:.6g}" for i in top))
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from .api import read_inputs, run, save_outputs
+def _run_model(args: argparse.Namespace, quantized: bool) -> int:
+    """`run` (float model) and `simulate` (int8 model): read inputs, run, print, save."""
+    from .api import read_inputs, run, save_outputs, simulate
     from .formats.io import load_model
     graph = load_model(args.proto, args.model)
-    if graph.is_quantized:
-        raise ConfigError(f"{args.proto} is a quantized model: use 'tnnquant simulate'")
-    outputs = run(graph, read_inputs(graph, input_files(args.input), preprocess_from(args)))
+    if graph.is_quantized != quantized:
+        raise ConfigError(f"{args.proto} is a quantized model: use 'tnnquant simulate'"
+                          if graph.is_quantized else
+                          f"{args.proto} has no quantized layer: use 'tnnquant run'")
+    inputs = read_inputs(graph, input_files(args.input), preprocess_from(args))
+    outputs = simulate(graph, inputs, device=args.device) if quantized else run(graph, inputs)
     print_outputs(outputs)
     if args.output:
         for path in save_outputs(outputs, args.output):
             print(f"wrote {path}")
     return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return _run_model(args, quantized=False)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from .api import read_inputs, save_outputs, simulate
-    from .formats.io import load_model
-    graph = load_model(args.proto, args.model)
-    if not graph.is_quantized:
-        raise ConfigError(f"{args.proto} has no quantized layer: use 'tnnquant run'")
-    inputs = read_inputs(graph, input_files(args.input), preprocess_from(args))
-    outputs = simulate(graph, inputs, device=args.device)
-    print_outputs(outputs)
-    if args.output:
-        for path in save_outputs(outputs, args.output):
-            print(f"wrote {path}")
-    return 0
+    return _run_model(args, quantized=True)
 
 
 # --- compare ---------------------------------------------------------------------------------
@@ -172,6 +169,9 @@ def add_quantize_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="NAME", help="write NAME.quantized.tnnproto/"
                    ".tnnmodel (default: model_quantized.tnnproto/.tnnmodel here)")
     extra = p.add_argument_group("beyond TNN")
+    extra.add_argument("--exact", action="store_true",
+                       help="float statistics with TNN's NAIVE CPU arithmetic: the same files "
+                            "as TNN's quantization_cmd, byte for byte (slower)")
     extra.add_argument("--exclude", action="append", default=[], metavar="LAYER",
                        help="keep this layer in float (repeatable)")
     extra.add_argument("--fix-merged-scales", action="store_true",
@@ -212,7 +212,7 @@ def quant_config_from(args: argparse.Namespace):
         _method_code(args.weight_method, "-w", WEIGHT_METHOD_CODES),
         args.merge_type, args.merge_channel, preprocess=preprocess_from(args),
         exclude=tuple(args.exclude), fold_merged_scales=args.fix_merged_scales,
-        batch_size=args.batch)
+        batch_size=args.batch, fp32="naive" if args.exact else "fast")
 
 
 def output_paths(name: str | None) -> tuple[str, str]:
@@ -298,23 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("run", help="run the float model on one input")
-    add_model_options(p)
-    p.add_argument("-i", "--input", action="append", required=True, metavar="FILE",
-                   help=".txt (NCHW floats), .npy or image; NAME=FILE per input for "
-                        "multi-input models")
-    p.add_argument("-o", "--output", metavar="DIR",
-                   help="write DIR/<output blob>.npy for every network output")
-    add_preprocess_options(p)
+    add_run_options(p, "write DIR/<output blob>.npy for every network output")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("simulate", help="run a quantized model as TNN's int8 runtime does")
-    add_model_options(p)
-    p.add_argument("-i", "--input", action="append", required=True, metavar="FILE",
-                   help=".txt (NCHW floats), .npy or image; NAME=FILE per input for "
-                        "multi-input models")
-    p.add_argument("-o", "--output", metavar="DIR",
-                   help="write DIR/<output blob>.npy (dequantized float32) for every output")
-    add_preprocess_options(p)
+    add_run_options(p, "write DIR/<output blob>.npy (dequantized float32) for every output")
     p.add_argument("--device", choices=("x86", "naive"), default="x86",
                    help="whose int8 arithmetic to simulate (x86, the default, also stands "
                         "for ARM)")
@@ -349,6 +337,16 @@ def build_parser() -> argparse.ArgumentParser:
 def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-p", "--proto", required=True, metavar="X.tnnproto")
     p.add_argument("-m", "--model", required=True, metavar="X.tnnmodel")
+
+
+def add_run_options(p: argparse.ArgumentParser, output_help: str) -> None:
+    """Options of `run` and `simulate`: the model, one input file per input, -o DIR."""
+    add_model_options(p)
+    p.add_argument("-i", "--input", action="append", required=True, metavar="FILE",
+                   help=".txt (NCHW floats), .npy or image; NAME=FILE per input for "
+                        "multi-input models")
+    p.add_argument("-o", "--output", metavar="DIR", help=output_help)
+    add_preprocess_options(p)
 
 
 def _tolerant_output() -> None:
