@@ -99,7 +99,7 @@ def quantize(graph: Graph, inputs, config: QuantConfig = QuantConfig(),
     fused = fuse_conv_activation(graph)
     collector = StatsCollector(fused, config.blob_method, config.per_tensor_blobs, config.fp32)
     stats = collector.run(batches, progress)
-    fused.blob_scales = blob_scales(collector.plans, stats)
+    fused.blob_scales = blob_scales(collector.plans, stats, exact=config.fp32 == "naive")
 
     options = LayerQuantOptions(WEIGHT_METHODS.get(config.weight_method),
                                 config.per_tensor_weights)

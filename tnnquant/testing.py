@@ -91,13 +91,14 @@ class GraphBuilder:
 
 
 def run_layer(type_str: str, params: Params | str, *inputs: np.ndarray, resource: Any = None,
-              n_out: int = 1) -> Any:
-    """Run one layer through the executor: the one-line kernel test."""
+              n_out: int = 1, fp32: str = "fast") -> Any:
+    """Run one layer through the executor: the one-line kernel test (``fp32="naive"``: the
+    layer's NAIVE-order kernel)."""
     b = GraphBuilder()
     names = [b.input(f"in{i}", x.shape) for i, x in enumerate(inputs)]
     out = b.layer(type_str, names, params, resource, n_out=n_out, name="layer")
     outs = [out] if n_out == 1 else out
-    result = Executor(b.build(outs)).run({n: x for n, x in zip(names, inputs)})
+    result = Executor(b.build(outs), fp32=fp32).run({n: x for n, x in zip(names, inputs)})
     return result[outs[0]] if n_out == 1 else [result[o] for o in outs]
 
 

@@ -374,3 +374,19 @@ def test_network_input_scale_bit_exact_against_tnn(combo, merged):
     scale, zp = ACT_METHODS.get(method)(BlobStats(obs.result()))
     golden = qg.blob_scales[name].scale
     assert np.array_equal(scale.view(np.uint32), golden.view(np.uint32)) and not zp.any()
+
+
+def test_kl_exact_mode_settles_near_ties_in_tnn_f32():
+    """Exact mode re-scores candidates within F32_TIE_RTOL of the float64 minimum with TNN's f32
+    arithmetic and keeps the first strict f32 minimum (spec int8 §6.2 step 3.5)."""
+    from tnnquant.calib.methods.kl import F32_TIE_RTOL, KL_FIRST, _f32_first_min
+    _, h = real_like_histograms()[0]
+    f32_curve = kl_curve_reference(h)
+    a, b = 300, 900                               # two candidates made to tie in float64
+    kl = np.full((1, 1920), 1.0)
+    kl[0, [a, b]] = 0.5
+    kl[0, b] -= 0.1 * F32_TIE_RTOL * 0.5          # b is the float64 minimum, a within the margin
+    want = a if f32_curve[a] <= f32_curve[b] else b
+    assert _f32_first_min(kl, h[None])[0] == want + KL_FIRST
+    kl[0, a] = 0.5 + 10 * F32_TIE_RTOL            # outside the margin: float64 decides
+    assert _f32_first_min(kl, h[None])[0] == b + KL_FIRST

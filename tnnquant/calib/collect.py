@@ -130,10 +130,12 @@ class StatsCollector:
         return done
 
 
-def blob_scales(plans: dict[str, BlobPlan], stats: dict[str, BlobStats]) -> dict[str, BlobScale]:
-    """Compute every blob's scale and zero point with its effective method (spec int8 §6)."""
+def blob_scales(plans: dict[str, BlobPlan], stats: dict[str, BlobStats],
+                exact: bool = False) -> dict[str, BlobScale]:
+    """Compute every blob's scale and zero point with its effective method (spec int8 §6);
+    ``exact`` settles float ties as TNN's f32 arithmetic does."""
     out = {}
     for name, plan in plans.items():
-        scale, zero_point = ACT_METHODS.get(plan.method)(stats[name])
+        scale, zero_point = ACT_METHODS.get(plan.method)(stats[name], exact)
         out[name] = BlobScale(scale, zero_point)
     return out

@@ -251,6 +251,7 @@ def conv2d(x_nchw: np.ndarray, p: ConvParams, res: ConvResource) -> np.ndarray:
 # --- NAIVE fp32 (spec int8 §14) ----------------------------------------------------------------
 
 NAIVE_COLUMN_BYTES = 4 << 20   # window columns of one block of groups and images (cache-sized)
+NAIVE_DIRECT_PIXELS = 2048     # output pixels from which images are done one by one
 
 
 def apply_activation_naive(y: np.ndarray, activation_type: int) -> np.ndarray:
@@ -291,34 +292,51 @@ def conv2d_naive(x_nchw: np.ndarray, p: ConvParams, res: ConvResource) -> np.nda
     pixels = geo.out_h * geo.out_w
     og = o // group
     out = np.empty((n, o, geo.out_h, geo.out_w), dtype=np.float32)
-    # blocks of images (and of groups, for grouped convolutions) whose columns fit the budget
+    # one image at a time once its pixels make long rows: the sums then go straight into
+    # ``out``, and an unpadded 1x1 convolution reads its input in place (no copies at all)
     per_image = 4 * group * k * pixels
-    images = max(1, min(n, NAIVE_COLUMN_BYTES // per_image))
-    groups = group if images > 1 else max(1, min(group, NAIVE_COLUMN_BYTES // (per_image // group)))
-    col_buf = np.empty(groups * k * images * pixels, dtype=np.float32)
-    sum_buf = np.empty(groups * og * images * pixels, dtype=np.float32)
+    images = 1 if pixels >= NAIVE_DIRECT_PIXELS else \
+        max(1, min(n, NAIVE_COLUMN_BYTES // per_image))
+    groups = group if images > 1 else \
+        max(1, min(group, NAIVE_COLUMN_BYTES * group // per_image))
+    in_place = (len(taps) == 1 and images == 1 and (p.stride_h, p.stride_w) == (1, 1)
+                and (geo.out_h, geo.out_w, geo.pad_top, geo.pad_left) == (h, w, 0, 0))
+    col_buf = None if in_place else np.empty(groups * k * images * pixels, dtype=np.float32)
+    sum_buf = None if images == 1 else np.empty(groups * og * images * pixels, dtype=np.float32)
     for n0 in range(0, n, images):
         n1 = min(n0 + images, n)
         nb = n1 - n0
-        x_window = window_input(x[n0:n1], geo.pad_top, geo.pad_left, rows, cols)
-        windows = x_window.reshape(nb, group, cg, rows, cols)
+        if not in_place:
+            x_window = window_input(x[n0:n1], geo.pad_top, geo.pad_left, rows, cols)
+            windows = x_window.reshape(nb, group, cg, rows, cols)
         for g0 in range(0, group, groups):
             g1 = min(g0 + groups, group)
             gn = g1 - g0
-            columns = col_buf[:gn * k * nb * pixels].reshape(gn, len(taps), cg, nb, geo.out_h,
-                                                              geo.out_w)
-            for t, (row, col) in enumerate(taps):
-                view = windows[:, g0:g1, :, row:row + (geo.out_h - 1) * p.stride_h + 1:p.stride_h,
-                               col:col + (geo.out_w - 1) * p.stride_w + 1:p.stride_w]
-                columns[:, t] = view.transpose(1, 2, 0, 3, 4)
-            sums = sum_buf[:gn * og * nb * pixels].reshape(gn, og, nb * pixels)
-            seq_matmul(filt[g0:g1], columns.reshape(gn, k, nb * pixels), out=sums)
-            y = sums.reshape(gn * og, nb, geo.out_h, geo.out_w).transpose(1, 0, 2, 3)
-            target = out[n0:n1, g0 * og:g1 * og]
-            if bias is None:
-                target[...] = y
+            if in_place:
+                columns = x[n0].reshape(group, cg, pixels)[g0:g1]
             else:
-                np.add(y, bias[g0 * og:g1 * og].reshape(-1, 1, 1), out=target)
+                columns = col_buf[:gn * k * nb * pixels].reshape(gn, len(taps), cg, nb,
+                                                                  geo.out_h, geo.out_w)
+                for t, (row, col) in enumerate(taps):
+                    view = windows[:, g0:g1, :,
+                                   row:row + (geo.out_h - 1) * p.stride_h + 1:p.stride_h,
+                                   col:col + (geo.out_w - 1) * p.stride_w + 1:p.stride_w]
+                    columns[:, t] = view.transpose(1, 2, 0, 3, 4)
+                columns = columns.reshape(gn, k, nb * pixels)
+            channels = slice(g0 * og, g1 * og)
+            if images == 1:   # (groups, O/g, pixels) of this image, in place
+                target = out[n0].reshape(group, og, pixels)[g0:g1]
+                seq_matmul(filt[g0:g1], columns, out=target)
+                if bias is not None:
+                    target += bias[channels].reshape(gn, og, 1)
+                continue
+            sums = sum_buf[:gn * og * nb * pixels].reshape(gn, og, nb * pixels)
+            seq_matmul(filt[g0:g1], columns, out=sums)
+            y = sums.reshape(gn * og, nb, geo.out_h, geo.out_w).transpose(1, 0, 2, 3)
+            if bias is None:
+                out[n0:n1, channels] = y
+            else:
+                np.add(y, bias[channels].reshape(-1, 1, 1), out=out[n0:n1, channels])
     return apply_activation_naive(out, p.activation_type)
 
 

@@ -30,24 +30,29 @@ class ActMethod:
     code: int
     needs: frozenset
     fn: MethodFn
+    has_exact: bool = False   # fn takes ``exact``: settle float ties in TNN's f32 arithmetic
 
-    def __call__(self, stats: BlobStats) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, stats: BlobStats, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """``(scale float32 (slots,), zero_point int8 (slots,))``.
 
         Invalid slots (max-abs <= 1e-5) get scale 0 and zero point 0. For a merged blob TNN
         aborts in that case ("CalculateScale failed"); the caller decides (spec int8 §6).
+        ``exact`` reproduces TNN's own float rounding where it can decide the result (only KL's
+        search has such ties; the closed-form methods are exact anyway).
         """
         missing = [k for k in sorted(self.needs) if not stats.has(k)]
         if missing:
             raise ValueError(f"blob method '{self.name}' needs {', '.join(missing)} statistics")
-        return self.fn(stats)
+        return self.fn(stats, exact) if self.has_exact else self.fn(stats)
 
 
 ACT_METHODS: Registry[ActMethod] = Registry("blob method")
 
 
-def act_method(name: str, *, code: int, needs: tuple[str, ...]) -> Callable[[MethodFn], MethodFn]:
-    """Register ``fn`` as blob method ``name`` (TNN ``-b code``) reading ``needs``."""
+def act_method(name: str, *, code: int, needs: tuple[str, ...],
+               has_exact: bool = False) -> Callable[[MethodFn], MethodFn]:
+    """Register ``fn`` as blob method ``name`` (TNN ``-b code``) reading ``needs``; with
+    ``has_exact``, ``fn(stats, exact)`` has a TNN-f32-exact variant."""
     unknown = set(needs) - set(STAT_KINDS)
     if unknown:
         raise ValueError(f"unknown statistics {sorted(unknown)} (known: {', '.join(STAT_KINDS)})")
@@ -55,7 +60,7 @@ def act_method(name: str, *, code: int, needs: tuple[str, ...]) -> Callable[[Met
     def add(fn: MethodFn) -> MethodFn:
         if any(m.code == code for _, m in ACT_METHODS.items()):
             raise ValueError(f"blob method code {code} registered twice")
-        ACT_METHODS.add(name, ActMethod(name, code, frozenset(needs), fn))
+        ACT_METHODS.add(name, ActMethod(name, code, frozenset(needs), fn, has_exact))
         return fn
     return add
 

@@ -27,10 +27,11 @@ The inputs TNN feeds its loop are reproduced bit-exactly in f32: ``p = f32(h/S)`
 (sequential S) and ``r = f32(p[i-1] + tail)`` with TNN's *running* f32 tail
 (``tail -= p[i]``), whose rounding drift decides candidates in sparse tails (a negative
 ``r`` makes TNN's KL NaN, so that candidate is never chosen). TNN's own f32 rounding noise in
-q, e, logf and the sequential sum (~5e-6 relative) is not reproduced: the threshold can
-differ from TNN's where two candidates' KL agree to f32 precision (on 600 real MobileNetV2
-channels: never; see tests/calib/test_methods.py and the report). Exact f32 ties (identical
-f32 KL for many candidates, e.g. all values in one bin) are resolved like TNN, to the first.
+q, e, logf and the sequential sum (~5e-6 relative) decides between candidates whose KL agree to
+f32 precision (1-2 channels of a real model): by default the float64 value decides them;
+``exact=True`` re-scores them in TNN's f32 arithmetic (``kl_candidate_f32``), which makes the
+thresholds TNN's on every channel of the shared models. Exact f32 ties (identical f32 KL for
+many candidates, e.g. all values in one bin) are resolved like TNN, to the first.
 """
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ...exec.naive_math import logf
 from ..observers import HIST_BINS, BlobStats
 from .base import act_method, finish, threshold_scale
 
@@ -56,6 +58,10 @@ _CHANNELS_PER_TASK = 64  # channels per search group / thread task
 _SEED_STRIDE = 32  # exact KL at every 32nd candidate bounds each channel's minimum
 _TIE_RTOL = 1e-8  # KL this close to the minimum ties; TNN keeps the first (_first_min)
 _PRUNE_MARGIN = 1e-7  # relative slack of the pruning bound, > _TIE_RTOL so no tie is skipped
+# exact mode re-scores in TNN's f32 arithmetic every candidate this close (relative) to the
+# float64 minimum: TNN's f32 KL is a sequential sum of <= 2047 terms, whose rounding error is
+# ~1e-6 relative in practice (below 1e-5 on every real channel we checked)
+F32_TIE_RTOL = 1e-5
 
 
 @dataclass(frozen=True)
@@ -278,7 +284,65 @@ def kl_divergences(hist: np.ndarray) -> np.ndarray:
     return out
 
 
-def _search(hist: np.ndarray) -> np.ndarray:
+def kl_candidate_f32(p: np.ndarray, i: int, ref_last: np.float32) -> np.float32:
+    """TNN's KL of candidate threshold ``i`` in its own f32 arithmetic (spec int8 §6.2 steps
+    3.1-3.4): ``p`` the normalized f32 bins, ``ref_last`` = f32(p[i-1] + running tail)."""
+    f32 = np.float32
+    j = np.arange(KL_TARGET_BINS)
+    ref = p[:i].copy()
+    ref[i - 1] = ref_last
+    w = f32(i / KL_TARGET_BINS)
+    st = (j * w).astype(f32)
+    en = (st + w).astype(f32)
+    lu = np.ceil(st).astype(np.int64)
+    rl = np.floor(en).astype(np.int64)
+    left_f = (lu - st).astype(f32)
+    right_f = (en - rl).astype(f32)
+    has_l = lu > st
+    has_r = rl < en
+    left = np.where(has_l, (left_f * p[np.maximum(lu - 1, 0)]).astype(f32), f32(0))
+    right = np.where(has_r, (right_f * p[np.minimum(rl, HIST_BINS - 1)]).astype(f32), f32(0))
+    n_in = rl - lu
+    width = int(n_in.max()) + 1
+    # q[j] = ((0 + left) + right) + p[lu] + ... + p[rl-1], summed in this order in f32
+    terms = np.zeros((KL_TARGET_BINS, width), f32)
+    terms[:, 0] = ((f32(0) + left).astype(f32) + right).astype(f32)
+    cols = np.arange(1, width)[None, :]
+    inside = cols <= n_in[:, None]
+    terms[:, 1:] = np.where(inside, p[np.where(inside, lu[:, None] + cols - 1, 0)], f32(0))
+    u = (np.cumsum(terms, axis=1, dtype=f32)[:, -1] / w).astype(f32)   # cnt == w exactly
+    e = np.zeros(i, f32)
+    e[np.concatenate([np.arange(a, b) for a, b in zip(lu, rl)])] = np.repeat(u, n_in)
+    # a fine bin under a non-integer boundary: bin j's right part, then bin j+1's left part
+    split = np.nonzero(has_r[:-1])[0]
+    e[rl[split]] = ((u[split] * right_f[split]).astype(f32)
+                    + (u[split + 1] * left_f[split + 1]).astype(f32)).astype(f32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        kl_terms = (ref * logf((ref / e).astype(f32))).astype(f32)
+    kl_terms[ref == 0] = 0
+    return np.cumsum(kl_terms, dtype=f32)[-1]
+
+
+def _f32_first_min(kl: np.ndarray, hist: np.ndarray) -> np.ndarray:
+    """TNN's choice where float64 cannot settle it: every candidate within ``F32_TIE_RTOL``
+    of a channel's float64 minimum is re-scored in TNN's f32 arithmetic, and the first
+    strict f32 minimum wins (spec int8 §6.2 step 3.5)."""
+    chosen = _first_min(kl)
+    p32, ref_last = _normalise(hist)
+    low = kl.min(axis=1)
+    for c in np.flatnonzero(low < KL_INIT_BEST):
+        near = np.flatnonzero(kl[c] <= low[c] + F32_TIE_RTOL * abs(low[c]))
+        if len(near) < 2:
+            continue
+        best = np.float32(KL_INIT_BEST)
+        for j in near:
+            value = kl_candidate_f32(p32[c], int(j) + KL_FIRST, ref_last[c, j])
+            if value < best:      # NaN never wins, as in TNN
+                best, chosen[c] = value, int(j) + KL_FIRST
+    return chosen
+
+
+def _search(hist: np.ndarray, exact: bool = False) -> np.ndarray:
     """TNN's thresholds for a group of channels, skipping candidates that provably lose.
 
     1. Exact KL at every 32nd candidate gives an upper bound U of each channel's minimum.
@@ -296,7 +360,8 @@ def _search(hist: np.ndarray) -> np.ndarray:
         ch = slice(lo, min(lo + _CHANNELS_PER_BLOCK, c))
         kl[ch, seeds] = t.base[ch, seeds] - _cross(t, ch, seeds)
     upper = kl.min(axis=1)
-    todo = _lower_bound(t) <= upper[:, None] + _PRUNE_MARGIN * (1 + np.abs(upper[:, None]))
+    margin = F32_TIE_RTOL if exact else _PRUNE_MARGIN   # keep every candidate exact mode re-scores
+    todo = _lower_bound(t) <= upper[:, None] + margin * (1 + np.abs(upper[:, None]))
     todo &= np.isfinite(t.base)
     todo[:, seeds] = False
     first = np.where(todo.any(axis=1), np.argmax(todo, axis=1), N_CANDIDATES)
@@ -307,7 +372,7 @@ def _search(hist: np.ndarray) -> np.ndarray:
         if start < N_CANDIDATES:
             rows = slice(start, N_CANDIDATES)
             kl[ch, start:] = t.base[ch, start:] - _cross(t, ch, rows)
-    return _first_min(kl)
+    return _f32_first_min(kl, hist) if exact else _first_min(kl)
 
 
 def _first_min(kl: np.ndarray) -> np.ndarray:
@@ -322,11 +387,13 @@ def _first_min(kl: np.ndarray) -> np.ndarray:
     return np.where(ok, best + KL_FIRST, KL_FIRST)
 
 
-def kl_thresholds(hist: np.ndarray, threads: int | None = None) -> np.ndarray:
+def kl_thresholds(hist: np.ndarray, threads: int | None = None,
+                  exact: bool = False) -> np.ndarray:
     """TNN's KL threshold (in bins, 128 … 2047) of every histogram: (C, 2048) -> (C,) int.
 
     Pass all channels of a blob (or of many blobs) at once; groups of channels run on
-    ``threads`` threads (default: the CPU count; NumPy releases the GIL).
+    ``threads`` threads (default: the CPU count; NumPy releases the GIL). ``exact`` settles
+    near-ties in TNN's f32 arithmetic, as TNN does (slower; ``_f32_first_min``).
     """
     hist = np.atleast_2d(np.asarray(hist, np.float32))
     if hist.ndim != 2 or hist.shape[1] != HIST_BINS:
@@ -338,7 +405,7 @@ def kl_thresholds(hist: np.ndarray, threads: int | None = None) -> np.ndarray:
     starts = range(0, n, group)
 
     def run(lo: int) -> None:
-        out[lo:lo + group] = _search(hist[lo:lo + group])
+        out[lo:lo + group] = _search(hist[lo:lo + group], exact)
 
     workers = min(threads or os.cpu_count() or 1, len(starts))
     if workers <= 1:
@@ -350,8 +417,8 @@ def kl_thresholds(hist: np.ndarray, threads: int | None = None) -> np.ndarray:
     return out
 
 
-@act_method("kl", code=2, needs=("range", "histogram"))
-def kl(stats: BlobStats) -> tuple[np.ndarray, np.ndarray]:
+@act_method("kl", code=2, needs=("range", "histogram"), has_exact=True)
+def kl(stats: BlobStats, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``scale = f32((T + 0.5) / interval / 127)`` with T the KL-optimal threshold in bins.
 
     Only valid slots are searched; invalid ones get scale 0 (spec int8 §6). Zero point 0.
@@ -359,5 +426,5 @@ def kl(stats: BlobStats) -> tuple[np.ndarray, np.ndarray]:
     hist = stats.histogram
     thresholds = np.full(len(hist.valid), KL_FIRST, np.int64)
     if hist.valid.any():
-        thresholds[hist.valid] = kl_thresholds(hist.bins()[hist.valid])
+        thresholds[hist.valid] = kl_thresholds(hist.bins()[hist.valid], exact=exact)
     return finish(threshold_scale(thresholds, hist.interval), 0, hist.valid)
