@@ -179,6 +179,9 @@ def add_quantize_options(p: argparse.ArgumentParser) -> None:
                             "ReLU/max-pool scale merging (TNN folds stale ones, spec int8 §9)")
     extra.add_argument("--batch", type=int, default=8, metavar="N",
                        help="samples per forward pass (default 8)")
+    extra.add_argument("--hist-memory", type=int, default=256, metavar="MB",
+                       help="KL histograms kept at once (default 256); a smaller budget "
+                            "lowers peak memory at the cost of extra float passes")
     extra.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     extra.add_argument("--eval", metavar="DIR", help="folder for the accuracy summary at the "
                        "end (default: the calibration folder)")
@@ -212,7 +215,8 @@ def quant_config_from(args: argparse.Namespace):
         _method_code(args.weight_method, "-w", WEIGHT_METHOD_CODES),
         args.merge_type, args.merge_channel, preprocess=preprocess_from(args),
         exclude=tuple(args.exclude), fold_merged_scales=args.fix_merged_scales,
-        batch_size=args.batch, fp32="naive" if args.exact else "fast")
+        batch_size=args.batch, fp32="naive" if args.exact else "fast",
+        hist_memory_mb=args.hist_memory)
 
 
 def output_paths(name: str | None) -> tuple[str, str]:
@@ -264,8 +268,9 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         from .report import compare_folder, summarize
         folder = args.eval or args.input_path
         with _progress_bar("accuracy", args.quiet) as bar:
+            # one sample at a time: the comparison holds every float blob of a batch
             report = compare_folder(graph, result.graph, folder, config.preprocess,
-                                    batch_size=config.batch_size, warn=_warn,
+                                    batch_size=1, warn=_warn,
                                     progress=lambda done, total: bar.update(done - bar.n))
         print(f"accuracy of the int8 model (simulated TNN x86/ARM int8) vs float on {folder}:")
         print(summarize(report))

@@ -28,6 +28,7 @@ class QuantConfig:
     # or "naive" (TNN's NAIVE CPU arithmetic bit for bit, spec int8 §14: TNN's files byte for
     # byte, several times slower)
     fp32: str = "fast"
+    hist_memory_mb: int = 256           # histograms alive at once; more need extra float passes
 
     def __post_init__(self) -> None:
         ACT_METHODS.get(self.blob_method)
@@ -36,6 +37,8 @@ class QuantConfig:
             raise ConfigError(f"merge type must be 0, 1 or 2, got {self.merge_type}")
         if self.batch_size < 1:
             raise ConfigError(f"batch size must be at least 1, got {self.batch_size}")
+        if self.hist_memory_mb < 1:
+            raise ConfigError(f"histogram memory must be at least 1 MB, got {self.hist_memory_mb}")
         if self.fp32 not in FP32_KERNELS:
             raise ConfigError(f"unknown fp32 kernels '{self.fp32}' (known: "
                               f"{', '.join(FP32_KERNELS)})")

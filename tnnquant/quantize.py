@@ -97,9 +97,12 @@ def quantize(graph: Graph, inputs, config: QuantConfig = QuantConfig(),
     count, batches, samples = _batches(graph, inputs, config, note)
 
     fused = fuse_conv_activation(graph)
-    collector = StatsCollector(fused, config.blob_method, config.per_tensor_blobs, config.fp32)
-    stats = collector.run(batches, progress)
-    fused.blob_scales = blob_scales(collector.plans, stats, exact=config.fp32 == "naive")
+    collector = StatsCollector(fused, config.blob_method, config.per_tensor_blobs, config.fp32,
+                               config.hist_memory_mb << 20)
+    scales = {}
+    for finished in collector.run(batches, progress):   # histograms are freed group by group
+        scales.update(blob_scales(collector.plans, finished, exact=config.fp32 == "naive"))
+    fused.blob_scales = {name: scales[name] for name in collector.plans}
 
     options = LayerQuantOptions(WEIGHT_METHODS.get(config.weight_method),
                                 config.per_tensor_weights)
@@ -111,20 +114,20 @@ def quantize(graph: Graph, inputs, config: QuantConfig = QuantConfig(),
     quantized = modelpacker_layout(quantized, sorted(graph.referenced_blobs()),
                                    collector.shapes)
 
-    for message in _warnings(quantized, collector.plans, stats, config, samples):
+    for message in _warnings(quantized, collector.plans, collector.ranges, config, samples):
         note(message)
     return QuantizeResult(quantized, fused, count, collector.plans,
                           time.perf_counter() - start, warnings)
 
 
-def _warnings(graph: Graph, plans: dict[str, BlobPlan], stats, config: QuantConfig,
+def _warnings(graph: Graph, plans: dict[str, BlobPlan], ranges, config: QuantConfig,
               samples: list[Sample] | None) -> Iterator[str]:
     """Where TNN's runtime will misbehave with this model."""
     if config.asymmetric:
         yield ("asymmetric quantization (-b 3 / -w 3) runs correctly only on TNN's NAIVE CPU "
                "device: the ARM and x86 int8 kernels ignore zero points (spec int8 §13)")
     for name, plan in plans.items():
-        r = stats[name].range
+        r = ranges[name]
         if not r.valid.any():
             yield (f"blob '{name}' is all zero on the calibration set: its scale is 0 "
                    f"(TNN's tool aborts on such a per-tensor blob)")

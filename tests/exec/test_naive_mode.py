@@ -389,5 +389,5 @@ def test_collector_builds_naive_executor(monkeypatch):
     graph = small_net()
     x = np.random.default_rng(6).standard_normal((2, 3, 12, 12)).astype(F32)
     for fp32 in ("naive", "fast"):
-        collect.StatsCollector(graph, "minmax", False, fp32).run(lambda: iter([{"data": x}]))
+        list(collect.StatsCollector(graph, "minmax", False, fp32).run(lambda: iter([{"data": x}])))
     assert made == ["naive", "fast"]

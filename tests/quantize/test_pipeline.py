@@ -284,3 +284,23 @@ def test_warnings(tmp_path):
     assert "NAIVE" in text                                  # asymmetric modes
     assert "sq" in text                                     # float island
     save_model(result.graph, tmp_path / "a.tnnproto", tmp_path / "a.tnnmodel")
+
+
+def test_histogram_groups_under_a_memory_budget_give_the_same_scales():
+    """KL histograms filled in several groups (one float pass each) equal one big group."""
+    b = GraphBuilder(5)
+    x = b.input("data", (1, 3, 16, 16))
+    y = b.conv(x, 4, 3, pad=1, activation=1, name="c1")
+    y = b.conv(y, 4, 3, pad=1, activation=1, name="c2")
+    g = b.build(b.conv(y, 4, 3, pad=1, name="c3"))
+    xs = samples((3, 16, 16))
+    one = quantize(g, xs, QuantConfig(blob_method="kl"))
+    from tnnquant.calib.collect import StatsCollector
+    collector = StatsCollector(fuse_conv_activation(g), "kl", False, hist_budget_bytes=1)
+    groups = list(collector.run(lambda: iter([{"data": np.stack(xs)}])))
+    hist_groups = [grp for grp in groups if any(s.histogram is not None for s in grp.values())]
+    assert len(hist_groups) == sum(p.method == "kl" for p in collector.plans.values()) > 1
+    from tnnquant.calib.collect import blob_scales
+    for grp in groups:
+        for name, bs in blob_scales(collector.plans, grp).items():
+            np.testing.assert_array_equal(bs.scale, one.float_graph.blob_scales[name].scale)

@@ -18,10 +18,11 @@ from ..exec.executor import Executor
 from ..ir.graph import BlobScale, Graph, Layer
 from ..layers.inner_product import InnerProduct
 from .methods import ACT_METHODS, effective_method
-from .observers import (AciqMeansObserver, BlobStats, HistogramObserver, RangeObserver,
-                        RangeStats)
+from .observers import (HIST_BINS, AciqMeansObserver, BlobStats, HistogramObserver,
+                        RangeObserver, RangeStats)
 
 Batches = Callable[[], Iterator[dict[str, np.ndarray]]]
+HIST_COUNT_BYTES = 4   # int32 counts, as TNN's f32 bins
 Progress = Callable[[str, int], None]   # (stage, samples done in this stage)
 
 
@@ -66,11 +67,14 @@ class _Pass:
             o.update(x)
 
 
+DEFAULT_HIST_BUDGET = 256 << 20   # bytes of histograms alive at once (QuantConfig.hist_memory_mb)
+
+
 class StatsCollector:
-    """Runs the calibration passes and returns per-blob statistics."""
+    """Runs the calibration passes and yields per-blob statistics."""
 
     def __init__(self, graph: Graph, method: str, per_tensor_blobs: bool,
-                 fp32: str = "fast") -> None:
+                 fp32: str = "fast", hist_budget_bytes: int = DEFAULT_HIST_BUDGET) -> None:
         ACT_METHODS.get(method)
         self.graph = graph
         self.fp32 = fp32                # Executor fp32 kernels; "naive" reproduces TNN bit for bit
@@ -80,7 +84,9 @@ class StatsCollector:
         self.network_inputs = {s.name for s in graph.inputs}
         self.plans: dict[str, BlobPlan] = {}
         self.shapes: dict[str, tuple[int, ...]] = {}
+        self.ranges: dict[str, RangeStats] = {}
         self.samples = 0
+        self.hist_budget_bytes = hist_budget_bytes
 
     def _plan(self, name: str, x: np.ndarray) -> BlobPlan:
         dims = (1,) + tuple(x.shape[1:])
@@ -90,7 +96,16 @@ class StatsCollector:
     def _needs(self, plan: BlobPlan) -> frozenset:
         return ACT_METHODS.get(plan.method).needs
 
-    def run(self, batches: Batches, progress: Progress | None = None) -> dict[str, BlobStats]:
+    def run(self, batches: Batches, progress: Progress | None = None
+            ) -> Iterator[dict[str, BlobStats]]:
+        """Calibration passes; yields the statistics of finished blobs, group by group.
+
+        Pass 1 collects every blob's range (and ACIQ means) and yields the blobs that need
+        nothing more. The histograms are then filled in groups of at most
+        ``hist_budget_bytes`` (TNN's f32 bins take 8 KiB per channel; a big model has
+        10-20k channels): each group costs one more float pass over the samples, and is
+        yielded, and can be dropped, before the next one is allocated.
+        """
         executor = Executor(self.graph, fp32=self.fp32)
 
         def make_pass1(name: str, x: np.ndarray) -> list:
@@ -105,18 +120,35 @@ class StatsCollector:
 
         pass1 = _Pass(make_pass1)
         self.samples = self._forward(executor, batches, pass1.hook, "ranges", progress)
-        ranges: dict[str, RangeStats] = {n: obs[0].result() for n, obs in
-                                         pass1.observers.items() if obs}
+        self.ranges = {n: obs[0].result() for n, obs in pass1.observers.items() if obs}
         means = {n: obs[1].result() for n, obs in pass1.observers.items() if len(obs) > 1}
 
-        need_hist = {n for n, plan in self.plans.items() if "histogram" in self._needs(plan)}
-        hists: dict[str, HistogramObserver] = {}
-        if need_hist:
-            pass2 = _Pass(lambda name, x: [hists.setdefault(name, HistogramObserver(ranges[name]))]
-                          if name in need_hist else [])
-            self._forward(executor, batches, pass2.hook, "histograms", progress)
-        return {n: BlobStats(ranges[n], hists[n].result() if n in hists else None, means.get(n))
-                for n in ranges}
+        need_hist = [n for n, plan in self.plans.items() if "histogram" in self._needs(plan)]
+        yield {n: BlobStats(self.ranges[n], None, means.get(n))
+               for n in self.ranges if n not in set(need_hist)}
+        groups = self._histogram_groups(need_hist)
+        for k, group in enumerate(groups):
+            hists: dict[str, HistogramObserver] = {}
+            pass2 = _Pass(lambda name, x: [hists.setdefault(name,
+                                                            HistogramObserver(self.ranges[name]))]
+                          if name in group else [])
+            stage = "histograms" if len(groups) == 1 else f"histograms {k + 1}/{len(groups)}"
+            self._forward(executor, batches, pass2.hook, stage, progress)
+            yield {n: BlobStats(self.ranges[n], hists[n].result(), means.get(n)) for n in group}
+
+    def _histogram_groups(self, names: list[str]) -> list[set[str]]:
+        """Consecutive blobs whose histograms fit the budget together (a blob larger than the
+        budget is a group of its own)."""
+        groups: list[set[str]] = []
+        used = self.hist_budget_bytes
+        for name in names:
+            size = self.plans[name].slots * HIST_BINS * HIST_COUNT_BYTES
+            if used + size > self.hist_budget_bytes:
+                groups.append(set())
+                used = 0
+            groups[-1].add(name)
+            used += size
+        return groups
 
     @staticmethod
     def _forward(executor: Executor, batches: Batches, hook, stage: str,
@@ -132,10 +164,16 @@ class StatsCollector:
 
 def blob_scales(plans: dict[str, BlobPlan], stats: dict[str, BlobStats],
                 exact: bool = False) -> dict[str, BlobScale]:
-    """Compute every blob's scale and zero point with its effective method (spec int8 §6);
-    ``exact`` settles float ties as TNN's f32 arithmetic does."""
+    """Compute the scale and zero point of every blob in ``stats`` with its effective method
+    (spec int8 §6);
+    ``exact`` settles float ties as TNN's f32 arithmetic does. Blobs sharing a method are
+    computed together (KL searches all their channels at once)."""
+    by_method: dict[str, list[str]] = {}
+    for name in stats:
+        by_method.setdefault(plans[name].method, []).append(name)
     out = {}
-    for name, plan in plans.items():
-        scale, zero_point = ACT_METHODS.get(plan.method)(stats[name], exact)
-        out[name] = BlobScale(scale, zero_point)
-    return out
+    for method, names in by_method.items():
+        results = ACT_METHODS.get(method).many([stats[n] for n in names], exact)
+        for name, (scale, zero_point) in zip(names, results):
+            out[name] = BlobScale(scale, zero_point)
+    return {name: out[name] for name in stats}

@@ -118,7 +118,7 @@ class AciqMeans:
 class Histogram:
     """Pass-2 histograms (spec int8 §5.4): integer counts, mapped to TNN's f32 bins on demand."""
 
-    counts: np.ndarray  # (slots, 2048) int64
+    counts: np.ndarray  # (slots, 2048) int32, saturated at 2^24
     interval: np.ndarray  # (slots,) float32, 0 for invalid slots
     valid: np.ndarray  # (slots,) bool
 
@@ -238,15 +238,17 @@ class HistogramObserver:
     """2048-bin |v| histograms per channel over the pass-1 ranges (spec int8 §5.3–5.4).
 
     For valid slots, every element with ``v != 0`` (exact zeros and -0 are skipped) goes
-    to ``min(trunc(f32(|v| · interval)), 2047)``. Counting is in int64 (vectorized
-    ``np.bincount``); ``Histogram.bins()`` maps counts through TNN's f32 counter semantics.
+    to ``min(trunc(f32(|v| · interval)), 2047)``. Counting is in int32 (vectorized
+    ``np.bincount``), saturating at 2^24 where TNN's f32 counters stop growing, so the
+    counts take the memory of TNN's f32 bins and cannot overflow; ``Histogram.bins()`` maps
+    them through TNN's f32 counter semantics.
     NaN elements are not counted (TNN's behaviour on NaN is undefined).
     """
 
     def __init__(self, ranges: RangeStats) -> None:
         self.interval, self.valid = interval_from_range(ranges.min, ranges.max)
         self.channels = len(self.interval)
-        self._counts = np.zeros((self.channels, HIST_BINS), np.int64)
+        self._counts = np.zeros((self.channels, HIST_BINS), np.int32)
 
     def update(self, x: np.ndarray) -> None:
         """Add a batch ``(N, C, ...)`` of calibration files."""
@@ -274,19 +276,26 @@ class HistogramObserver:
             if idx.size < c * HIST_BINS // _SPARSE_UPDATE:
                 # few elements per channel: add in place rather than allocate C·2048 bins
                 np.add.at(self._counts.reshape(-1), idx.reshape(-1), 1)
-                self._counts[:, 0] -= skipped
+                self._counts[:, 0] -= skipped.astype(np.int32)
                 self._counts[~self.valid] = 0  # invalid slots are never updated (spec §5.4)
+                np.minimum(self._counts, COUNTER_SATURATION, out=self._counts)
                 return
             counts = np.bincount(idx.reshape(-1), minlength=c * HIST_BINS).reshape(c, HIST_BINS)
             counts[:, 0] -= skipped
         counts[~self.valid] = 0  # invalid slots are never updated (spec §5.4)
-        self._counts += counts
+        self._add(counts)
+
+    def _add(self, counts: np.ndarray) -> None:
+        np.add(self._counts, counts, out=self._counts, casting="unsafe")
+        np.minimum(self._counts, COUNTER_SATURATION, out=self._counts)
 
     def merge(self, other: "HistogramObserver") -> None:
         """Add another observer's counts (same blob, same ranges), e.g. from a worker."""
         if not np.array_equal(self.interval, other.interval):
             raise ValueError("HistogramObserver.merge: observers were built from different ranges")
-        self._counts += other._counts
+        self._add(other._counts)
 
     def result(self) -> Histogram:
-        return Histogram(self._counts.copy(), self.interval.copy(), self.valid.copy())
+        """The histograms; they share the observer's counts (C·2048 of them per blob, the
+        largest statistics of a calibration), so update no more after this."""
+        return Histogram(self._counts, self.interval.copy(), self.valid.copy())

@@ -31,6 +31,12 @@ class ActMethod:
     needs: frozenset
     fn: MethodFn
     has_exact: bool = False   # fn takes ``exact``: settle float ties in TNN's f32 arithmetic
+    batch: Callable | None = None   # fn(list of stats, exact) -> list of results, if any
+
+    def _check(self, stats: BlobStats) -> None:
+        missing = [k for k in sorted(self.needs) if not stats.has(k)]
+        if missing:
+            raise ValueError(f"blob method '{self.name}' needs {', '.join(missing)} statistics")
 
     def __call__(self, stats: BlobStats, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """``(scale float32 (slots,), zero_point int8 (slots,))``.
@@ -40,19 +46,28 @@ class ActMethod:
         ``exact`` reproduces TNN's own float rounding where it can decide the result (only KL's
         search has such ties; the closed-form methods are exact anyway).
         """
-        missing = [k for k in sorted(self.needs) if not stats.has(k)]
-        if missing:
-            raise ValueError(f"blob method '{self.name}' needs {', '.join(missing)} statistics")
+        self._check(stats)
         return self.fn(stats, exact) if self.has_exact else self.fn(stats)
+
+    def many(self, stats: list[BlobStats], exact: bool = False
+             ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The method on several blobs; a method registered with ``batch`` shares its work
+        across them (KL searches all their channels in one threaded call)."""
+        if self.batch is None:
+            return [self(s, exact) for s in stats]
+        for s in stats:
+            self._check(s)
+        return self.batch(stats, exact)
 
 
 ACT_METHODS: Registry[ActMethod] = Registry("blob method")
 
 
-def act_method(name: str, *, code: int, needs: tuple[str, ...],
-               has_exact: bool = False) -> Callable[[MethodFn], MethodFn]:
+def act_method(name: str, *, code: int, needs: tuple[str, ...], has_exact: bool = False,
+               batch: Callable | None = None) -> Callable[[MethodFn], MethodFn]:
     """Register ``fn`` as blob method ``name`` (TNN ``-b code``) reading ``needs``; with
-    ``has_exact``, ``fn(stats, exact)`` has a TNN-f32-exact variant."""
+    ``has_exact``, ``fn(stats, exact)`` has a TNN-f32-exact variant; ``batch`` computes
+    several blobs at once."""
     unknown = set(needs) - set(STAT_KINDS)
     if unknown:
         raise ValueError(f"unknown statistics {sorted(unknown)} (known: {', '.join(STAT_KINDS)})")
@@ -60,7 +75,7 @@ def act_method(name: str, *, code: int, needs: tuple[str, ...],
     def add(fn: MethodFn) -> MethodFn:
         if any(m.code == code for _, m in ACT_METHODS.items()):
             raise ValueError(f"blob method code {code} registered twice")
-        ACT_METHODS.add(name, ActMethod(name, code, frozenset(needs), fn, has_exact))
+        ACT_METHODS.add(name, ActMethod(name, code, frozenset(needs), fn, has_exact, batch))
         return fn
     return add
 

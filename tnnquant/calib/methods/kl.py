@@ -54,7 +54,7 @@ KL_INIT_BEST = 1e6  # TNN's best KL starts at 1e6f, T at 128 (spec int8 §6.2 st
 
 _BLOCK_ELEMS = 1 << 16  # (channel, candidate, bin) elements per vectorized block
 _CHANNELS_PER_BLOCK = 8  # channels evaluated together in one vectorized block
-_CHANNELS_PER_TASK = 64  # channels per search group / thread task
+_CHANNELS_PER_TASK = 64  # channels per search group / thread task (~20 MB of scratch each)
 _SEED_STRIDE = 32  # exact KL at every 32nd candidate bounds each channel's minimum
 _TIE_RTOL = 1e-8  # KL this close to the minimum ties; TNN keeps the first (_first_min)
 _PRUNE_MARGIN = 1e-7  # relative slack of the pruning bound, > _TIE_RTOL so no tie is skipped
@@ -417,14 +417,40 @@ def kl_thresholds(hist: np.ndarray, threads: int | None = None,
     return out
 
 
-@act_method("kl", code=2, needs=("range", "histogram"), has_exact=True)
+_CHANNELS_PER_CALL = 1024  # channels of several blobs searched together (bounded memory)
+
+
+def kl_many(stats: list[BlobStats], exact: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``kl`` for several blobs: their valid channels are searched together, ~1024 per
+    threaded ``kl_thresholds`` call, so small blobs keep both cores busy."""
+    hists = [s.histogram for s in stats]
+    thresholds = [np.full(len(h.valid), KL_FIRST, np.int64) for h in hists]
+    pending: list[int] = []
+
+    def flush() -> None:
+        bins = np.concatenate([hists[k].bins()[hists[k].valid] for k in pending])
+        found = kl_thresholds(bins, exact=exact)
+        start = 0
+        for k in pending:
+            n = int(np.count_nonzero(hists[k].valid))
+            thresholds[k][hists[k].valid] = found[start:start + n]
+            start += n
+        pending.clear()
+
+    for k, h in enumerate(hists):
+        if h.valid.any():
+            pending.append(k)
+        if sum(int(np.count_nonzero(hists[j].valid)) for j in pending) >= _CHANNELS_PER_CALL:
+            flush()
+    if pending:
+        flush()
+    return [finish(threshold_scale(t, h.interval), 0, h.valid) for t, h in zip(thresholds, hists)]
+
+
+@act_method("kl", code=2, needs=("range", "histogram"), has_exact=True, batch=kl_many)
 def kl(stats: BlobStats, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``scale = f32((T + 0.5) / interval / 127)`` with T the KL-optimal threshold in bins.
 
     Only valid slots are searched; invalid ones get scale 0 (spec int8 §6). Zero point 0.
     """
-    hist = stats.histogram
-    thresholds = np.full(len(hist.valid), KL_FIRST, np.int64)
-    if hist.valid.any():
-        thresholds[hist.valid] = kl_thresholds(hist.bins()[hist.valid], exact=exact)
-    return finish(threshold_scale(thresholds, hist.interval), 0, hist.valid)
+    return kl_many([stats], exact)[0]
