@@ -51,3 +51,10 @@ def pad(x: np.ndarray, widths: list[tuple[int, int]], mode: int, value: float) -
             raise ValueError(f"reflect pads {begin}, {end} must be smaller than the dimension "
                              f"{dim}")
     return np.pad(x, widths, mode=PAD_MODES[mode])
+
+
+def check_int8_pad_value(pad_type: int, value: float) -> None:
+    """int8 padding moves codes (spec int8 §12.9): code 0 is real 0 only without a zero point,
+    and the spec does not say how TNN converts another constant to a code."""
+    if pad_type == 0 and value != 0:
+        raise ValueError(f"int8 constant padding with value {value:g} is not supported")

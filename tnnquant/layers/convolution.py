@@ -112,15 +112,19 @@ def apply_activation(y: np.ndarray, activation_type: int) -> np.ndarray:
     return y
 
 
-def conv_filter(p: ConvParams, res: ConvResource, in_channels: int,
-                dtype: type = np.float32) -> tuple[int, np.ndarray]:
-    """(group, filter [O][C/group][kH][kW]) after checking them against the input; ``dtype``
-    is float32 for the fp32 kernel, int8 for the int8 one (which also needs the scales)."""
+def check_group(p: ConvParams, in_channels: int) -> int:
+    """The group count, checked against the input and output channels."""
     group = p.group
     if group <= 0 or in_channels % group or p.output_channel % group:
         raise ValueError(f"group {group} does not divide the input channels ({in_channels}) "
                          f"and output channels ({p.output_channel})")
-    shape = (p.output_channel, in_channels // group, p.kernel_h, p.kernel_w)
+    return group
+
+
+def checked_filter(res: ConvResource | None, shape: tuple[int, ...], in_channels: int,
+                   dtype: type = np.float32) -> np.ndarray:
+    """The filter reshaped to ``shape`` after checking its type and size; ``dtype`` is float32
+    for fp32 kernels, int8 for the int8 one (which also needs the scales)."""
     if res is not None and res.filter.data.dtype != dtype:
         kernel = "int8" if dtype == np.int8 else "fp32"
         raise ValueError(f"the filter is {res.filter.data_type.name}, the {kernel} kernel needs "
@@ -131,7 +135,15 @@ def conv_filter(p: ConvParams, res: ConvResource, in_channels: int,
                          f"{'x'.join(map(str, shape))}")
     if dtype == np.int8 and res.scale is None:
         raise ValueError("the int8 filter has no scales")
-    return group, res.filter.data.reshape(shape)
+    return res.filter.data.reshape(shape)
+
+
+def conv_filter(p: ConvParams, res: ConvResource, in_channels: int,
+                dtype: type = np.float32) -> tuple[int, np.ndarray]:
+    """(group, filter [O][C/group][kH][kW]) after checking them against the input."""
+    group = check_group(p, in_channels)
+    shape = (p.output_channel, in_channels // group, p.kernel_h, p.kernel_w)
+    return group, checked_filter(res, shape, in_channels, dtype)
 
 
 def conv_bias(res: ConvResource, out_channels: int) -> np.ndarray:

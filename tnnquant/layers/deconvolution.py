@@ -7,7 +7,8 @@ import numpy as np
 from ._resources import ConvResource
 from ._spatial import c_div, need_4d
 from .base import LayerType, register
-from .convolution import ConvGeometry, ConvParams, apply_activation, conv_bias
+from .convolution import (ConvGeometry, ConvParams, apply_activation, check_group, checked_filter,
+                          conv_bias)
 
 # pad types of Deconvolution (spec model-format §3.3.1)
 PAD_EXPLICIT, PAD_SAME, PAD_VALID, PAD_FULL, PAD_SAME_SWAPPED = -1, 0, 1, 2, 3
@@ -52,19 +53,9 @@ def deconv_pads(p: ConvParams, in_h: int, in_w: int) -> ConvGeometry:
 
 def deconv_filter(p: ConvParams, res: ConvResource, in_channels: int) -> tuple[int, np.ndarray]:
     """(group, filter [group][C/group][O/group][kH][kW]) after checking them against the input."""
-    group = p.group
-    if group <= 0 or in_channels % group or p.output_channel % group:
-        raise ValueError(f"group {group} does not divide the input channels ({in_channels}) "
-                         f"and output channels ({p.output_channel})")
+    group = check_group(p, in_channels)
     shape = (group, in_channels // group, p.output_channel // group, p.kernel_h, p.kernel_w)
-    if res is not None and res.filter.data.dtype != np.float32:
-        raise ValueError(f"the filter is {res.filter.data_type.name}, the fp32 kernel needs a "
-                         f"float filter")
-    if res is None or res.filter.size != int(np.prod(shape)):
-        size = "no filter" if res is None else f"a filter of {res.filter.size} values"
-        raise ValueError(f"{size} for a {in_channels}-channel input; expected "
-                         f"{'x'.join(map(str, shape))}")
-    return group, res.filter.data.reshape(shape)
+    return group, checked_filter(res, shape, in_channels)
 
 
 def deconv2d(x_nchw: np.ndarray, p: ConvParams, res: ConvResource) -> np.ndarray:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._util import pad
+from ._util import check_int8_pad_value, pad
 from .base import Int8Context, LayerType, Params, counted, register
 
 
@@ -32,8 +32,5 @@ class PadV2(LayerType):
 
     @classmethod
     def forward_int8(cls, p: PadV2Params, res: None, q: Int8Context, x: np.ndarray) -> np.ndarray:
-        # data movement on the codes (spec int8 §12.9); code 0 is real 0 only without a zero
-        # point, and the spec does not say how TNN converts another constant to a code
-        if p.type == 0 and p.value != 0:
-            raise ValueError(f"int8 constant padding with value {p.value:g} is not supported")
+        check_int8_pad_value(p.type, p.value)
         return cls.forward(p, res, x)
