@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 SHARED = Path(os.environ.get("TNNQUANT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
@@ -23,3 +24,8 @@ def need_shared(*parts: str) -> Path:
 @pytest.fixture
 def shared_models() -> Path:
     return need_shared("models")
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)

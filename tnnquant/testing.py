@@ -117,3 +117,10 @@ def run_int8_layer(type_str: str, params: Params | str, *inputs: np.ndarray,
 
     q = Int8Context(tuple(map(blob_scale, scales)), tuple(map(blob_scale, out_scales)), device)
     return kind.forward_int8(params, resource, q, *inputs)
+
+
+def assert_kernel_close(y: np.ndarray, ref: np.ndarray, tol: float = 1e-6) -> None:
+    """A kernel output: float32, the reference's shape, values within ``tol`` (abs and rel)."""
+    assert y.dtype == np.float32
+    assert y.shape == ref.shape
+    np.testing.assert_allclose(y, ref, rtol=tol, atol=tol)

@@ -1,6 +1,8 @@
 """fp32 kernels of the element-wise activations against onnxruntime or a numpy formula."""
 from __future__ import annotations
 
+import functools
+
 import warnings
 
 import numpy as np
@@ -10,18 +12,11 @@ from onnx_ops import run_onnx_op
 from tnnquant.errors import TnnQuantError
 from tnnquant.formats.rawbuffer import RawBuffer
 from tnnquant.layers.prelu import PReLUResource
-from tnnquant.testing import run_layer
+from tnnquant.testing import assert_kernel_close, run_layer
 
 
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(0)
 
-
-def close(y: np.ndarray, ref: np.ndarray, tol: float = 1e-6) -> None:
-    assert y.dtype == np.float32
-    assert y.shape == ref.shape
-    np.testing.assert_allclose(y, ref, rtol=tol, atol=tol)
+close = functools.partial(assert_kernel_close, tol=1e-6)
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
 """fp32 kernels of Add/Sub/Mul/Div/Maximum/Minimum against onnxruntime."""
 from __future__ import annotations
 
+import functools
+
 import warnings
 
 import numpy as np
@@ -10,21 +12,14 @@ from onnx_ops import run_onnx_op
 from tnnquant.errors import TnnQuantError
 from tnnquant.formats.rawbuffer import RawBuffer
 from tnnquant.layers._resources import ElementResource
-from tnnquant.testing import run_layer
+from tnnquant.testing import assert_kernel_close, run_layer
 
 OPS = [("Add", "Add"), ("Sub", "Sub"), ("Mul", "Mul"), ("Div", "Div"), ("Maximum", "Max"),
        ("Minimum", "Min")]
 
 
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(0)
 
-
-def close(y: np.ndarray, ref: np.ndarray) -> None:
-    assert y.dtype == np.float32
-    assert y.shape == ref.shape
-    np.testing.assert_allclose(y, ref, rtol=1e-6, atol=1e-6)
+close = functools.partial(assert_kernel_close, tol=1e-6)
 
 
 def const(values: np.ndarray, dims: tuple[int, ...] | None = None) -> ElementResource:

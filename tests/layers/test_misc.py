@@ -12,10 +12,6 @@ from tnnquant.layers.gather import GatherResource
 from tnnquant.testing import run_layer
 
 
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(0)
-
 
 def same(y: np.ndarray, ref: np.ndarray) -> None:
     assert y.dtype == ref.dtype and y.shape == ref.shape

@@ -1,6 +1,8 @@
 """fp32 kernels of the normalisation and per-channel affine layers, and Softmax."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from onnx_ops import run_onnx_op
@@ -9,18 +11,11 @@ from tnnquant.errors import TnnQuantError
 from tnnquant.formats.rawbuffer import RawBuffer
 from tnnquant.layers._resources import BatchNormResource, ElementResource
 from tnnquant.layers.scale import ScaleResource
-from tnnquant.testing import run_layer
+from tnnquant.testing import assert_kernel_close, run_layer
 
 
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(0)
 
-
-def close(y: np.ndarray, ref: np.ndarray, tol: float = 1e-5) -> None:
-    assert y.dtype == np.float32
-    assert y.shape == ref.shape
-    np.testing.assert_allclose(y, ref, rtol=tol, atol=tol)
+close = functools.partial(assert_kernel_close, tol=1e-5)
 
 
 def buf(values: np.ndarray) -> RawBuffer:

@@ -9,10 +9,6 @@ from tnnquant.errors import TnnQuantError
 from tnnquant.testing import run_layer
 
 
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(0)
-
 
 @pytest.mark.parametrize("tnn, onnx_type", [("ReduceSum", "ReduceSum"), ("Reduce_Sum", "ReduceSum"),
                                             ("ReduceMean", "ReduceMean"),

@@ -9,10 +9,6 @@ from tnnquant.errors import TnnQuantError
 from tnnquant.testing import run_layer
 
 
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(0)
-
 
 def i64(*values: int) -> np.ndarray:
     return np.array(values, np.int64)

@@ -12,10 +12,6 @@ INT_MAX, INT_MIN = 2**31 - 1, -2**31
 BIG = np.iinfo(np.int64).max
 
 
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(0)
-
 
 def i64(*values: int) -> np.ndarray:
     return np.array(values, np.int64)
