@@ -126,11 +126,18 @@ def _warnings(graph: Graph, plans: dict[str, BlobPlan], ranges, config: QuantCon
     if config.asymmetric:
         yield ("asymmetric quantization (-b 3 / -w 3) runs correctly only on TNN's NAIVE CPU "
                "device: the ARM and x86 int8 kernels ignore zero points (spec int8 §13)")
+    network_inputs = {spec.name for spec in graph.inputs}
     for name, plan in plans.items():
         r = ranges[name]
+        if name in network_inputs and r.valid.any() and not r.valid.all():
+            dead = np.flatnonzero(~r.valid)
+            yield (f"input '{name}' channel(s) {', '.join(map(str, dead[:8]))} never exceed "
+                   f"|x| = 1e-5 on the calibration set: their scale is 0, so TNN feeds them to "
+                   f"the int8 network as zeros (TNN issue #187); check -n/-s")
         if not r.valid.any():
-            yield (f"blob '{name}' is all zero on the calibration set: its scale is 0 "
-                   f"(TNN's tool aborts on such a per-tensor blob)")
+            yield (f"blob '{name}' is all zero (|x| <= 1e-5) on the calibration set: its scale "
+                   f"is 0, so int8 layers see it as zeros (TNN's tool aborts on such a "
+                   f"per-tensor blob; for a network input, check -n/-s: TNN issue #187)")
         elif np.array_equal(r.min, r.max):
             yield f"blob '{name}' is constant on the calibration set"
     images = samples and any(f.suffix.lower() in IMAGE_EXTENSIONS

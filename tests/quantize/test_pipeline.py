@@ -304,3 +304,14 @@ def test_histogram_groups_under_a_memory_budget_give_the_same_scales():
     for grp in groups:
         for name, bs in blob_scales(collector.plans, grp).items():
             np.testing.assert_array_equal(bs.scale, one.float_graph.blob_scales[name].scale)
+
+
+def test_warns_when_an_input_channel_quantizes_to_zero():
+    """TNN issue #187: an input channel whose calibration values stay within 1e-5 gets scale 0
+    and reaches the int8 network as zeros."""
+    xs = samples((3, 16, 16))
+    for x in xs:
+        x[1] *= 1e-6
+    result = quantize(tiny_net(), xs, QuantConfig())
+    assert any("input 'data' channel(s) 1 " in w and "#187" in w for w in result.warnings)
+    np.testing.assert_array_equal(result.graph.blob_scales["data"].scale[1], 0)
