@@ -13,6 +13,9 @@ from typing import NamedTuple
 import numpy as np
 
 
+PAD_EXPLICIT, PAD_SAME, PAD_VALID = -1, 0, 1   # pad_type of Convolution and Pooling (§3.3.1-2)
+
+
 def c_div(a: int, b: int) -> int:
     """C integer division: truncates toward zero (Python's ``//`` floors)."""
     q = abs(a) // abs(b)
@@ -22,6 +25,15 @@ def c_div(a: int, b: int) -> int:
 def ceil_div(a: int, b: int) -> int:
     """ceil(a / b) for integers of any sign, b > 0."""
     return -(-a // b)
+
+
+def same_valid_axis(size: int, kernel: int, stride: int, pad_type: int) -> tuple[int, int, int]:
+    """(out, pad_begin, total padding) of a SAME or VALID axis, as TNN derives them: out =
+    ceil(in/stride) or ceil((in-k+1)/stride), begin = total/2 in C division (a negative VALID
+    total shifts the window). Convolution and Pooling differ only in their end pad."""
+    out = ceil_div(size if pad_type == PAD_SAME else size - kernel + 1, stride)
+    total = (out - 1) * stride + kernel - size
+    return out, c_div(total, 2), total
 
 
 def need_4d(x: np.ndarray, what: str) -> tuple[int, int, int, int]:

@@ -10,7 +10,8 @@ from ..exec.int8_math import (FUSION_NONE, channel_view, check_channels, exact_t
                                requantize_conv)
 from ..exec.naive_math import seq_matmul, sigmoid_mul
 from ._resources import ConvResource
-from ._spatial import StridePlanes, c_div, ceil_div, need_4d, stride_planes, window_input
+from ._spatial import (PAD_EXPLICIT, PAD_SAME, PAD_VALID, StridePlanes, c_div, need_4d,
+                       same_valid_axis, stride_planes, window_input)
 from .base import Int8Context, LayerType, Params, register
 
 
@@ -37,8 +38,6 @@ class ConvParams(Params):
 
 
 ACT_NONE, ACT_RELU, ACT_RELU6, ACT_SIGMOID_MUL = 0, 1, 2, 256
-PAD_EXPLICIT, PAD_SAME, PAD_VALID = -1, 0, 1
-
 # Images are stacked into one matmul while their window columns stay under this size (few, wide
 # matmuls run BLAS faster); depthwise columns are built in blocks that fit a 2 MB L2 cache.
 GEMM_COLUMN_BYTES = 8 << 20
@@ -64,9 +63,7 @@ def _conv_axis(size: int, extent: int, stride: int, pad: int, pad_type: int,
     if pad_type == PAD_EXPLICIT:
         out, begin, end = c_div(size + 2 * pad - extent, stride) + 1, pad, pad
     elif pad_type in (PAD_SAME, PAD_VALID):
-        out = ceil_div(size if pad_type == PAD_SAME else size - extent + 1, stride)
-        total = (out - 1) * stride + extent - size
-        begin = c_div(total, 2)          # C division: a negative VALID total shifts the window
+        out, begin, total = same_valid_axis(size, extent, stride, pad_type)
         end = max(total - begin, 0)      # the odd pixel goes to the bottom/right
     else:
         raise ValueError(f"pad_type {pad_type} is not supported (TNN knows -1, 0, 1)")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from ._resources import ConvResource
-from ._spatial import c_div, need_4d
+from ._spatial import PAD_EXPLICIT, PAD_SAME, PAD_VALID, c_div, need_4d
 from .base import LayerType, register
 from .convolution import (ConvGeometry, ConvParams, apply_activation, check_group, checked_filter,
                           conv_bias)
 
 # pad types of Deconvolution (spec model-format §3.3.1)
-PAD_EXPLICIT, PAD_SAME, PAD_VALID, PAD_FULL, PAD_SAME_SWAPPED = -1, 0, 1, 2, 3
+PAD_FULL, PAD_SAME_SWAPPED = 2, 3   # Deconvolution only (spec model-format §3.3.1)
 
 
 def _deconv_axis(size: int, extent: int, stride: int, pad: int, pad_type: int,

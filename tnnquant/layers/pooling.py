@@ -9,7 +9,8 @@ import numpy as np
 
 from ..exec.int8_math import MAXPOOL_START, pool_average
 from ..exec.naive_math import seq_sum, seq_sum_of
-from ._spatial import c_div, ceil_div, need_4d, tap, window_input
+from ._spatial import (PAD_EXPLICIT, PAD_SAME, PAD_VALID, ceil_div, need_4d, same_valid_axis, tap,
+                       window_input)
 from .base import Int8Context, LayerType, Params, register
 
 
@@ -73,17 +74,15 @@ def _pool_axis(size: int, kernel: int, stride: int, pad: int, pad_type: int, cei
     """(out, pad_begin, pad_end) along one axis (spec model-format §3.3.2)."""
     if stride <= 0:
         raise ValueError(f"stride_{axis} must be positive, got {stride}")
-    if pad_type == -1:
+    if pad_type == PAD_EXPLICIT:
         # computed in f32 by TNN; exact for any realistic size
         ratio = (size + 2 * pad - kernel) / stride + 1
         out = math.ceil(ratio) if ceil_mode else math.floor(ratio)
         begin = pad
         end = max((out - 1) * stride + kernel - size - begin, 0)
-    elif pad_type in (0, 1):
-        out = ceil_div(size if pad_type == 0 else size - kernel + 1, stride)
-        total = (out - 1) * stride + kernel - size
-        begin = c_div(total, 2)
-        end = total - begin
+    elif pad_type in (PAD_SAME, PAD_VALID):
+        out, begin, total = same_valid_axis(size, kernel, stride, pad_type)
+        end = total - begin              # unlike Convolution, not clamped (spec §3.3.2)
     else:
         raise ValueError(f"pad_type {pad_type} is not supported (TNN knows -1, 0, 1)")
     if out <= 0:
