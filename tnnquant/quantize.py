@@ -44,18 +44,16 @@ class QuantizeResult:
 
 
 def _batches(graph: Graph, inputs, config: QuantConfig, warn: Warn
-             ) -> tuple[int, Callable[[], Iterator[dict[str, np.ndarray]]], list[Sample] | None]:
-    """(sample count, re-iterable batch source, samples when read from a folder)."""
+             ) -> tuple[Callable[[], Iterator[dict[str, np.ndarray]]], list[Sample] | None]:
+    """(re-iterable batch source, samples when read from a folder)."""
     if isinstance(inputs, (str, Path)):
         samples = list_samples(inputs, graph.inputs, warn)
-        return (sum(s.count for s in samples),
-                lambda: iter_batches(samples, graph.inputs, config.preprocess, config.batch_size),
+        return (lambda: iter_batches(samples, graph.inputs, config.preprocess, config.batch_size),
                 samples)
     feeds = [_as_feed(graph, item) for item in inputs]
     if not feeds:
         raise InputError("no calibration samples given")
-    count = sum(len(next(iter(f.values()))) for f in feeds)
-    return count, lambda: rebatch(feeds, config.batch_size), None
+    return lambda: rebatch(feeds, config.batch_size), None
 
 
 def _as_feed(graph: Graph, item) -> dict[str, np.ndarray]:
@@ -94,7 +92,7 @@ def quantize(graph: Graph, inputs, config: QuantConfig = QuantConfig(),
     unknown = sorted(set(config.exclude) - {layer.name for layer in graph.layers})
     if unknown:
         raise ConfigError(f"--exclude: no layer named '{unknown[0]}'")
-    count, batches, samples = _batches(graph, inputs, config, note)
+    batches, samples = _batches(graph, inputs, config, note)
 
     fused = fuse_conv_activation(graph)
     collector = StatsCollector(fused, config.blob_method, config.per_tensor_blobs, config.fp32,
@@ -116,7 +114,7 @@ def quantize(graph: Graph, inputs, config: QuantConfig = QuantConfig(),
 
     for message in _warnings(quantized, collector.plans, collector.ranges, config, samples):
         note(message)
-    return QuantizeResult(quantized, fused, count, collector.plans,
+    return QuantizeResult(quantized, fused, collector.samples, collector.plans,
                           time.perf_counter() - start, warnings)
 
 
@@ -127,7 +125,7 @@ def _warnings(graph: Graph, plans: dict[str, BlobPlan], ranges, config: QuantCon
         yield ("asymmetric quantization (-b 3 / -w 3) runs correctly only on TNN's NAIVE CPU "
                "device: the ARM and x86 int8 kernels ignore zero points (spec int8 §13)")
     network_inputs = {spec.name for spec in graph.inputs}
-    for name, plan in plans.items():
+    for name in plans:
         r = ranges[name]
         if name in network_inputs and r.valid.any() and not r.valid.all():
             dead = np.flatnonzero(~r.valid)
