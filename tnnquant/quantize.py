@@ -109,8 +109,7 @@ def quantize(graph: Graph, inputs, config: QuantConfig = QuantConfig(),
         quantized = quantize_weights(merge_relu_pool_scales(flagged), options)
     else:                           # TNN: fold first, merge after (spec int8 §9)
         quantized = merge_relu_pool_scales(quantize_weights(flagged, options))
-    quantized = modelpacker_layout(quantized, sorted(graph.referenced_blobs()),
-                                   collector.shapes)
+    quantized = modelpacker_layout(quantized, graph.referenced_blobs(), collector.shapes)
 
     for message in _warnings(quantized, collector.plans, collector.ranges, config, samples):
         note(message)

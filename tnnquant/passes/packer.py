@@ -35,16 +35,17 @@ def _rewritten_params(layer: Layer, shapes: dict[str, tuple[int, ...]]):
     return p
 
 
-def modelpacker_layout(graph: Graph, source_blobs: list[str],
+def modelpacker_layout(graph: Graph, source_blobs: set[str],
                        shapes: dict[str, tuple[int, ...]]) -> Graph:
     """A copy laid out as ModelPacker writes it: v2 magic, sorted inputs and outputs, the
-    blob list rebuilt from the blobs the *loaded* graph referenced (``source_blobs``), every
-    parameter word written, shape-inference rewrites applied."""
+    blob list rebuilt from the blobs the *loaded* graph referenced (``source_blobs``), the
+    parameter words ModelPacker writes (``Params.packer_fields``), shape-inference rewrites
+    applied."""
     graph = graph.copy()
     graph.format = FileFormat()
     graph.inputs = sorted(graph.inputs, key=lambda s: s.name.encode())
     graph.outputs = sorted(graph.outputs, key=str.encode)
-    graph.blob_names = sorted(set(source_blobs) | graph.referenced_blobs(), key=str.encode)
+    graph.blob_names = sorted(source_blobs | graph.referenced_blobs(), key=str.encode)
     source_layers = graph.layers
     graph.layers = []
     for layer in source_layers:
