@@ -146,8 +146,8 @@ def list_samples(folder: str | Path, inputs: list[InputSpec],
     warn = warn or log.warning
     folder = Path(folder)
     if not folder.is_dir():
-        problem = "is not a folder" if folder.exists() else "no such folder"
-        raise InputError(f"calibration input {problem}", path=str(folder))
+        problem = "is a file, not a folder" if folder.exists() else "no such folder"
+        raise InputError(f"{problem} (expected a folder of samples)", path=str(folder))
     if not inputs:
         raise InputError("the model declares no input", path=str(folder))
     subfolders = {safe_file_name(spec.name) for spec in inputs}
