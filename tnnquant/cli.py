@@ -189,8 +189,16 @@ def add_quantize_options(p: argparse.ArgumentParser) -> None:
                        help="skip the accuracy summary (float vs simulated int8)")
 
 
+_warned: set[str] = set()
+
+
 def _warn(message: str) -> None:
+    """Print a warning once (a folder read twice, e.g. for calibration and the accuracy
+    summary, says what it skips once)."""
     from tqdm import tqdm
+    if message in _warned:
+        return
+    _warned.add(message)
     tqdm.write(f"warning: {message}", file=sys.stderr)   # above a progress bar, not through it
 
 
@@ -244,11 +252,15 @@ def _summary(result, proto_path: str, model_path: str) -> str:
 def cmd_quantize(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from .calib.inputs import list_samples
     from .formats.io import load_model
     from .quantize import quantize
     config = quant_config_from(args)
     proto_path, model_path = output_paths(args.output)
     graph = load_model(args.proto, args.model)
+    eval_folder = args.eval or args.input_path
+    if not args.no_report and args.eval:   # a bad --eval folder fails before anything is written
+        list_samples(eval_folder, graph.inputs, _warn)
     bars: dict[str, tqdm] = {}
 
     def progress(stage: str, done: int) -> None:
@@ -265,16 +277,26 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     result.save(proto_path, model_path)
     print(_summary(result, proto_path, model_path))
     if not args.no_report:
-        from .report import compare_folder, summarize
-        folder = args.eval or args.input_path
-        with _progress_bar("accuracy", args.quiet) as bar:
+        _accuracy_summary(graph, result.graph, eval_folder, config, args.quiet)
+    return 0
+
+
+def _accuracy_summary(graph, int8_graph, folder: str, config, quiet: bool) -> None:
+    """Print the accuracy summary. The model is written by now: a problem here (an evaluation
+    file that cannot be read, memory) is a warning, and the command still succeeds."""
+    from .report import compare_folder, summarize
+    try:
+        with _progress_bar("accuracy", quiet) as bar:
             # one sample at a time: the comparison holds every float blob of a batch
-            report = compare_folder(graph, result.graph, folder, config.preprocess,
+            report = compare_folder(graph, int8_graph, folder, config.preprocess,
                                     batch_size=1, warn=_warn,
                                     progress=lambda done, total: bar.update(done - bar.n))
-        print(f"accuracy of the int8 model (simulated TNN x86/ARM int8) vs float on {folder}:")
-        print(summarize(report))
-    return 0
+    except (TnnQuantError, MemoryError) as err:
+        reason = str(err) if isinstance(err, TnnQuantError) else "out of memory"
+        _warn(f"no accuracy summary ({reason}); the model files are written")
+        return
+    print(f"accuracy of the int8 model (simulated TNN x86/ARM int8) vs float on {folder}:")
+    print(summarize(report))
 
 
 def _progress_bar(stage: str, quiet: bool):

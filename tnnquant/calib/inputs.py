@@ -28,8 +28,11 @@ slightly.
 
 Folder layout
 -------------
-Single-input model: the calibration folder holds the sample files directly. Sub-folders and
-files of other types are skipped with a warning.
+Single-input model: the calibration folder holds the sample files directly. Sub-folders,
+files of other types and ``.txt`` files whose first word is not a number (label lists, class
+names) are skipped, with one warning per folder that names them and says why
+(:func:`not_a_sample`). Calibration, evaluation (``--eval``) and ``compare`` read folders by
+this same rule.
 
 Multi-input model: the calibration folder holds one sub-folder per network input, named after
 the input with every character other than an ASCII letter, a digit, ``.``, ``_`` or ``-``
@@ -176,18 +179,54 @@ def _entries(folder: Path) -> list[Path]:
         raise InputError(f"cannot list the folder: {e.strerror or e}", path=str(folder)) from None
 
 
+_TEXT_SNIFF_BYTES = 256   # enough for the first word of a .txt
+
+
+def not_a_sample(path: Path) -> str | None:
+    """Why a folder entry is not a sample (None: it is one). The one rule every sample folder
+    follows (calibration, ``--eval``, ``compare``): a sample is a file with a sample extension,
+    except a ``.txt`` whose first word is not a number, which is a label list or class names
+    (``labels.txt``, ``classes.txt`` of an evaluation folder), not a tensor."""
+    if path.is_dir():
+        return "folders"
+    if not path.is_file() or path.suffix.lower() not in SAMPLE_EXTENSIONS:
+        return f"not {' '.join(SAMPLE_EXTENSIONS)} files"
+    if path.suffix.lower() in TEXT_EXTENSIONS:
+        try:
+            with open(path, "rb") as f:
+                head = f.read(_TEXT_SNIFF_BYTES).split(None, 1)
+        except OSError:
+            return None   # read (and reported, with the reason) as a sample
+        if head and not _parses_as_float(head[0]):
+            return "text whose first word is not a number: labels or class names"
+    return None
+
+
+def _parses_as_float(token: bytes) -> bool:
+    """Number-like (NaN and Inf included: such a sample is read, and rejected with its line)."""
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
 def _sample_files(folder: Path, entries: list[Path], warn: Warn) -> list[Path]:
-    """The sample files among ``entries``; warns about the rest, fails if none are left."""
-    files, skipped = [], []
+    """The sample files among ``entries``; says once what it skipped and why, fails if none
+    are left."""
+    files, skipped = [], {}
     for p in entries:
-        if p.is_file() and p.suffix.lower() in SAMPLE_EXTENSIONS:
+        reason = not_a_sample(p)
+        if reason is None:
             files.append(p)
         else:
-            skipped.append(p.name + ("/" if p.is_dir() else ""))
+            skipped.setdefault(reason, []).append(p.name + ("/" if p.is_dir() else ""))
     if skipped:
-        shown = ", ".join(skipped[:5]) + (", ..." if len(skipped) > 5 else "")
-        warn(f"{folder}: skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} "
-             f"that are not sample files ({' '.join(SAMPLE_EXTENSIONS)}): {shown}")
+        n = sum(map(len, skipped.values()))
+        groups = "; ".join(", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+                           + f" ({reason})" for reason, names in skipped.items())
+        what = "entry that is not a sample" if n == 1 else "entries that are not samples"
+        warn(f"{folder}: skipped {n} {what}: {groups}")
     if not files:
         raise InputError(f"no sample files ({' '.join(SAMPLE_EXTENSIONS)}) in the folder",
                          path=str(folder))

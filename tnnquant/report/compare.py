@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..calib.inputs import TEXT_EXTENSIONS, Preprocess, Sample, iter_batches, list_samples
+from ..calib.inputs import Preprocess, Sample, iter_batches, list_samples
 from ..errors import ConfigError, InputError
 from ..exec.executor import Executor
 from ..ir.graph import Graph, Layer
@@ -37,8 +36,6 @@ from ..passes.fuse_activation import fuse_conv_activation
 from ..passes.runtime import runtime_graph
 from .metrics import (ClassifierAccumulator, ClassifierMetrics, ErrorAccumulator,
                       as_logits, is_classifier_shape, relative_noise)
-
-log = logging.getLogger(__name__)
 
 WORST_LAYERS = 10
 RANKING = ("noise added by the layer: relative noise power r = 1 / SQNR (linear, capped at 1) "
@@ -334,7 +331,7 @@ def compare_folder(float_graph: Graph, int8_graph: Graph, folder: str | Path,
     samples = list_samples(folder, float_graph.inputs, warn)
     labels = None
     if labels_file is not None:
-        samples, labels = match_labels(samples, read_labels(labels_file), str(labels_file), warn)
+        samples, labels = match_labels(samples, read_labels(labels_file), str(labels_file))
     batches = iter_batches(samples, float_graph.inputs, preprocess, batch_size)
     return compare(float_graph, int8_graph, batches, labels, progress,
                    total=sum(s.count for s in samples), device=device)
@@ -370,34 +367,26 @@ def read_labels(path: str | Path) -> dict[str, int]:
 
 
 def match_labels(samples: Iterable[Sample], labels: Mapping[str, int],
-                 source: str | None = None,
-                 warn: Callable[[str], None] | None = None) -> tuple[list[Sample], list[int]]:
-    """The labelled evaluation samples and their class indices, matched by file name (samples
-    from per-input sub-folders are named without extension, so a label also matches by its
-    name without extension). A sample without a label is an error, except a .txt file: an
-    evaluation folder often holds its labels or class list as text, so unlabelled .txt files
-    are skipped and reported through ``warn``. ``source`` names the labels file in errors."""
+                 source: str | None = None) -> tuple[list[Sample], list[int]]:
+    """The evaluation samples and their class indices, matched by file name (samples from
+    per-input sub-folders are named without extension, so a label also matches by its name
+    without extension). Every sample needs a label (label lists and class names in the folder
+    are not samples: :func:`tnnquant.calib.inputs.not_a_sample`). ``source`` names the labels
+    file in errors."""
     by_stem: dict[str, int] = {}
     for name, index in labels.items():
         by_stem.setdefault(Path(name).stem, index)
     kept: list[Sample] = []
     indices: list[int] = []
-    skipped: list[str] = []
     for sample in samples:
         index = labels.get(sample.name, by_stem.get(sample.name))
         if index is None:
-            if all(p.suffix.lower() in TEXT_EXTENSIONS for p in sample.files.values()):
-                skipped.append(sample.name)
-                continue
             raise InputError(f"no label for sample '{sample.name}'", path=source)
         if sample.count != 1:
             raise InputError(f"sample '{sample.name}' holds {sample.count} tensors but has one "
                              f"label", path=source)
         kept.append(sample)
         indices.append(index)
-    if skipped:
-        shown = ", ".join(skipped[:5]) + (", ..." if len(skipped) > 5 else "")
-        (warn or log.warning)(f"skipped {len(skipped)} unlabelled text file(s): {shown}")
     if not kept:
         raise InputError("no evaluation sample has a label", path=source)
     return kept, indices
