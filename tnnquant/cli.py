@@ -9,13 +9,11 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from .errors import ConfigError, TnnQuantError
+from .errors import ConfigError, TnnQuantError, one_line
 
 
 def _fail(message: str) -> int:
-    # one line, even when a name read from a file holds a line feed or other control character
-    message = "".join(c if c >= " " and c != "\x7f" else f"\\x{ord(c):02x}" for c in message)
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {one_line(message)}", file=sys.stderr)
     return 1
 
 

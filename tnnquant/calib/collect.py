@@ -14,6 +14,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from ..errors import TnnQuantError
 from ..exec.executor import Executor
 from ..ir.graph import BlobScale, Graph, Layer
 from ..layers.inner_product import InnerProduct
@@ -106,6 +107,14 @@ class StatsCollector:
         10-20k channels): each group costs one more float pass over the samples, and is
         yielded, and can be dropped, before the next one is allocated.
         """
+        try:
+            yield from self._run(batches, progress)
+        except MemoryError as err:
+            raise TnnQuantError(f"out of memory for the calibration statistics ({err}); a "
+                                f"smaller --batch or --hist-memory needs less") from None
+
+    def _run(self, batches: Batches, progress: Progress | None
+             ) -> Iterator[dict[str, BlobStats]]:
         executor = Executor(self.graph, fp32=self.fp32)
 
         def make_pass1(name: str, x: np.ndarray) -> list:

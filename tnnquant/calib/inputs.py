@@ -45,9 +45,11 @@ folder are then skipped with a warning.
 """
 from __future__ import annotations
 
+import io
 import itertools
 import logging
 import math
+import os
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -279,17 +281,36 @@ def _file_count(path: Path, spec: InputSpec) -> int:
     """Samples held by one file: N for a .npy (from its header), 1 otherwise."""
     if path.suffix.lower() not in NPY_EXTENSIONS:
         return 1
+    return _npy_header(path, spec)[0]
+
+
+_NPY_HEADER_BYTES = 1 << 16   # numpy refuses headers over 10000 bytes; read no more than this
+
+
+def _npy_header(path: Path, spec: InputSpec) -> tuple[int, tuple[int, ...], np.dtype]:
+    """(N, shape, dtype) of a .npy, from its header, checked against the input and against
+    the file size before anything is allocated (a damaged header can claim any length)."""
     try:
+        size = path.stat().st_size
         with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            shape, _, dtype = read_header(f)
+            head = io.BytesIO(f.read(min(size, _NPY_HEADER_BYTES)))
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror or e}", path=str(path)) from None
-    except ValueError as e:
-        raise InputError(f"not a valid .npy file ({e})", path=str(path)) from None
-    return _npy_batch(shape, dtype, spec, path)
+    try:
+        version = np.lib.format.read_magic(head)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read_header(head)
+    except Exception as e:   # numpy parses the header text with ast: any failure means damage
+        raise InputError(f"not a valid .npy file ({type(e).__name__}: {e})",
+                         path=str(path)) from None
+    n = _npy_batch(shape, dtype, spec, path)
+    data_bytes = math.prod(shape) * dtype.itemsize
+    if head.tell() + data_bytes != size:
+        raise InputError(f"the header describes {data_bytes} bytes of {dtype} values of shape "
+                         f"{shape}, the file holds {size - head.tell()} after the header",
+                         path=str(path))
+    return n, shape, dtype
 
 
 def _npy_batch(shape: tuple[int, ...], dtype: np.dtype, spec: InputSpec, path: Path) -> int:
@@ -368,14 +389,38 @@ def read_input_file(path: str | Path, spec: InputSpec,
     """Read one .txt, .npy or image file for ``spec``: float32 (N, *dims[1:])."""
     path = Path(path)
     ext = path.suffix.lower()
-    if ext in TEXT_EXTENSIONS:
-        return read_text(path, spec)
-    if ext in NPY_EXTENSIONS:
-        return read_npy(path, spec)
-    if ext in IMAGE_EXTENSIONS:
+    if ext not in SAMPLE_EXTENSIONS:
+        raise InputError(f"unsupported file type '{path.suffix}' (expected one of "
+                         f"{' '.join(SAMPLE_EXTENSIONS)})", path=str(path))
+    check_fits_memory(spec)
+    try:
+        if ext in TEXT_EXTENSIONS:
+            return read_text(path, spec)
+        if ext in NPY_EXTENSIONS:
+            return read_npy(path, spec)
         return read_image(path, spec, preprocess)
-    raise InputError(f"unsupported file type '{path.suffix}' (expected one of "
-                     f"{' '.join(SAMPLE_EXTENSIONS)})", path=str(path))
+    except MemoryError:
+        raise InputError(f"out of memory reading a sample for input '{spec.name}' (dims "
+                         f"{'x'.join(map(str, spec.dims))})", path=str(path)) from None
+
+
+def physical_memory() -> int | None:
+    """Bytes of RAM of this machine, if the platform says."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_fits_memory(spec: InputSpec) -> None:
+    """Refuse an input whose float32 tensor (one sample) is larger than this machine's memory,
+    before anything is decoded or resized to it."""
+    nbytes = math.prod(spec.dims[1:]) * 4
+    memory = physical_memory()
+    if memory is not None and nbytes > memory:
+        raise InputError(f"input '{spec.name}' has dims {'x'.join(map(str, spec.dims))}: one "
+                         f"sample takes {nbytes / 2**30:.1f} GiB as float32, more than this "
+                         f"machine's {memory / 2**30:.1f} GiB of memory")
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -465,16 +510,15 @@ def _decimal_to_float32(tokens: list[bytes], values: np.ndarray) -> np.ndarray:
 
 def read_npy(path: Path, spec: InputSpec) -> np.ndarray:
     """A .npy of dims[1:] or (N, *dims[1:]): float32 (N, *dims[1:])."""
+    n, shape, _ = _npy_header(path, spec)   # checked before np.load allocates anything
     try:
         array = np.load(path, allow_pickle=False)
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror or e}", path=str(path)) from None
     except ValueError as e:
         raise InputError(f"not a valid .npy file ({e})", path=str(path)) from None
-    if not isinstance(array, np.ndarray):
-        array.close()
-        raise InputError("is an .npz archive, not a .npy array", path=str(path))
-    n = _npy_batch(array.shape, array.dtype, spec, path)
+    if not isinstance(array, np.ndarray) or array.shape != shape:
+        raise InputError("changed while it was read", path=str(path))
     with np.errstate(over="ignore"):
         out = np.ascontiguousarray(array, dtype=np.float32).reshape((n,) + tuple(spec.dims[1:]))
     finite = np.isfinite(out)

@@ -145,7 +145,11 @@ class Executor:
                 # an input only quantized layers read is int8: TNN's blob converter quantizes
                 # the float data like an fp32 -> int8 Reformat (spec int8 §11.4)
                 scale = self.blob_scale(spec.name)
-                x = int8_math.quantize(x, scale.scale, scale.zero_points, self.device)
+                try:
+                    x = int8_math.quantize(x, scale.scale, scale.zero_points, self.device)
+                except ValueError as err:   # a scale that does not fit the input's channels
+                    raise TnnQuantError(f"input '{spec.name}': {err}",
+                                        path=self.graph.model_path) from None
             blobs[spec.name] = x
         return blobs
 
@@ -187,10 +191,15 @@ class Executor:
         except TnnQuantError as err:
             raise err.located(path=self.graph.proto_path, line=layer.line, layer=layer.name,
                               layer_type=layer.proto_type) from err
-        except (ValueError, IndexError) as err:
+        except (ValueError, IndexError, ZeroDivisionError, OverflowError) as err:
+            # parameters no kernel can honour (a damaged file): one located line
             raise UnsupportedError(f"cannot run: {err}", path=self.graph.proto_path,
                                    line=layer.line, layer=layer.name,
                                    layer_type=layer.proto_type) from err
+        except MemoryError as err:
+            raise UnsupportedError(f"out of memory running this layer ({err})",
+                                   path=self.graph.proto_path, line=layer.line,
+                                   layer=layer.name, layer_type=layer.proto_type) from None
         # one array for a several-output layer (Split) means every output is that array
         outs = list(out) if isinstance(out, (tuple, list)) else [out] * len(layer.outputs)
         if len(outs) != len(layer.outputs):
