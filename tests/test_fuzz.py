@@ -362,7 +362,8 @@ def test_cli_contract_under_fuzz(cli_seed, tmp_path):
         work = Path(tempfile.mkdtemp(dir=tmp_path))
         for other, content in seeds.items():
             (work / other).write_bytes(content)
-        damage = "text" if name.endswith("proto") else "bytes"
+        damage = data.draw(st.sampled_from(["text", "numbers"])) if name.endswith("proto") \
+            else "bytes"
         (work / name).write_bytes(data.draw(damaged(seeds[name], damage)))
         if name.startswith("m."):
             argv = ["quantize", "-p", work / "m.tnnproto", "-m", work / "m.tnnmodel",

@@ -545,7 +545,12 @@ def read_image(path: Path, spec: InputSpec, preprocess: Preprocess) -> np.ndarra
                          f"'{spec.name}' has {channels} channels", path=str(path))
     mean, scale = preprocess.channel_values(channels)
     try:
-        with Image.open(path) as image:
+        with Image.open(path) as image:   # reads the header only
+            w, h = image.size
+            limit = Image.MAX_IMAGE_PIXELS   # None when an application lifted it
+            if limit and w * h > limit:
+                raise InputError(f"the image claims {w}x{h} pixels, more than Pillow's "
+                                 f"decompression-bomb limit of {limit}", path=str(path))
             pixels = _decode(image, channels)            # (h, w, C) uint8
     except _IMAGE_ERRORS as e:
         raise InputError(f"cannot decode image: {e}", path=str(path)) from None
