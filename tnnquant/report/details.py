@@ -39,6 +39,7 @@ class NetLayer:
     outputs: list[str]
     int8: bool                # runs an int8 kernel
     detail: str = ""          # kernel size, groups... for the tooltip
+    label: str = ""           # a few characters drawn in the node (default: from the type)
 
 
 @dataclass
@@ -132,19 +133,22 @@ class SlotNoise:
 def net_layers(graph: Graph) -> list[NetLayer]:
     """The layers of a (runtime) graph in execution order, for the network drawing."""
     return [NetLayer(layer.name, layer.proto_type, list(layer.inputs), list(layer.outputs),
-                     runs_int8(layer), _detail(layer)) for layer in graph.topo_order()]
+                     runs_int8(layer), *_describe(layer)) for layer in graph.topo_order()]
 
 
-def _detail(layer: Layer) -> str:
+def _describe(layer: Layer) -> tuple[str, str]:
+    """(tooltip detail, short label) of a layer: kernel size, groups, stride."""
     p = layer.params
-    parts = []
-    if hasattr(p, "kernel_h") and hasattr(p, "kernel_w"):
-        parts.append(f"{p.kernel_h}x{p.kernel_w}")
-    if getattr(p, "group", 1) > 1:
-        parts.append(f"group {p.group}")
-    if getattr(p, "stride_h", 1) > 1:
-        parts.append(f"stride {p.stride_h}")
-    return ", ".join(parts)
+    kernel = (f"{p.kernel_h}x{p.kernel_w}" if hasattr(p, "kernel_h") and hasattr(p, "kernel_w")
+              else "")
+    group = getattr(p, "group", 1)
+    stride = getattr(p, "stride_h", 1)
+    detail = ", ".join(filter(None, [kernel, f"group {group}" if group > 1 else "",
+                                     f"stride {stride}" if stride > 1 else ""]))
+    label = ""
+    if kernel and layer.type in ("Convolution", "Deconvolution"):
+        label = ("dw" if group > 1 else "") + kernel.replace("x", "×")
+    return detail, label
 
 
 def compare_with_details(float_graph: Graph, int8_graph: Graph, folder: str | Path,

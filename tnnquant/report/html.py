@@ -27,12 +27,13 @@ h1{font-size:22px;margin:4px 0 2px}h2{font-size:17px;margin:30px 0 6px;
  border-bottom:1px solid #ddd;padding-bottom:3px}
 .sub{color:#555;margin:0 0 12px}.note{color:#555;font-size:13px;margin:4px 0 8px}
 table{border-collapse:collapse;font-size:13px;margin:6px 0}
-th,td{padding:3px 9px;border-bottom:1px solid #e4e4e4;text-align:right;white-space:nowrap}
-th{background:#f0f1f3;font-weight:600}td.l,th.l{text-align:left}
+th,td{padding:3px 8px;border-bottom:1px solid #e4e4e4;text-align:right;white-space:nowrap}
+th{background:#f0f1f3;font-weight:600;white-space:normal;vertical-align:bottom}td.l,th.l{text-align:left}
 td.name{text-align:left;white-space:normal;word-break:break-all;max-width:420px}
 tbody tr:hover{background:#fff6d5}
 .cards{display:flex;flex-wrap:wrap;gap:10px;margin:10px 0}
-.card{border:1px solid #ddd;border-radius:6px;padding:8px 14px;min-width:150px}
+.card{border:1px solid #ddd;border-radius:6px;padding:8px 14px;flex:1 1 180px;min-width:0}
+.card span{display:block;overflow-wrap:anywhere}
 .card b{display:block;font-size:21px}.card span{color:#555;font-size:12px}
 code{font-size:12px;background:#f3f3f3;padding:1px 4px;border-radius:3px}
 svg.chart{width:100%;height:auto;display:block}
@@ -49,8 +50,8 @@ svg.chart{width:100%;height:auto;display:block}
  font-weight:700;text-anchor:middle}
 .netgraph .node:hover rect,.netgraph .node.hl rect{stroke:#000;stroke-width:2.5}
 .legend{display:flex;flex-wrap:wrap;gap:18px;align-items:center;font-size:12px;margin:6px 0}
-.ramp{display:inline-block;width:220px;height:12px;vertical-align:middle;border:1px solid #999}
-.ticks{display:flex;justify-content:space-between;width:222px;font-size:11px;color:#444}
+.ramp{display:inline-block;width:180px;height:12px;vertical-align:middle;border:1px solid #999}
+.ticks{display:flex;justify-content:space-between;width:182px;font-size:11px;color:#444}
 .key{display:inline-block;width:22px;height:12px;vertical-align:middle;border:1px solid #555;
  border-radius:3px;margin-right:4px}
 .bar{display:inline-block;height:9px;background:#6baed6;vertical-align:middle;margin-left:6px}
@@ -96,15 +97,15 @@ def _cards(report: Report) -> str:
     for o in report.outputs:
         c = o.classifier
         if c:
-            cards.append((_pct(c.top1_agreement), f"{_e(o.name)}: top-1 agreement "
-                          "(int8 predicts the float model's class)"))
-            cards.append((_num(c.mean_cosine, ".4f"), f"{_e(o.name)}: mean score cosine "
-                          "per sample"))
+            cards.append((_pct(c.top1_agreement), f"top-1 agreement: int8 predicts the float "
+                          f"model's class ({_e(o.name)})"))
+            cards.append((_num(c.mean_cosine, ".4f"), f"mean per-sample score cosine "
+                          f"({_e(o.name)})"))
             if c.float_top1 is not None:
                 cards.append((f"{_pct(c.float_top1)} → {_pct(c.int8_top1)}",
-                              f"{_e(o.name)}: top-1 accuracy, float → int8"))
+                              f"top-1 accuracy, float → int8 ({_e(o.name)})"))
         else:
-            cards.append((_num(o.cosine, ".4f"), f"{_e(o.name)}: cosine int8 vs float"))
+            cards.append((_num(o.cosine, ".4f"), f"cosine, int8 vs float ({_e(o.name)})"))
     worst = report.worst_layers()
     if worst:
         cards.append((_added(worst[0].added_noise),
@@ -167,7 +168,8 @@ def _noise_legend(scale: NoiseScale) -> str:
             f'<div><span class="key" style="border:1.6px dashed #1f5fa8"></span>layer runs in '
             f'float</div><div><b>R</b> Reformat: TNN converts int8 ↔ float</div>'
             f'<div><span class="key" style="background:#800026;border-radius:7px;width:14px">'
-            f'</span>rank among the worst layers</div></div>')
+            f'</span>rank among the worst layers</div><div>1×1, 3×3: convolution kernel; '
+            f'dw: grouped (depthwise)</div></div>')
 
 
 def _network(report: Report, details: Details, scale: NoiseScale) -> str:

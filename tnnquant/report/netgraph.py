@@ -17,9 +17,9 @@ import numpy as np
 
 from .details import NetLayer
 
-NODE_W, NODE_H = 30, 18          # px
-RANK_DX, LANE_DY = 38, 30        # px between ranks (at least), between layers of one rank
-MAX_RANK_DX = 60
+NODE_W, NODE_H = 36, 18          # px
+RANK_DX, LANE_DY = 42, 30        # px between ranks (at least), between layers of one rank
+MAX_RANK_DX = 64
 ROW_GAP = 46                     # px between wrapped rows (room for arcs and rank badges)
 MARGIN = 14
 STUB = 7                         # px of the stubs of an edge that wraps to the next row
@@ -69,6 +69,7 @@ class Node:
     name: str
     type: str
     rank: int
+    label: str = ""
     lane: int = 0
     row: int = 0
     x: float = 0.0
@@ -87,7 +88,7 @@ def layout(layers: Sequence[NetLayer], inputs: Sequence[str], width: float
         sources = sorted({producer[b] for b in layer.inputs if b in producer})
         edges += [(s, index) for s in sources]
         nodes.append(Node(layer.name, layer.type,
-                          1 + max((nodes[s].rank for s in sources), default=-1)))
+                          1 + max((nodes[s].rank for s in sources), default=-1), layer.label))
         for b in layer.outputs:
             producer.setdefault(b, index)
     _order_lanes(nodes, edges)
@@ -183,7 +184,7 @@ def _node_svg(node: Node, noise: float | None, scale: NoiseScale, int8: bool, to
     classes = ["node"] + ([] if int8 else ["float"]) + (["reformat"] if kind == "Reformat"
                                                         else [])
     title = f"{node.name}\n{node.type}" + (f"\n{tooltip}" if tooltip else "")
-    label = SHORT_TYPES.get(kind, kind[:4])
+    label = node.label or SHORT_TYPES.get(kind, kind[:4])
     text_color = "#fff" if noise is not None and scale.position(noise) > 0.6 else "#222"
     out = [f'<g class="{" ".join(classes)}" data-name="{escape(node.name)}">'
            f'<title>{escape(title)}</title>'

@@ -249,7 +249,7 @@ def sample_chart(values: OutputValues, names: Sequence[str], class_names: Mappin
         ax.set_xlabel("cosine of the int8 and float scores (1 = identical)")
         shown = "" if len(order) == len(values.sample_cosine) else \
             f", the {len(order)} lowest of {len(values.sample_cosine)}"
-        ax.set_title(f"{values.name}: every sample{shown}\nred: int8 top-1 ≠ float top-1 "
+        ax.set_title(f"{values.name}: every sample{shown}\nred: top-1 differs "
                      f"(float → int8 class)", fontsize=9)
         ax.grid(axis="x", alpha=0.3)
         return to_svg(fig, prefix)
