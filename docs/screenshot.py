@@ -1,6 +1,6 @@
 """The top of an HTML report as Chromium draws it, as a small PNG for the README.
 
-    python docs/screenshot.py report.html docs/report-mobilenetv2.png [--height 2250]
+    python docs/screenshot.py report.html docs/report-mobilenetv2.png [--height 1880]
 
 Needs Chromium (Debian: apt-get install chromium) and Pillow (a tnnquant dependency).
 """
@@ -25,7 +25,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("html", type=Path)
     parser.add_argument("png", type=Path)
-    parser.add_argument("--height", type=int, default=2250, help="CSS pixels from the top")
+    parser.add_argument("--height", type=int, default=1880, help="CSS pixels from the top")
     args = parser.parse_args()
     browser = next(filter(None, map(shutil.which, ("chromium", "chromium-browser",
                                                     "google-chrome"))), None)
