@@ -27,6 +27,8 @@ from tnnquant.report.compare import int8_executor
 from tnnquant.report.metrics import as_logits, top_k
 from tnnquant.report.render import _added, _num, _pct
 
+from html_case import html_case, html_report  # noqa: F401  (fixtures)
+
 REPO = Path(tnnquant.__file__).resolve().parents[1]
 
 
@@ -367,7 +369,7 @@ def test_html_option_errors(html_case, tmp_path, capsys):
     code = cli.main(["compare", *args, "--html", str(tmp_path / "r.html"), "--class-names",
                      str(tmp_path / "missing.txt")])
     assert_one_line_error(code, capsys.readouterr().err, "missing.txt",
-                          "cannot read the class names")
+                          "cannot read the class names file")
     code = cli.main(["quantize", "-p", "f", "-m", "f", "-i", "x", "--no-report", "--html",
                      str(tmp_path / "r.html")])
     assert_one_line_error(code, capsys.readouterr().err, "--html needs the accuracy report")

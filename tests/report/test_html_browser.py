@@ -25,6 +25,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from html_case import html_case, html_report  # noqa: F401  (fixtures)
+
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # the flags that run headless Chromium as root in a container, with no network chatter
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

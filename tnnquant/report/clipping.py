@@ -9,14 +9,14 @@ method appears in the report without a change here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from ..calib.methods import ACT_METHODS, ActMethod
 from ..calib.methods.base import QMAX
 from ..calib.observers import (AciqMeansObserver, BlobStats, HistogramObserver,
-                               RangeObserver)
+                               RangeObserver, RangeStats)
 from ..exec.executor import Executor
 from ..ir.graph import BlobScale, Graph, Layer
 
@@ -58,20 +58,23 @@ class Clip:
 
 
 def blob_statistics(graph: Graph, batches: Batches, slots: Mapping[str, int],
-                    needs: frozenset = frozenset({"range", "histogram"})
-                    ) -> dict[str, BlobStats]:
+                    needs: frozenset = frozenset({"range", "histogram"}),
+                    ranges: Mapping[str, RangeStats] | None = None) -> dict[str, BlobStats]:
     """Statistics of the blobs ``slots`` names (blob -> 1 for per-tensor, C for per-channel)
     over ``batches`` of ``graph``'s float run, gathered as calibration gathers them: a pass for
-    ranges (and ACIQ means if ``needs`` them), then one for histograms if needed."""
+    ranges (and ACIQ means if ``needs`` them), then one for histograms if needed. ``ranges``
+    already gathered on the same batches save the first pass when no ACIQ means are needed."""
     executor = Executor(graph)
-    ranges = {name: RangeObserver(n) for name, n in slots.items()}
+    range_stats = dict(ranges or {})
+    pass1 = {name: RangeObserver(n) for name, n in slots.items() if name not in range_stats}
     means = ({name: AciqMeansObserver(n) for name, n in slots.items()}
              if "aciq_means" in needs else {})
-    _forward(executor, batches, [ranges, means])
-    range_stats = {name: obs.result() for name, obs in ranges.items()}
+    if pass1 or means:
+        _forward(executor, batches, [pass1, means])
+    range_stats.update({name: obs.result() for name, obs in pass1.items()})
     hists = {}
     if "histogram" in needs:
-        hists = {name: HistogramObserver(r) for name, r in range_stats.items()}
+        hists = {name: HistogramObserver(range_stats[name]) for name in slots}
         _forward(executor, batches, [hists])
     return {name: BlobStats(range_stats[name],
                             hists[name].result() if name in hists else None,
@@ -88,8 +91,13 @@ def _forward(executor: Executor, batches: Batches, observers: list[dict]) -> Non
         executor.run(batch, hooks=[hook])
 
 
-def method_clips(stats: BlobStats, methods: Mapping[str, ActMethod] | None = None
-                 ) -> dict[str, Clip]:
-    """What each method (default: :func:`shown_methods`) would pick from ``stats``."""
+def method_clips(stats: Sequence[BlobStats], methods: Mapping[str, ActMethod] | None = None
+                 ) -> list[dict[str, Clip]]:
+    """What each method (default: :func:`shown_methods`) would pick from each blob's
+    ``stats``; a method computes all the blobs at once (KL searches their channels together)."""
     methods = shown_methods() if methods is None else methods
-    return {name: Clip(*m(stats)) for name, m in methods.items()}
+    picks: list[dict[str, Clip]] = [{} for _ in stats]
+    for name, method in methods.items():
+        for blob, result in zip(picks, method.many(list(stats))):
+            blob[name] = Clip(*result)
+    return picks

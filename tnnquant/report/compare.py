@@ -366,16 +366,19 @@ def evaluation_samples(graph: Graph, folder: str | Path, labels_file: str | Path
 
 # --- labels ------------------------------------------------------------------------------------
 
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise InputError(f"cannot read the {what}: {e.strerror or e}", path=str(path)) from None
+    except UnicodeDecodeError:
+        raise InputError(f"the {what} is not UTF-8 text", path=str(path)) from None
+
+
 def read_labels(path: str | Path) -> dict[str, int]:
     """Read a labels file: one ``FILENAME CLASS_INDEX`` per line (blank lines skipped)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"cannot read the labels file: {e.strerror or e}",
-                         path=str(path)) from None
-    except UnicodeDecodeError:
-        raise InputError("the labels file is not UTF-8 text", path=str(path)) from None
+    text = _read_text(path, "labels file")
     labels: dict[str, int] = {}
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -396,13 +399,7 @@ def read_labels(path: str | Path) -> dict[str, int]:
 def read_class_names(path: str | Path) -> dict[int, str]:
     """Read class names: line N of the file names class N - 1 (blank lines name no class)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"cannot read the class names: {e.strerror or e}",
-                         path=str(path)) from None
-    except UnicodeDecodeError:
-        raise InputError("the class names file is not UTF-8 text", path=str(path)) from None
+    text = _read_text(path, "class names file")
     names = {i: line.strip() for i, line in enumerate(text.splitlines()) if line.strip()}
     if not names:
         raise InputError("the class names file is empty", path=str(path))

@@ -1,10 +1,11 @@
 """The data behind the HTML report's plots, gathered around one comparison.
 
 :func:`compare_with_details` runs :func:`~tnnquant.report.compare.compare` with a pair hook
-that keeps, per int8 blob, the noise and signal power of every quantization slot (channel, or
-the whole tensor), and a strided sample of every output; then, for the worst int8 blobs,
-gathers calibration's statistics (:mod:`tnnquant.report.clipping`) on the same samples.
-Memory does not grow with the number of samples beyond the capped output samples.
+that keeps, per int8 blob, the float range and the noise and signal power of every
+quantization slot (channel, or the whole tensor), and a strided sample of every output; then,
+for the worst int8 blobs, fills calibration's histograms (:mod:`tnnquant.report.clipping`) on
+the same samples in one more float pass. Memory does not grow with the number of samples
+beyond the capped output samples (and per sample: a score cosine and two classes).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from ..calib.inputs import Preprocess, iter_batches
-from ..calib.observers import BlobStats
+from ..calib.observers import BlobStats, RangeObserver
 from ..exec.executor import int8_blobs, runs_int8
 from ..ir.graph import Graph, Layer
 from ..passes.fuse_activation import fuse_conv_activation
@@ -85,12 +86,14 @@ class Details:
 
 
 class SlotNoise:
-    """Pair hook: per int8 blob, noise and signal power per quantization slot, and strided
+    """Pair hook: per int8 blob, noise and signal power per quantization slot and the float
+    range (calibration's, so the worst blobs' histograms need no range pass), and strided
     output samples."""
 
     def __init__(self, slots: Mapping[str, int], outputs: Sequence[str],
                  output_stride: Callable[[int], int]) -> None:
         self.slots = dict(slots)
+        self.ranges = {name: RangeObserver(n) for name, n in self.slots.items()}
         self.noise: dict[str, np.ndarray] = {}
         self.signal: dict[str, np.ndarray] = {}
         self.outputs = {name: ([], []) for name in outputs}
@@ -102,6 +105,7 @@ class SlotNoise:
     def __call__(self, name: str, ref: np.ndarray, test: np.ndarray,
                  layer: Layer | None) -> None:
         if name in self.slots:
+            self.ranges[name].update(ref)
             n = self.slots[name]
             x = np.asarray(ref, np.float64).reshape(len(ref), n if n > 1 else 1, -1)
             d = x - np.asarray(test, np.float64).reshape(x.shape)
@@ -161,7 +165,7 @@ def compare_with_details(float_graph: Graph, int8_graph: Graph, folder: str | Pa
                          output_points: int = OUTPUT_POINTS) -> tuple[Report, Details]:
     """:func:`~tnnquant.report.compare.compare_folder`, plus the data of the HTML report's
     plots: ``clipped_blobs`` worst int8 blobs get their statistics gathered on the same
-    samples (two more float passes), every output keeps about ``output_points`` values."""
+    samples (one more float pass), every output keeps about ``output_points`` values."""
     samples, labels = evaluation_samples(float_graph, folder, labels_file, warn)
     total = sum(s.count for s in samples)
     runtime = runtime_graph(int8_graph)
@@ -178,9 +182,12 @@ def compare_with_details(float_graph: Graph, int8_graph: Graph, folder: str | Pa
     worst = worst[:clipped_blobs]
     needs = frozenset().union(*(m.needs for m in shown_methods().values()))
     stats = blob_statistics(fuse_conv_activation(float_graph), batches,
-                            {b.blob: slots[b.blob] for b in worst}, needs)
+                            {b.blob: slots[b.blob] for b in worst}, needs,
+                            {b.blob: hook.ranges[b.blob].result() for b in worst})
+    picks = method_clips([stats[b.blob] for b in worst])
     clipping = [_clipping(b.blob, b.layer, stats[b.blob], Clip.of(int8_graph.blob_scales[b.blob]),
-                          hook.noise[b.blob], hook.signal[b.blob]) for b in worst]
+                          pick, hook.noise[b.blob], hook.signal[b.blob])
+                for b, pick in zip(worst, picks)]
     names = [s.name if s.count == 1 else f"{s.name}[{i}]" for s in samples
              for i in range(s.count)]
     details = Details(net_layers(runtime), [s.name for s in int8_graph.inputs],
@@ -189,10 +196,10 @@ def compare_with_details(float_graph: Graph, int8_graph: Graph, folder: str | Pa
     return report, details
 
 
-def _clipping(blob: str, layer: str | None, stats: BlobStats, chosen: Clip, noise: np.ndarray,
-              signal: np.ndarray) -> BlobClipping:
+def _clipping(blob: str, layer: str | None, stats: BlobStats, chosen: Clip,
+              picks: dict[str, Clip], noise: np.ndarray, signal: np.ndarray) -> BlobClipping:
     channel = int(np.argmax(noise))
     share = float(noise[channel] / noise.sum()) if noise.sum() else 0.0
     with np.errstate(divide="ignore"):
         sqnr = float(10 * np.log10(signal[channel] / noise[channel])) if noise[channel] else math.inf
-    return BlobClipping(blob, layer, stats, chosen, method_clips(stats), channel, share, sqnr)
+    return BlobClipping(blob, layer, stats, chosen, picks, channel, share, sqnr)

@@ -12,6 +12,7 @@ from html import escape
 from pathlib import Path
 from typing import Sequence
 
+from ..calib.methods import MIN_FEATURE_AREA
 from .compare import RANKING, BlobReport, Report
 from .details import Details
 from .netgraph import NOT_COMPARED, RAMP, NoiseScale, network_svg
@@ -201,7 +202,7 @@ def _clipping_section(report: Report, details: Details) -> str:
     parts = []
     for k, view in enumerate(details.clipping):
         blob = by_blob[view.blob]
-        parts.append(clipping_chart(view, blob, ranks[view.blob], f"clip{k}", report.samples))
+        parts.append(clipping_chart(view, blob, ranks[view.blob], f"clip{k}"))
         note = _fallback_note(blob)
         if note:
             parts.append(f'<p class="note">{note}</p>')
@@ -209,7 +210,6 @@ def _clipping_section(report: Report, details: Details) -> str:
 
 
 def _fallback_note(blob: BlobReport) -> str:
-    from ..calib.methods import MIN_FEATURE_AREA
     dims = blob.shape
     area = (dims[1] if len(dims) > 1 else 1) * (dims[2] if len(dims) > 2 else 1)
     if area >= MIN_FEATURE_AREA:

@@ -50,7 +50,7 @@ def _figure(width: float, height: float, **subplots):
     return fig, fig.subplots(**subplots)
 
 
-def to_svg(fig, prefix: str, tooltips: Mapping[str, str] = {}) -> str:
+def to_svg(fig, prefix: str, tooltips: Mapping[str, str] | None = None) -> str:
     """``fig`` as an inline ``<svg>`` element: no XML prolog, DOCTYPE or namespace URLs (the
     page is parsed as HTML), ids prefixed with ``prefix`` so that several charts can share a
     page, a ``<title>`` in each group whose gid ``tooltips`` names."""
@@ -66,7 +66,7 @@ def to_svg(fig, prefix: str, tooltips: Mapping[str, str] = {}) -> str:
     svg = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{prefix}-{m.group(1)}"', svg)
     svg = re.sub(r'url\(#([^)]+)\)', lambda m: f"url(#{prefix}-{m.group(1)})", svg)
     svg = re.sub(r'xlink:href="#([^"]+)"', lambda m: f'xlink:href="#{prefix}-{m.group(1)}"', svg)
-    for gid, text in tooltips.items():
+    for gid, text in (tooltips or {}).items():
         svg = svg.replace(f'<g id="{prefix}-{gid}">',
                           f'<g id="{prefix}-{gid}" class="hover"><title>{escape(text)}</title>', 1)
     return svg.replace("<svg ", '<svg class="chart" ', 1)
@@ -156,8 +156,7 @@ def _display_histogram(counts: np.ndarray, interval: float, right: float
     return padded[:n].reshape(-1, group).sum(axis=1), np.arange(0, n + 1, group) / interval
 
 
-def clipping_chart(view: BlobClipping, blob: BlobReport, rank: int, prefix: str,
-                   samples: int) -> str:
+def clipping_chart(view: BlobClipping, blob: BlobReport, rank: int, prefix: str) -> str:
     """The worst blob's |value| histogram on the evaluation samples for its noisiest channel,
     with the int8 model's range and each method's pick; beside it, every channel's threshold
     relative to that channel's max |value|."""

@@ -1,7 +1,10 @@
-"""Fixtures of the HTML report tests: a small classifier quantized by tnnquant with KL (one
-layer kept in float), an evaluation folder of labelled PNG photos, and its report."""
+"""Fixtures of the HTML report tests (imported by test_html*.py; a conftest.py here would
+shadow the tests' own): a small classifier quantized by tnnquant with KL (one layer kept in
+float), an evaluation folder of labelled PNG photos, and its report. Built once per session
+however many modules import them."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +38,12 @@ def html_float_model():
 def html_case(tmp_path_factory) -> Path:
     """A folder with f.tnnproto/.tnnmodel, q.tnnproto/.tnnmodel (KL, ``c2`` kept float),
     calib/ and eval/ photos, eval/labels.txt and classes.txt."""
-    root = tmp_path_factory.mktemp("html")
+    return _build_case(tmp_path_factory.getbasetemp() / "html-case")
+
+
+@functools.cache
+def _build_case(root: Path) -> Path:
+    root.mkdir()
     r = np.random.default_rng(21)
     for folder, count in (("calib", 6), ("eval", 10)):
         (root / folder).mkdir()
@@ -50,7 +58,7 @@ def html_case(tmp_path_factory) -> Path:
                                               for k in range(HTML_CLASSES)))
     graph = html_float_model()
     config = QuantConfig(blob_method="kl", exclude=(KEPT_FLOAT,))
-    result = quantize(graph, str(root / "calib"), config)
+    result = quantize(graph, str(root / "calib"), config, warn=lambda message: None)
     save_model(graph, root / "f.tnnproto", root / "f.tnnmodel")
     result.save(root / "q.tnnproto", root / "q.tnnmodel")
     return root
@@ -61,9 +69,13 @@ def html_report(html_case):
     """(report, details, html) of the evaluation folder with labels and class names."""
     pytest.importorskip("matplotlib", reason="the HTML report needs matplotlib "
                                              "(pip install 'tnnquant[test]')")
+    return _build_report(html_case)
+
+
+@functools.cache
+def _build_report(root: Path):
     import tnnquant
     from tnnquant.report import compare_with_details, read_class_names, render_html
-    root = html_case
     graph = tnnquant.load_model(root / "f.tnnproto", root / "f.tnnmodel")
     qgraph = tnnquant.load_model(root / "q.tnnproto", root / "q.tnnmodel")
     report, details = compare_with_details(
