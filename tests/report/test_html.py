@@ -374,3 +374,28 @@ def test_html_option_errors(html_case, tmp_path, capsys):
                      str(tmp_path / "r.html")])
     assert_one_line_error(code, capsys.readouterr().err, "--html needs the accuracy report")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_hostile_names_are_escaped_and_plotted(tmp_path):
+    """Layer, blob and file names with markup and matplotlib's mathtext '$' signs."""
+    pytest.importorskip("matplotlib")
+    from PIL import Image
+
+    from tnnquant.quantize import quantize
+    from tnnquant.testing import GraphBuilder
+    b = GraphBuilder(seed=2)
+    x = b.input("data", (1, 3, 12, 12))
+    r = b.layer("ReLU", b.conv(x, 4, 3, pad=1, name='c$\\frac{<1>}$ & "q"'), name="r$1")
+    p = b.layer("Pooling", r, "1 0 0 1 1 0 0 -1 -1 -1 0", name="</script>")
+    graph = b.build(b.inner_product(p, 3, 4, name="fc$"))
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    pixels = np.random.default_rng(1).integers(0, 256, (4, 12, 12, 3), dtype=np.uint8)
+    for i, name in enumerate(["a$b$.png", "<i>.png", "c&d.png", "e.png"]):
+        Image.fromarray(pixels[i]).save(folder / name)
+    qgraph = quantize(graph, str(folder)).graph
+    report, details = compare_with_details(graph, qgraph, folder, warn=lambda m: None)
+    html = render_html(report, details)
+    assert html.count("</script>") == 1   # the page's own script only
+    assert "&lt;/script&gt;" in html and 'c$\\frac{&lt;1&gt;}$ &amp; &quot;q&quot;' in html
+    assert "a$b$.png" in html and "&lt;i&gt;.png" in html

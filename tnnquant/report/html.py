@@ -199,6 +199,9 @@ def _clipping_section(report: Report, details: Details) -> str:
     from .plots import clipping_chart
     by_blob = {b.blob: b for b in report.blobs}
     ranks = {name: i for i, name in enumerate(report.worst, 1)}
+    if not details.clipping:
+        return ('<p class="note">None of the worst layers writes an int8 blob: there is no '
+                "int8 range to show.</p>")
     parts = []
     for k, view in enumerate(details.clipping):
         blob = by_blob[view.blob]

@@ -18,7 +18,7 @@ import numpy as np
 from .details import NetLayer
 
 NODE_W, NODE_H = 36, 18          # px
-RANK_DX, LANE_DY = 42, 30        # px between ranks (at least), between layers of one rank
+RANK_DX, LANE_DY = 42, 34        # px between ranks (at least), between layers of one rank
 MAX_RANK_DX = 64
 ROW_GAP = 46                     # px between wrapped rows (room for arcs and rank badges)
 MARGIN = 14
@@ -193,7 +193,7 @@ def _node_svg(node: Node, noise: float | None, scale: NoiseScale, int8: bool, to
            f'<text x="{node.x + NODE_W / 2:.1f}" y="{node.y + NODE_H / 2 + 3.5:.1f}" '
            f'fill="{text_color}">{escape(label)}</text>']
     if rank is not None:
-        cx, cy = node.x + NODE_W / 2, node.y - 9
+        cx, cy = node.x + NODE_W / 2, node.y - 8   # clear of a node in the lane above
         out.append(f'<circle class="badge" cx="{cx:.1f}" cy="{cy:.1f}" r="7"/>'
                    f'<text class="badge" x="{cx:.1f}" y="{cy + 3.5:.1f}">{rank}</text>')
     out.append("</g>")

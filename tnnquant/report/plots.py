@@ -25,7 +25,8 @@ INSTALL_HINT = "pip install 'tnnquant[report]'"
 STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.titleweight": "bold",
          "axes.titlelocation": "left", "axes.spines.top": False, "axes.spines.right": False,
          "legend.fontsize": 8, "legend.frameon": False, "svg.fonttype": "none",
-         "svg.hashsalt": "tnnquant", "font.family": "sans-serif"}
+         "svg.hashsalt": "tnnquant", "font.family": "sans-serif",
+         "text.parse_math": False}   # names from model files may hold '$': no mathtext
 CHOSEN_COLOR = "#111111"
 METHOD_COLORS = ("#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
 INT8_COLOR, FLOAT_COLOR = "#1f5fa8", "#999999"
