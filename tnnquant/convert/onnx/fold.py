@@ -71,14 +71,12 @@ def _constant(node: Node, graph: OnnxGraph) -> np.ndarray:
 
 
 def _evaluate(node: Node, graph: OnnxGraph) -> list[np.ndarray] | None:
-    from onnx import helper, numpy_helper
     from onnx.reference import ReferenceEvaluator
-    attrs = {k: (numpy_helper.from_array(np.asarray(v)) if isinstance(v, np.ndarray) else v)
-             for k, v in node.attrs.items()}
-    proto = helper.make_node(node.op, node.inputs, node.outputs, **attrs)
+    if node.proto is None:
+        return None
     feeds = {b: graph.consts[b] for b in node.inputs if b}
     try:
-        outputs = ReferenceEvaluator(proto, opsets={"": graph.opset}).run(None, feeds)
+        outputs = ReferenceEvaluator(node.proto, opsets={"": graph.opset}).run(None, feeds)
     except Exception as err:
         raise FormatError(f"node '{node.name}' ({node.op}, opset {graph.opset}): constant "
                           f"folding failed: {' '.join(str(err).split())[:160]}",

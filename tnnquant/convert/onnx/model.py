@@ -37,6 +37,7 @@ class Node:
     outputs: list[str]
     attrs: dict[str, Any] = field(default_factory=dict)
     domain: str = ""
+    proto: Any = field(default=None, repr=False)   # the NodeProto read (None for fused nodes)
 
 
 @dataclass
@@ -110,10 +111,10 @@ def read_onnx(path: str | os.PathLike,
 
     consts: dict[str, np.ndarray] = {}
     for tensor in model.graph.initializer:
-        consts[tensor.name] = tensor_to_array(tensor, fail)
+        consts[text(tensor.name)] = tensor_to_array(tensor, fail)
     inputs = _input_specs(model, consts, input_shapes, fail)
     for spec in inputs:   # shape inference starts from the fixed input dims
-        value = next(v for v in model.graph.input if v.name == spec.name)
+        value = next(v for v in model.graph.input if text(v.name) == spec.name)
         dims = value.type.tensor_type.shape.dim
         for dim, n in zip(dims, spec.dims):
             dim.Clear()
@@ -124,7 +125,7 @@ def read_onnx(path: str | os.PathLike,
         raise fail(f"ONNX shape inference failed: {_short(err)}") from None
     shapes = _static_shapes(inferred.graph)
     nodes = [_node(n, i, fail) for i, n in enumerate(model.graph.node)]
-    outputs = [o.name for o in model.graph.output]
+    outputs = [text(o.name) for o in model.graph.output]
     return OnnxGraph(nodes, consts, inputs, outputs, shapes, opset, where)
 
 
@@ -161,7 +162,7 @@ def _load_external_data(model, base: Path, fail) -> None:
     for tensor in external_data_helper._get_all_tensors(model):
         if not external_data_helper.uses_external_data(tensor):
             continue
-        info = {e.key: e.value for e in tensor.external_data}
+        info = {text(e.key): text(e.value) for e in tensor.external_data}
         location = info.get("location", "")
         target = (base / location).resolve()
         if not location or Path(location).is_absolute() or base not in target.parents:
@@ -193,40 +194,41 @@ def _input_specs(model, consts: dict[str, np.ndarray],
     given = dict(input_shapes or {})
     specs: list[InputSpec] = []
     dynamic: list[str] = []
-    names = [v.name for v in model.graph.input if v.name not in consts]
+    names = [text(v.name) for v in model.graph.input if text(v.name) not in consts]
     unknown = sorted(set(given) - set(names))
     if unknown:
         raise fail(f"--input-shape names '{unknown[0]}', which is not an input of the model "
                    f"(inputs: {', '.join(names)})")
     for value in model.graph.input:
-        if value.name in consts:
+        name = text(value.name)
+        if name in consts:
             continue
         tensor_type = value.type.tensor_type
         if tensor_type.elem_type not in INPUT_TYPES:
-            raise fail(f"input '{value.name}' has element type {tensor_type.elem_type}; "
+            raise fail(f"input '{name}' has element type {tensor_type.elem_type}; "
                        f"TNN inputs are float, half or int32")
-        if value.name in given:
-            dims = tuple(int(d) for d in given[value.name])
+        if name in given:
+            dims = tuple(int(d) for d in given[name])
             if not dims or any(d <= 0 for d in dims):
-                raise fail(f"--input-shape {value.name}: dims must be positive, got "
+                raise fail(f"--input-shape {name}: dims must be positive, got "
                            f"{','.join(map(str, dims))}")
         else:
             if not tensor_type.HasField("shape"):
-                dynamic.append(f"{value.name} [unknown rank]")
+                dynamic.append(f"{name} [unknown rank]")
                 continue
             raw = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else
                    (d.dim_param or "?") for d in tensor_type.shape.dim]
             if raw and not isinstance(raw[0], int):
                 raw[0] = 1   # onnx2tnn runs a dynamic batch as 1
             if any(not isinstance(d, int) for d in raw):
-                dynamic.append(f"{value.name} [{', '.join(map(str, raw))}]")
+                dynamic.append(f"{name} [{', '.join(map(str, raw))}]")
                 continue
             dims = tuple(raw)
         if len(dims) > MAX_RANK:
-            raise fail(f"input '{value.name}' has rank {len(dims)} (limit {MAX_RANK})")
+            raise fail(f"input '{name}' has rank {len(dims)} (limit {MAX_RANK})")
         if int(np.prod(dims, dtype=np.float64)) > MAX_TENSOR_ELEMENTS:
-            raise fail(f"input '{value.name}' dims {list(dims)} are too large")
-        specs.append(InputSpec(value.name, dims, INPUT_TYPES[tensor_type.elem_type]))
+            raise fail(f"input '{name}' dims {list(dims)} are too large")
+        specs.append(InputSpec(name, dims, INPUT_TYPES[tensor_type.elem_type]))
     if dynamic:
         raise fail(f"dynamic input dims: {'; '.join(dynamic)}; fix them with --input-shape "
                    f"NAME:D0,D1,... (Python: input_shapes={{NAME: dims}})")
@@ -243,7 +245,7 @@ def _static_shapes(graph) -> dict[str, tuple[int, ...]]:
             continue
         dims = [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim]
         if all(d >= 0 for d in dims):
-            shapes[value.name] = tuple(dims)
+            shapes[text(value.name)] = tuple(dims)
     return shapes
 
 
@@ -260,12 +262,19 @@ def _node(proto, index: int, fail) -> Node:
             value = value.decode("utf-8", errors="replace")
         elif attr.type == attr.TENSOR:
             value = tensor_to_array(value, fail)
-        attrs[attr.name] = value
-    outputs = list(proto.output)
+        attrs[text(attr.name)] = value
+    outputs = [text(b) for b in proto.output]
+    op, name = text(proto.op_type), text(proto.name)
     if not outputs or not outputs[0]:
-        raise fail(f"node {index} ({proto.op_type} '{proto.name}') has no output")
-    return Node(proto.op_type, proto.name or outputs[0], list(proto.input), outputs, attrs,
-                proto.domain)
+        raise fail(f"node {index} ({op} '{name}') has no output")
+    return Node(op, name or outputs[0], [text(b) for b in proto.input], outputs, attrs,
+                text(proto.domain), proto)
+
+
+def text(value: str | bytes) -> str:
+    """A protobuf string field; one that is not valid UTF-8 comes back as bytes, kept here
+    with surrogate escapes as tnnquant's TNN reader keeps such names."""
+    return value if isinstance(value, str) else value.decode("utf-8", "surrogateescape")
 
 
 def _short(err: Exception) -> str:
