@@ -159,7 +159,7 @@ def tensor_to_array(tensor, fail) -> np.ndarray:
 def _load_external_data(model, base: Path, fail) -> None:
     from onnx import external_data_helper
     base = base.resolve()
-    for tensor in external_data_helper._get_all_tensors(model):
+    for tensor in model.graph.initializer:
         if not external_data_helper.uses_external_data(tensor):
             continue
         info = {text(e.key): text(e.value) for e in tensor.external_data}
