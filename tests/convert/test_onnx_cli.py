@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from onnx_models import make_model, node, ort_run, save
+from test_cli_info import assert_one_error_line
 
 import tnnquant
 from tnnquant.formats.io import load_model
@@ -20,15 +21,6 @@ TINY_ONNX = EXAMPLES / "tiny" / "tiny.onnx"
 def tnnquant_cli(args, cwd):
     return subprocess.run([sys.executable, "-m", "tnnquant", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=300)
-
-
-def assert_one_error_line(result, *fragments: str) -> None:
-    assert result.returncode == 1, result
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_convert_writes_the_pair(tmp_path):

@@ -145,22 +145,24 @@ def test_external_data(tmp_path):
                                atol=1e-5)
 
 
-def test_external_data_outside_the_folder_refused(tmp_path):
+def model_with_external_weight(location: str, offset: int, length: int) -> onnx.ModelProto:
     model = make_model([node("Add", ["x", "c"])], {"x": (1, 4)}, consts={"c": np.ones(4, F32)})
     tensor = model.graph.initializer[0]
-    external_data_helper.set_external_data(tensor, location="../secret.bin", offset=0, length=16)
+    external_data_helper.set_external_data(tensor, location=location, offset=offset,
+                                           length=length)
     tensor.data_location = onnx.TensorProto.EXTERNAL
     tensor.ClearField("raw_data")
+    return model
+
+
+def test_external_data_outside_the_folder_refused(tmp_path):
+    model = model_with_external_weight("../secret.bin", 0, 16)
     assert "model's folder" in convert_error(model, tmp_path)
 
 
 def test_external_data_too_short(tmp_path):
-    model = make_model([node("Add", ["x", "c"])], {"x": (1, 4)}, consts={"c": np.ones(4, F32)})
-    tensor = model.graph.initializer[0]
-    external_data_helper.set_external_data(tensor, location="w.bin", offset=8, length=16)
-    tensor.data_location = onnx.TensorProto.EXTERNAL
-    tensor.ClearField("raw_data")
     (tmp_path / "w.bin").write_bytes(b"\0" * 12)
+    model = model_with_external_weight("w.bin", 8, 16)
     assert "asks for 16 at offset 8" in convert_error(model, tmp_path)
 
 

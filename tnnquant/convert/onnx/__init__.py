@@ -39,7 +39,11 @@ def convert_file(path: str | os.PathLike,
 
 def convert_graph(onnx_graph: OnnxGraph, half: bool = False) -> Graph:
     for step in PASSES:
-        onnx_graph = step(onnx_graph)
+        try:
+            onnx_graph = step(onnx_graph)
+        except (ValueError, IndexError, KeyError, TypeError) as err:
+            raise FormatError(f"malformed model ({step.__name__}): {err}",
+                              path=onnx_graph.path) from None
     ctx = Context(onnx_graph)
     for node in onnx_graph.nodes:
         if node.domain not in ("", "ai.onnx"):

@@ -3,26 +3,14 @@ follows, multiplies the HardSigmoid's input by its output, and nothing else read
 The HardSwish keeps the HardSigmoid's alpha and beta: x * clip(alpha * x + beta, 0, 1)."""
 from __future__ import annotations
 
+from ._adjacent import fuse_adjacent, gates_its_input
 from .model import Node, OnnxGraph
 
 
 def fuse_hard_swish(graph: OnnxGraph) -> OnnxGraph:
-    nodes = graph.nodes
-    kept: list[Node] = []
-    skip = False
-    for i, node in enumerate(nodes):
-        if skip:
-            skip = False
-            continue
-        mul = nodes[i + 1] if i + 1 < len(nodes) else None
-        if (node.op == "HardSigmoid" and mul is not None and mul.op == "Mul"
-                and sorted(mul.inputs) == sorted([node.inputs[0], node.outputs[0]])
-                and len(graph.consumers(node.outputs[0])) == 1
-                and node.outputs[0] not in graph.outputs):
-            attrs = {"alpha": node.attrs.get("alpha", 0.2), "beta": node.attrs.get("beta", 0.5)}
-            kept.append(Node("HardSwish", mul.name, [node.inputs[0]], mul.outputs, attrs))
-            skip = True
-        else:
-            kept.append(node)
-    graph.nodes = kept
-    return graph
+    def hard_swish(gate: Node, mul: Node) -> Node | None:
+        if not gates_its_input(graph, gate, mul):
+            return None
+        attrs = {"alpha": gate.attrs.get("alpha", 0.2), "beta": gate.attrs.get("beta", 0.5)}
+        return Node("HardSwish", mul.name, [gate.inputs[0]], mul.outputs, attrs)
+    return fuse_adjacent(graph, "HardSigmoid", "Mul", hard_swish)

@@ -5,27 +5,17 @@ first, which equals MatMul only then (onnx2tnn also fuses higher ranks, computin
 function)."""
 from __future__ import annotations
 
+from ._adjacent import fuse_adjacent
 from .model import Node, OnnxGraph
 
 
 def fuse_matmul_add(graph: OnnxGraph) -> OnnxGraph:
-    nodes = graph.nodes
-    kept: list[Node] = []
-    skip = False
-    for i, node in enumerate(nodes):
-        if skip:
-            skip = False
-            continue
-        add = nodes[i + 1] if i + 1 < len(nodes) else None
-        if node.op == "MatMul" and add is not None and add.op == "Add" and _fits(node, add, graph):
-            bias = next(b for b in add.inputs if b != node.outputs[0])
-            kept.append(Node("Gemm", add.name, [node.inputs[0], node.inputs[1], bias],
-                             add.outputs))
-            skip = True
-        else:
-            kept.append(node)
-    graph.nodes = kept
-    return graph
+    def gemm(matmul: Node, add: Node) -> Node | None:
+        if not _fits(matmul, add, graph):
+            return None
+        bias = next(b for b in add.inputs if b != matmul.outputs[0])
+        return Node("Gemm", add.name, [matmul.inputs[0], matmul.inputs[1], bias], add.outputs)
+    return fuse_adjacent(graph, "MatMul", "Add", gemm)
 
 
 def _fits(matmul: Node, add: Node, graph: OnnxGraph) -> bool:

@@ -4,25 +4,13 @@ output must have no other reader. Elsewhere TNN leaves Sigmoid and Mul (e.g. YOL
 exporter interleaved branches), and so does tnnquant: the quantizer then sees the same graph."""
 from __future__ import annotations
 
+from ._adjacent import fuse_adjacent, gates_its_input
 from .model import Node, OnnxGraph
 
 
 def fuse_swish(graph: OnnxGraph) -> OnnxGraph:
-    nodes = graph.nodes
-    kept: list[Node] = []
-    skip = False
-    for i, node in enumerate(nodes):
-        if skip:
-            skip = False
-            continue
-        mul = nodes[i + 1] if i + 1 < len(nodes) else None
-        if (node.op == "Sigmoid" and mul is not None and mul.op == "Mul"
-                and sorted(mul.inputs) == sorted([node.inputs[0], node.outputs[0]])
-                and len(graph.consumers(node.outputs[0])) == 1
-                and node.outputs[0] not in graph.outputs):
-            kept.append(Node("Swish", mul.name, [node.inputs[0]], mul.outputs))
-            skip = True
-        else:
-            kept.append(node)
-    graph.nodes = kept
-    return graph
+    def swish(sigmoid: Node, mul: Node) -> Node | None:
+        if not gates_its_input(graph, sigmoid, mul):
+            return None
+        return Node("Swish", mul.name, [sigmoid.inputs[0]], mul.outputs)
+    return fuse_adjacent(graph, "Sigmoid", "Mul", swish)
