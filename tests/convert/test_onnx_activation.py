@@ -58,9 +58,10 @@ def test_softmax(tmp_path, axis, opset):
     assert layer_types(graph) == ["SoftmaxCaffe"]
 
 
-def test_softmax_opset11_flattening_refused(tmp_path):
-    model = make_model([node("Softmax", ["x"], axis=1)], X, opset=11)
-    assert "flattened" in convert_error(model, tmp_path)
+def test_softmax_opset11_over_flattened_dims(tmp_path):
+    # before opset 13 the normalization runs over dims 1.. flattened: Reshape, Softmax, Reshape
+    graph = check(make_model([node("Softmax", ["x"], axis=1)], X, opset=11), tmp_path)
+    assert layer_types(graph) == ["Reshape", "SoftmaxCaffe", "Reshape"]
 
 
 def test_swish_fused_when_adjacent(tmp_path):

@@ -74,13 +74,20 @@ def hard_swish(node: Node, ctx: Context) -> None:
 
 @ONNX_OPS.register("Softmax")
 def softmax(node: Node, ctx: Context) -> None:
+    from ...layers.reshape import ReshapeParams
     from ...layers.softmax import SoftmaxParams
     rank = ctx.rank(node)
     raw_axis = int(node.attrs.get("axis", -1 if ctx.opset >= 13 else 1))
     axis = ctx.axis(node, raw_axis, rank)
     shape = ctx.shape(node.inputs[0])
-    if ctx.opset < 13 and any(d != 1 for d in shape[axis + 1:]):
-        # before opset 13 Softmax normalizes over all dims from axis on, flattened
-        raise ctx.fail(node, f"opset {ctx.opset} Softmax over the flattened dims {axis}.. of "
-                             f"{list(shape)}: TNN normalizes along one axis only")
-    ctx.emit(node, "SoftmaxCaffe", SoftmaxParams(raw_axis))   # onnx2tnn writes the axis as given
+    if ctx.opset >= 13 or all(d == 1 for d in shape[axis + 1:]):
+        ctx.emit(node, "SoftmaxCaffe", SoftmaxParams(raw_axis))   # the axis as onnx2tnn writes it
+        return
+    # before opset 13 Softmax normalizes over the dims from axis on, flattened: TNN normalizes
+    # along one axis, so flatten them into one, normalize, and restore the shape
+    flat, normalized = f"{node.outputs[0]}/flat", f"{node.outputs[0]}/softmax"
+    ctx.emit(node, "Reshape", ReshapeParams(0, axis + 1, (0,) * axis + (-1,), 0),
+             outputs=[flat], name=f"{node.name}/flatten")
+    ctx.emit(node, "SoftmaxCaffe", SoftmaxParams(axis), inputs=[flat], outputs=[normalized])
+    ctx.emit(node, "Reshape", ReshapeParams(0, rank, tuple(shape), 0), inputs=[normalized],
+             name=f"{node.name}/restore")
