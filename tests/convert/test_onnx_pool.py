@@ -46,9 +46,17 @@ def test_reduce_mean_axes_input_opset18(tmp_path):
     assert layer_types(check(model, tmp_path)) == ["Pooling"]
 
 
-def test_count_include_pad_with_pads_refused(tmp_path):
+@pytest.mark.parametrize("pads", [[1, 1, 1, 1], [0, 1, 2, 1]])
+def test_count_include_pad_with_pads_is_pad_then_pool(tmp_path, pads):
+    model = make_model([node("AveragePool", ["x"], kernel_shape=[3, 3], pads=pads,
+                             count_include_pad=1)], {"x": (1, 2, 5, 6)})
+    assert layer_types(check(model, tmp_path)) == ["Pad", "Pooling"]
+
+
+def test_count_include_pad_with_ceil_mode_refused(tmp_path):
     model = make_model([node("AveragePool", ["x"], kernel_shape=[3, 3], pads=[1, 1, 1, 1],
-                             count_include_pad=1)], {"x": (1, 1, 5, 5)})
+                             strides=[2, 2], count_include_pad=1, ceil_mode=1)],
+                       {"x": (1, 1, 6, 6)})
     assert "count_include_pad" in convert_error(model, tmp_path)
 
 

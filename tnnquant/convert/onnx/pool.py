@@ -3,7 +3,7 @@ converter); ReduceMean over H and W with keepdims -> global average Pooling as o
 FuseGlobalAveragePool does.
 
 TNN's average divides by the in-bounds window size (ONNX ``count_include_pad=0``); ONNX's
-``count_include_pad=1`` with padding has no TNN form.
+``count_include_pad=1`` with padding becomes a Pad layer, then a Pooling without padding.
 """
 from __future__ import annotations
 
@@ -26,13 +26,29 @@ def pool(node: Node, ctx: Context) -> None:
     if node.attrs.get("storage_order", 0):
         raise ctx.fail(node, "storage_order 1 is not supported")
     pool_type = AVERAGE if node.op == "AveragePool" else MAX
+    ceil_mode = int(node.attrs.get("ceil_mode", 0))
+    if (pool_type == AVERAGE and node.attrs.get("count_include_pad", 0) and any(pads)
+            and node.attrs.get("auto_pad", "NOTSET") == "NOTSET"):
+        _padded_average(node, ctx, kernel, strides, pads, ceil_mode)
+        return
     pad_type, pad_h, pad_w = pad_type_and_pads(node, ctx, kernel, strides, pads)
-    if pool_type == AVERAGE and node.attrs.get("count_include_pad", 0) and (pad_h or pad_w):
-        raise ctx.fail(node, "count_include_pad=1 with padding: TNN averages over the "
-                             "in-bounds part of each window only")
     params = PoolingParams(pool_type, kernel[0], kernel[1], strides[0], strides[1], pad_h, pad_w,
-                           -1, -1, pad_type, int(node.attrs.get("ceil_mode", 0)))
+                           -1, -1, pad_type, ceil_mode)
     ctx.emit(node, "Pooling", params)
+
+
+def _padded_average(node: Node, ctx: Context, kernel, strides, pads, ceil_mode: int) -> None:
+    """count_include_pad=1: TNN averages over the in-bounds part of a window only, so the zeros
+    are padded by a Pad layer first and the Pooling has no padding of its own."""
+    from ...layers.pad import PadParams
+    if ceil_mode:
+        raise ctx.fail(node, "count_include_pad=1 with ceil_mode=1 and pads has no TNN form")
+    top, left, bottom, right = pads
+    padded = f"{node.outputs[0]}/padded"
+    ctx.emit(node, "Pad", PadParams(0, 0, top, bottom, left, right, 0, 0, 0, 0.0),
+             outputs=[padded], name=f"{node.name}/pad")
+    ctx.emit(node, "Pooling", PoolingParams(AVERAGE, kernel[0], kernel[1], strides[0],
+                                            strides[1], 0, 0, -1, -1, -1, 0), inputs=[padded])
 
 
 def global_pool(node: Node, ctx: Context, pool_type: int) -> None:
