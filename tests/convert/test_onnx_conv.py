@@ -21,6 +21,7 @@ def w(*shape):
     (dict(auto_pad="SAME_UPPER", strides=[2, 2]), 4, 1, (9, 10)),
     (dict(auto_pad="VALID", strides=[2, 2]), 4, 1, (9, 10)),
     (dict(pads=[0, 0, 1, 1], strides=[2, 2]), 4, 1, (8, 8)),      # asymmetric = TNN's SAME
+    (dict(pads=[1, 0, 0, 2]), 4, 1, (7, 7)),                       # asymmetric: Pad, then conv
 ])
 def test_conv(tmp_path, attrs, in_ch, group, x_hw):
     out_ch = 6 if group == 1 else 2 * group
@@ -28,7 +29,8 @@ def test_conv(tmp_path, attrs, in_ch, group, x_hw):
     model = make_model([node("Conv", ["x", "w", "b"], kernel_shape=[3, 3], **attrs)],
                        {"x": (1, in_ch, *x_hw)}, consts={"w": weight, "b": bias})
     graph = check(model, tmp_path)
-    assert layer_types(graph) == ["Convolution"]
+    assert layer_types(graph)[-1] == "Convolution"
+    assert layer_types(graph)[:-1] == (["Pad"] if attrs.get("pads") == [1, 0, 0, 2] else [])
 
 
 def test_conv_without_bias_and_kernel_shape(tmp_path):
@@ -74,7 +76,6 @@ def test_conv_transpose(tmp_path, attrs, group):
 
 
 @pytest.mark.parametrize("attrs, message", [
-    (dict(pads=[1, 0, 0, 1]), "asymmetric pads"),
     (dict(auto_pad="SAME_LOWER"), "SAME_LOWER"),
     (dict(dilations=[1, 2]), "dilations"),
 ])

@@ -1,8 +1,9 @@
 """Conv -> Convolution, ConvTranspose -> Deconvolution (onnx2tnn's Conv converter).
 
 Pads: symmetric explicit pads are TNN's pad type -1; ``auto_pad`` SAME_UPPER / VALID are pad
-types 0 / 1; asymmetric pads are accepted only where they equal what TNN's SAME (pad type 0)
-computes for the input size (onnx2tnn writes pad type 0 for any asymmetric pads).
+types 0 / 1; asymmetric pads are pad type 0 where they equal what TNN's SAME computes for the
+input size (onnx2tnn writes pad type 0 for any asymmetric pads, right or not), else a Pad layer
+before an unpadded Convolution.
 """
 from __future__ import annotations
 
@@ -32,8 +33,11 @@ def spatial_attrs(node: Node, ctx: Context, kernel: tuple[int, ...]) -> tuple[li
 
 
 def pad_type_and_pads(node: Node, ctx: Context, kernel_extent: tuple[int, int],
-                      strides: list[int], pads: list[int]) -> tuple[int, int, int]:
-    """(TNN pad type, pad_h, pad_w) for a forward window op (Conv, MaxPool, AveragePool)."""
+                      strides: list[int], pads: list[int],
+                      explicit_ok: bool = False) -> tuple[int, int, int] | None:
+    """(TNN pad type, pad_h, pad_w) for a forward window op (Conv, MaxPool, AveragePool);
+    None for asymmetric pads TNN's SAME does not reproduce when ``explicit_ok`` (the caller
+    pads with a Pad layer), else an error."""
     auto_pad = node.attrs.get("auto_pad", "NOTSET")
     if auto_pad == "SAME_UPPER":
         return PAD_SAME, 0, 0
@@ -54,6 +58,8 @@ def pad_type_and_pads(node: Node, ctx: Context, kernel_extent: tuple[int, int],
         if all(begin == b and total - begin == e
                for (_, begin, total), b, e in zip(same, (top, left), (bottom, right))):
             return PAD_SAME, top, left
+    if explicit_ok:
+        return None
     raise ctx.fail(node, f"asymmetric pads {pads} (top, left, bottom, right) that TNN's SAME "
                          f"padding does not reproduce for this input size")
 
@@ -74,12 +80,21 @@ def conv(node: Node, ctx: Context) -> None:
     if group < 1 or out_channels % group:
         raise ctx.fail(node, f"group {group} does not divide the {out_channels} output channels")
     extent = tuple(d * (k - 1) + 1 for d, k in zip(dilations, kernel))
-    pad_type, pad_h, pad_w = pad_type_and_pads(node, ctx, extent, strides, pads)
+    pads_as_tnn = pad_type_and_pads(node, ctx, extent, strides, pads, explicit_ok=True)
+    source = node.inputs[0]
+    if pads_as_tnn is None:   # asymmetric zero padding: a Pad layer, then an unpadded conv
+        from ...layers.pad import PadParams
+        top, left, bottom, right = pads
+        source = f"{node.outputs[0]}/padded"
+        ctx.emit(node, "Pad", PadParams(0, 0, top, bottom, left, right, 0, 0, 0, 0.0),
+                 outputs=[source], name=f"{node.name}/pad")
+        pads_as_tnn = (PAD_EXPLICIT, 0, 0)
+    pad_type, pad_h, pad_w = pads_as_tnn
     bias = _bias(node, ctx, out_channels)
     params = ConvParams(group, in_per_group, out_channels, kernel[0], kernel[1], strides[0],
                         strides[1], pad_h, pad_w, int(bias is not None), pad_type,
                         dilations[0], dilations[1])
-    ctx.emit(node, "Convolution", params,
+    ctx.emit(node, "Convolution", params, inputs=[source],
              resource=ConvResource(node.name, int(bias is not None), buffer(weight),
                                    None if bias is None else buffer(bias)))
 
