@@ -40,9 +40,10 @@ class _Parser(argparse.ArgumentParser):
 # --- info ------------------------------------------------------------------------------------
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .formats.io import load_model, load_proto
+    from .formats.io import is_onnx, load_model, load_proto
     from .info import format_info, model_info
-    graph = load_model(args.proto, args.model) if args.model else load_proto(args.proto)
+    graph = (load_model(args.proto, args.model) if args.model or is_onnx(args.proto)
+             else load_proto(args.proto))
     print(format_info(model_info(graph)))
     return 0
 
@@ -92,8 +93,7 @@ def print_outputs(outputs) -> None:
 def _run_model(args: argparse.Namespace, quantized: bool) -> int:
     """`run` (float model) and `simulate` (int8 model): read inputs, run, print, save."""
     from .api import read_inputs, run, save_outputs, simulate
-    from .formats.io import load_model
-    graph = load_model(args.proto, args.model)
+    graph = load_model_from(args)
     if graph.is_quantized != quantized:
         raise ConfigError(f"{args.proto} is a quantized model: use 'tnnquant simulate'"
                           if graph.is_quantized else
@@ -127,7 +127,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.json and not Path(args.json).parent.is_dir():   # fail before a long evaluation
         raise ConfigError(f"--json {args.json}: no such folder '{Path(args.json).parent}'")
     class_names = _check_html_options(args)
-    float_graph = load_model(args.proto, args.model)
+    float_graph = load_model_from(args)
     int8_graph = load_model(args.int8_proto, args.int8_model)
     # the bar goes to stderr so that stdout holds the table alone
     with tqdm(desc="compare", unit="sample", file=sys.stderr, leave=False,
@@ -183,8 +183,7 @@ def add_html_options(p: argparse.ArgumentParser) -> None:
 
 def add_quantize_options(p: argparse.ArgumentParser) -> None:
     """TNN's quantization_cmd flags (short and long names), then tnnquant's own."""
-    p.add_argument("-p", "--proto", required=True, metavar="X.tnnproto", help="float model proto")
-    p.add_argument("-m", "--model", required=True, metavar="X.tnnmodel", help="float model weights")
+    add_model_options(p)
     p.add_argument("-i", "--input_path", "--input-path", dest="input_path", required=True,
                    metavar="DIR", help="calibration folder: .txt (NCHW floats), .npy, "
                    ".jpg/.jpeg/.png/.bmp; one sub-folder per input for multi-input models")
@@ -281,7 +280,6 @@ def _summary(result, proto_path: str, model_path: str) -> str:
 def cmd_quantize(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .formats.io import load_model
     from .quantize import quantize
     config = quant_config_from(args)
     proto_path, model_path = output_paths(args.output)
@@ -289,7 +287,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         raise ConfigError(f"{'--html' if args.html else '--labels'} needs the accuracy "
                           f"report: drop --no-report")
     class_names = _check_html_options(args)
-    graph = load_model(args.proto, args.model)
+    graph = load_model_from(args)
     bars: dict[str, tqdm] = {}
 
     def progress(stage: str, done: int) -> None:
@@ -364,9 +362,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("info", help="describe a TNN model")
-    p.add_argument("proto", help="MODEL.tnnproto")
+    p.add_argument("proto", help="MODEL.tnnproto (or MODEL.onnx, converted in memory)")
     p.add_argument("model", nargs="?", help="MODEL.tnnmodel (optional: weights summary)")
-    p.set_defaults(func=cmd_info)
+    p.set_defaults(func=cmd_info, input_shape=[])
+
+    p = sub.add_parser("convert", help="convert an ONNX model to TNN (as TNN's onnx2tnn does)")
+    p.add_argument("onnx", metavar="MODEL.onnx")
+    p.add_argument("-o", "--output", metavar="NAME",
+                   help="write NAME.tnnproto/NAME.tnnmodel (default: beside the ONNX model)")
+    add_input_shape_option(p)
+    p.add_argument("--half", action="store_true", help="store the weights as fp16")
+    p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("run", help="run the float model on one input")
     add_run_options(p, "write DIR/<output blob>.npy for every network output")
@@ -407,8 +413,65 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-p", "--proto", required=True, metavar="X.tnnproto")
-    p.add_argument("-m", "--model", required=True, metavar="X.tnnmodel")
+    """The float model: -p X.tnnproto -m X.tnnmodel, or -p MODEL.onnx alone (converted in
+    memory as `tnnquant convert` does)."""
+    p.add_argument("-p", "--proto", required=True, metavar="X.tnnproto|MODEL.onnx",
+                   help="float model proto, or an ONNX model (converted in memory)")
+    p.add_argument("-m", "--model", metavar="X.tnnmodel",
+                   help="float model weights (not with an ONNX model)")
+    add_input_shape_option(p)
+
+
+def add_input_shape_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input-shape", action="append", default=[], metavar="NAME:D0,D1,...",
+                   help="ONNX models: fix an input's dims (repeatable), e.g. "
+                        "images:1,3,320,320")
+
+
+def parse_input_shapes(values: list[str]) -> dict[str, tuple[int, ...]]:
+    shapes = {}
+    for value in values:
+        name, sep, dims = value.rpartition(":")
+        try:
+            parsed = tuple(int(d) for d in dims.split(","))
+        except ValueError:
+            parsed = ()
+        if not sep or not name or not parsed or min(parsed) <= 0:
+            raise ConfigError(f"--input-shape {value}: expected NAME:D0,D1,... with positive "
+                              f"dims, e.g. input:1,3,224,224")
+        if name in shapes:
+            raise ConfigError(f"--input-shape {name} given twice")
+        shapes[name] = parsed
+    return shapes
+
+
+def load_model_from(args: argparse.Namespace):
+    from .formats.io import load_model
+    return load_model(args.proto, args.model,
+                      input_shapes=parse_input_shapes(args.input_shape) or None)
+
+
+# --- convert ---------------------------------------------------------------------------------
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from collections import Counter
+    from pathlib import Path
+
+    from .convert import convert_onnx
+    from .formats.io import is_onnx, save_model
+    if not is_onnx(args.onnx):
+        raise ConfigError(f"{args.onnx}: expected an ONNX model (.onnx)")
+    name = args.output or str(Path(args.onnx).with_suffix(""))
+    graph = convert_onnx(args.onnx, parse_input_shapes(args.input_shape) or None, args.half)
+    proto_path, model_path = f"{name}.tnnproto", f"{name}.tnnmodel"
+    save_model(graph, proto_path, model_path)
+    kinds = Counter(layer.type for layer in graph.layers)
+    inputs = ", ".join(f"{s.name} {'x'.join(map(str, s.dims))}" for s in graph.inputs)
+    print(f"converted {len(graph.layers)} layers "
+          f"({', '.join(f'{n} {t}' for t, n in kinds.most_common())}); inputs: {inputs}; "
+          f"{'fp16' if args.half else 'fp32'} weights")
+    print(f"wrote {proto_path} and {model_path}")
+    return 0
 
 
 def add_run_options(p: argparse.ArgumentParser, output_help: str) -> None:
