@@ -4,9 +4,9 @@ without bound.
 
 ``TARGETS`` lists the file kinds. Each target builds its seed files in a folder, names the
 one that gets damaged, and ``consume``s the folder as a user would, as far as the files allow:
-models are loaded, described, run in float, quantized and simulated in int8; samples are
-listed and read for a model input. Adding a file kind (the ONNX converter's ``.onnx``) is one
-more ``Target`` entry: a seed model and the call that converts it.
+models (TNN's, or ONNX converted in memory) are loaded, described, run in float, quantized and
+simulated in int8; samples are listed and read for a model input. A new file kind is one more
+``Target`` entry: a seed writer and the call that reads it.
 
 Deterministic: hypothesis is derandomized (the same cases on every run and every machine) and
 keeps no example database. Bounded: FUZZ_EXAMPLES cases per target (``TNNQUANT_FUZZ_EXAMPLES``
@@ -92,6 +92,39 @@ def write_model(folder: Path) -> None:
     Image.fromarray(rng.integers(0, 256, (6, 7, 3), dtype=np.uint8)).save(folder / "photo.png")
 
 
+def write_onnx(folder: Path) -> None:
+    """A small ONNX model (Conv, Relu, MaxPool, Add, GlobalAveragePool, Flatten, Gemm,
+    Softmax) for the converter, and a photo for its input."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(7)
+
+    def weight(name: str, *shape: int):
+        return numpy_helper.from_array(rng.normal(0, 0.3, shape).astype(np.float32), name)
+
+    nodes = [helper.make_node("Conv", ["data", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Conv", ["p1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["c2", "p1"], ["a1"]),
+             helper.make_node("GlobalAveragePool", ["a1"], ["g1"]),
+             helper.make_node("Flatten", ["g1"], ["f1"]),
+             helper.make_node("Gemm", ["f1", "w3", "b3"], ["fc"], transB=1),
+             helper.make_node("Softmax", ["fc"], ["prob"], axis=1)]
+    graph = helper.make_graph(
+        nodes, "fuzz", [helper.make_tensor_value_info("data", TensorProto.FLOAT, SAMPLE_SPEC.dims)],
+        [helper.make_tensor_value_info("prob", TensorProto.FLOAT, (1, 5))],
+        [weight("w1", 4, 3, 3, 3), weight("b1", 4), weight("w2", 4, 4, 3, 3), weight("b2", 4),
+         weight("w3", 5, 4), weight("b3", 5)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]),
+              folder / "m.onnx")
+    write_model(folder)   # the photo and calibration samples
+
+
+def use_onnx(folder: Path) -> None:
+    use_model(folder / "m.onnx", None, folder)
+
+
 def write_int8_model(folder: Path) -> None:
     write_model(folder)
     result = quantize(tnnquant.load_model(folder / "m.tnnproto", folder / "m.tnnmodel"),
@@ -116,7 +149,7 @@ def write_sample(ext: str) -> Callable[[Path], None]:
 
 # --- consumers: what a user does with the files ------------------------------------------------
 
-def use_model(proto: Path, model: Path, folder: Path) -> None:
+def use_model(proto: Path, model: Path | None, folder: Path) -> None:
     graph = tnnquant.load_model(proto, model)
     model_info(graph)
     format_proto(graph), format_model(graph)
@@ -165,6 +198,7 @@ TARGETS = {
     "int8 .tnnproto": Target(write_int8_model, "q.tnnproto", use_int8_model, "text"),
     "int8 .tnnproto numbers": Target(write_int8_model, "q.tnnproto", use_int8_model, "numbers"),
     "int8 .tnnmodel": Target(write_int8_model, "q.tnnmodel", use_int8_model),
+    ".onnx": Target(write_onnx, "m.onnx", use_onnx),
     ".npy": Target(write_sample(".npy"), "sample.npy", use_samples),
     ".txt": Target(write_sample(".txt"), "sample.txt", use_samples, "text"),
     ".png": Target(write_sample(".png"), "sample.png", use_samples),
