@@ -48,7 +48,8 @@ from tnnquant.ir.graph import InputSpec
 from tnnquant.quantize import quantize
 from tnnquant.testing import GraphBuilder
 
-FUZZ_EXAMPLES = int(os.environ.get("TNNQUANT_FUZZ_EXAMPLES", "400"))
+DEFAULT_EXAMPLES = 400     # the README states the default budget
+FUZZ_EXAMPLES = int(os.environ.get("TNNQUANT_FUZZ_EXAMPLES", DEFAULT_EXAMPLES))
 CLI_EXAMPLES = max(1, FUZZ_EXAMPLES // 8)
 CASE_SECONDS = 20          # a case that runs longer hangs (real cases take milliseconds)
 CASE_MEMORY = 1 << 30      # new address space one case may reserve
@@ -376,17 +377,20 @@ def test_fuzz(kind, tmp_path):
 def cli_seed(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("cli_seed")
     write_int8_model(folder)
+    (folder / "onnx").mkdir()
+    write_onnx(folder / "onnx")
+    (folder / "m.onnx").write_bytes((folder / "onnx" / "m.onnx").read_bytes())
     return folder
 
 
-CLI_FILES = ("m.tnnproto", "m.tnnmodel", "q.tnnproto", "q.tnnmodel")
+CLI_FILES = ("m.tnnproto", "m.tnnmodel", "q.tnnproto", "q.tnnmodel", "m.onnx")
 
 
 @needs_posix
 def test_cli_contract_under_fuzz(cli_seed, tmp_path):
-    """The command line on damaged models (`tnnquant quantize` with its accuracy summary,
-    `tnnquant simulate -o`): exit 0, or exit 1 with one `error:` line on stderr, no traceback,
-    and no output file."""
+    """The command line on damaged models (`tnnquant quantize` of a TNN or ONNX model with its
+    accuracy summary, `tnnquant simulate -o`): exit 0, or exit 1 with one `error:` line on
+    stderr, no traceback, and no output file."""
     seeds = {name: (cli_seed / name).read_bytes() for name in CLI_FILES}
     counts = OUTCOMES.setdefault("command line", {"ok": 0, "error": 0})
 
@@ -399,7 +403,10 @@ def test_cli_contract_under_fuzz(cli_seed, tmp_path):
         damage = data.draw(st.sampled_from(["text", "numbers"])) if name.endswith("proto") \
             else "bytes"
         (work / name).write_bytes(data.draw(damaged(seeds[name], damage)))
-        if name.startswith("m."):
+        if name == "m.onnx":
+            argv = ["quantize", "-p", work / "m.onnx", "-i", cli_seed / "calib", "-o",
+                    work / "out", "-q"]
+        elif name.startswith("m."):
             argv = ["quantize", "-p", work / "m.tnnproto", "-m", work / "m.tnnmodel",
                     "-i", cli_seed / "calib", "-o", work / "out", "-q"]
         else:
@@ -435,3 +442,12 @@ def test_case_counts():
     assert sum(OUTCOMES[kind]["ok"] for kind in TARGETS) > 0
     print("\nfuzz cases:", ", ".join(f"{kind} {c['ok']} ok / {c['error']} error"
                                      for kind, c in OUTCOMES.items()))
+
+
+def test_readme_states_the_budget():
+    readme = (Path(tnnquant.__file__).resolve().parents[1] / "README.md").read_text("utf-8")
+    readme = " ".join(readme.split())   # sentences wrap across lines
+    cli = DEFAULT_EXAMPLES // 8
+    assert (f"{DEFAULT_EXAMPLES} cases for each of {len(TARGETS)} kinds" in readme
+            and f"{cli} damaged models through the command line" in readme
+            and f"{DEFAULT_EXAMPLES * len(TARGETS) + cli:,} cases" in readme)

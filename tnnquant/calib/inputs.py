@@ -51,6 +51,7 @@ import logging
 import math
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -545,7 +546,10 @@ def read_image(path: Path, spec: InputSpec, preprocess: Preprocess) -> np.ndarra
                          f"'{spec.name}' has {channels} channels", path=str(path))
     mean, scale = preprocess.channel_values(channels)
     try:
-        with Image.open(path) as image:   # reads the header only
+        with warnings.catch_warnings():   # Pillow warns above its limit; we refuse instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)      # reads the header only
+        with image:
             w, h = image.size
             limit = Image.MAX_IMAGE_PIXELS   # None when an application lifted it
             if limit and w * h > limit:
