@@ -344,6 +344,8 @@ def outcome(consume: Callable[[Path], None], folder: Path) -> str:
 
 needs_posix = pytest.mark.skipif(not hasattr(signal, "setitimer") or sys.platform == "win32",
                                  reason="the case bounds use setitimer and RLIMIT_AS")
+# damaged weights hold inf/NaN: numpy's overflow warnings are expected, not findings
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 FUZZ_SETTINGS = settings(max_examples=FUZZ_EXAMPLES, derandomize=True, database=None,
                          deadline=None, print_blob=True,
                          suppress_health_check=[HealthCheck.too_slow,

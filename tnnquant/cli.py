@@ -17,7 +17,11 @@ def _fail(message: str) -> int:
     return 1
 
 
+_warned: set[str] = set()   # warnings printed by this command (each is printed once)
+
+
 def guarded(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    _warned.clear()   # once per command, also when main() is called again in one process
     try:
         return fn(args)
     except TnnQuantError as err:
@@ -221,9 +225,6 @@ def add_quantize_options(p: argparse.ArgumentParser) -> None:
     extra.add_argument("--labels", metavar="FILE", help="'FILENAME CLASS_INDEX' lines for "
                        "the --eval samples: adds top-1/top-5 accuracy to the summary")
     add_html_options(extra)
-
-
-_warned: set[str] = set()
 
 
 def _warn(message: str) -> None:
