@@ -71,12 +71,21 @@ def _constant(node: Node, graph: OnnxGraph) -> np.ndarray:
 
 
 def _evaluate(node: Node, graph: OnnxGraph) -> list[np.ndarray] | None:
+    from onnx import helper
     from onnx.reference import ReferenceEvaluator
     if node.proto is None:
         return None
     feeds = {b: graph.consts[b] for b in node.inputs if b}
+    # a one-node model, because the evaluator ignores `opsets` for a bare NodeProto and would
+    # run the newest version of the op (e.g. Unsqueeze-13 on an opset-9 node with an axes
+    # attribute)
+    model = helper.make_model(
+        helper.make_graph([node.proto], "fold",
+                          [helper.make_tensor_value_info(b, 0, None) for b in feeds],
+                          [helper.make_tensor_value_info(b, 0, None) for b in node.proto.output]),
+        opset_imports=[helper.make_opsetid("", graph.opset)])
     try:
-        outputs = ReferenceEvaluator(node.proto, opsets={"": graph.opset}).run(None, feeds)
+        outputs = ReferenceEvaluator(model).run(None, feeds)
     except Exception as err:
         raise FormatError(f"node '{node.name}' ({node.op}, opset {graph.opset}): constant "
                           f"folding failed: {' '.join(str(err).split())[:160]}",

@@ -21,10 +21,11 @@ MAX_FILE_BYTES = 2**31 - 1        # protobuf cannot parse a larger message anywa
 MAX_NODES = 200_000
 MAX_TENSOR_ELEMENTS = 1 << 30      # 4 GiB of float32
 MAX_RANK = 8
-MIN_OPSET = 7
+MIN_OPSET = 6   # opset 6: PyTorch 0.3 and Caffe2 exports (legacy_broadcast rewrites them)
 
 # ONNX element type -> (numpy dtype, TNN input data type)
 INPUT_TYPES = {1: DataType.FLOAT, 10: DataType.HALF, 6: DataType.INT32, 7: DataType.INT32}
+_WEIGHT_TYPES = {1, 10, 11, 16}   # float, float16, double, bfloat16
 
 
 @dataclass
@@ -120,13 +121,40 @@ def read_onnx(path: str | os.PathLike,
             dim.Clear()
             dim.dim_value = n
     try:
-        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(_without_weights(model), strict_mode=False,
+                                                     data_prop=True)
     except Exception as err:
         raise fail(f"ONNX shape inference failed: {_short(err)}") from None
     shapes = _static_shapes(inferred.graph)
     nodes = [_node(n, i, fail) for i, n in enumerate(model.graph.node)]
     outputs = [text(o.name) for o in model.graph.output]
     return OnnxGraph(nodes, consts, inputs, outputs, shapes, opset, where)
+
+
+def _without_weights(model):
+    """The model to run shape inference on: large float initializers become typed graph inputs
+    (inference serializes the whole model, twice the weights in memory and most of the time
+    for a VGG; only small integer tensors feed its data propagation), IR 4 at least (IR 3
+    wants initializers listed as inputs and inference ignores the others; runtimes accept
+    them)."""
+    import onnx
+    from onnx import helper
+    light = onnx.ModelProto()
+    light.ir_version = max(model.ir_version, 4)
+    light.opset_import.extend(model.opset_import)
+    light.functions.extend(model.functions)
+    graph = light.graph
+    for field in ("node", "input", "output", "value_info"):
+        getattr(graph, field).extend(getattr(model.graph, field))
+    listed = {v.name for v in model.graph.input}
+    for tensor in model.graph.initializer:
+        if tensor.data_type in _WEIGHT_TYPES and np.prod(tensor.dims) > 64:
+            if tensor.name not in listed:
+                graph.input.append(helper.make_tensor_value_info(tensor.name, tensor.data_type,
+                                                                 list(tensor.dims)))
+        else:
+            graph.initializer.append(tensor)
+    return light
 
 
 def tensor_to_array(tensor, fail) -> np.ndarray:
@@ -191,6 +219,7 @@ def _input_specs(model, consts: dict[str, np.ndarray],
                  input_shapes: Mapping[str, Sequence[int]] | None, fail) -> list[InputSpec]:
     """Network inputs (graph inputs that are not initializers) with static dims: a dynamic
     first (batch) dim becomes 1 as onnx2tnn does; any other dynamic dim needs --input-shape."""
+    import onnx
     given = dict(input_shapes or {})
     specs: list[InputSpec] = []
     dynamic: list[str] = []
@@ -205,8 +234,11 @@ def _input_specs(model, consts: dict[str, np.ndarray],
             continue
         tensor_type = value.type.tensor_type
         if tensor_type.elem_type not in INPUT_TYPES:
-            raise fail(f"input '{name}' has element type {tensor_type.elem_type}; "
-                       f"TNN inputs are float, half or int32")
+            kind = (onnx.TensorProto.DataType.Name(tensor_type.elem_type)
+                    if tensor_type.elem_type in onnx.TensorProto.DataType.values()
+                    else tensor_type.elem_type)
+            raise fail(f"input '{name}' has element type {kind}; TNN inputs are float, half "
+                       f"or int32 (int64 is read as int32)")
         if name in given:
             dims = tuple(int(d) for d in given[name])
             if not dims or any(d <= 0 for d in dims):
