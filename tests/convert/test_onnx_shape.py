@@ -108,6 +108,25 @@ def test_shape_arithmetic_folds_to_a_constant_reshape(tmp_path):
     assert graph.layers[0].params.shape == (0, -1)   # batch written as "copy" like onnx2tnn
 
 
+def test_shapes_after_folding_are_inferred_again(tmp_path):
+    # Paddle's flatten: Shape -> Slice -> Cast -> Concat as a Reshape target; ONNX's data
+    # propagation stops at the Cast, so the Softmax after it has no rank until the folded
+    # target is seen by a second shape inference
+    model = make_model(
+        [node("Shape", ["x"], "shape"),
+         node("Slice", ["shape", "start", "end"], "n"),
+         node("Cast", ["n"], "n32", to=6),
+         node("Cast", ["minus1"], "m32", to=6),
+         node("Concat", ["n32", "m32"], "target32", axis=0),
+         node("Cast", ["target32"], "target", to=7),
+         node("Reshape", ["x", "target"], "flat"),
+         node("Softmax", ["flat"], axis=1)],
+        {"x": (2, 3, 4, 5)},
+        consts={"start": np.array([0], I64), "end": np.array([1], I64),
+                "minus1": np.array([-1], I64)}, opset=11)
+    assert layer_types(check(model, tmp_path)) == ["Reshape", "SoftmaxCaffe"]
+
+
 def test_identity_and_dropout_removed(tmp_path):
     model = make_model([node("Identity", ["x"], "a"), node("Relu", ["a"], "b"),
                         node("Dropout", ["b"], "c"), node("Identity", ["c"])], {"x": (1, 4)})

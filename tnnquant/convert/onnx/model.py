@@ -25,7 +25,6 @@ MIN_OPSET = 6   # opset 6: PyTorch 0.3 and Caffe2 exports (legacy_broadcast rewr
 
 # ONNX element type -> (numpy dtype, TNN input data type)
 INPUT_TYPES = {1: DataType.FLOAT, 10: DataType.HALF, 6: DataType.INT32, 7: DataType.INT32}
-_WEIGHT_TYPES = {1, 10, 11, 16}   # float, float16, double, bfloat16
 
 
 @dataclass
@@ -50,6 +49,10 @@ class OnnxGraph:
     shapes: dict[str, tuple[int, ...]]   # static shapes found by ONNX shape inference
     opset: int
     path: str
+    # what re-running shape inference needs: the inputs' ValueInfoProtos (dims fixed) and the
+    # model's operator-set imports
+    input_values: list[Any] = field(default_factory=list, repr=False)
+    opset_imports: list[Any] = field(default_factory=list, repr=False)
 
     def consumers(self, blob: str) -> list[Node]:
         return [n for n in self.nodes if blob in n.inputs]
@@ -120,41 +123,55 @@ def read_onnx(path: str | os.PathLike,
         for dim, n in zip(dims, spec.dims):
             dim.Clear()
             dim.dim_value = n
-    try:
-        inferred = onnx.shape_inference.infer_shapes(_without_weights(model), strict_mode=False,
-                                                     data_prop=True)
-    except Exception as err:
-        raise fail(f"ONNX shape inference failed: {_short(err)}") from None
-    shapes = _static_shapes(inferred.graph)
     nodes = [_node(n, i, fail) for i, n in enumerate(model.graph.node)]
     outputs = [text(o.name) for o in model.graph.output]
-    return OnnxGraph(nodes, consts, inputs, outputs, shapes, opset, where)
+    input_values = [v for v in model.graph.input if text(v.name) in {i.name for i in inputs}]
+    graph = OnnxGraph(nodes, consts, inputs, outputs, {}, opset, where, input_values,
+                      list(model.opset_import))
+    try:
+        infer_shapes(graph, first=model)
+    except Exception as err:
+        raise fail(f"ONNX shape inference failed: {_short(err)}") from None
+    return graph
 
 
-def _without_weights(model):
-    """The model to run shape inference on: large float initializers become typed graph inputs
-    (inference serializes the whole model, twice the weights in memory and most of the time
-    for a VGG; only small integer tensors feed its data propagation), IR 4 at least (IR 3
-    wants initializers listed as inputs and inference ignores the others; runtimes accept
-    them)."""
+def infer_shapes(graph: OnnxGraph, first: Any = None) -> None:
+    """Run ONNX shape inference on the graph as it is now, adding the static shapes it finds.
+
+    Large float constants go in as typed inputs without their data (inference serializes the
+    whole model: twice the weights in memory and most of the time for a VGG; only small
+    integer tensors feed its data propagation), and the IR version is the current one (IR 3
+    wants initializers listed as graph inputs and inference ignores the others; runtimes
+    accept them). ``first``: the ModelProto read, whose value_info and functions help the first
+    inference, which must succeed. Run again after folding (a failure keeps the shapes found),
+    a Reshape whose target was Shape -> Slice -> Cast -> Concat arithmetic, which ONNX's data
+    propagation does not follow through Cast, has a constant target and everything after it
+    gets a shape."""
     import onnx
-    from onnx import helper
-    light = onnx.ModelProto()
-    light.ir_version = max(model.ir_version, 4)
-    light.opset_import.extend(model.opset_import)
-    light.functions.extend(model.functions)
-    graph = light.graph
-    for field in ("node", "input", "output", "value_info"):
-        getattr(graph, field).extend(getattr(model.graph, field))
-    listed = {v.name for v in model.graph.input}
-    for tensor in model.graph.initializer:
-        if tensor.data_type in _WEIGHT_TYPES and np.prod(tensor.dims) > 64:
-            if tensor.name not in listed:
-                graph.input.append(helper.make_tensor_value_info(tensor.name, tensor.data_type,
-                                                                 list(tensor.dims)))
+    from onnx import helper, numpy_helper
+    used = {b for n in graph.nodes for b in n.inputs}
+    initializers, weights = [], []
+    for name, value in graph.consts.items():
+        if name not in used:
+            continue
+        if value.dtype.kind == "f" and value.size > 64:   # shape only, as in read_onnx
+            weights.append(helper.make_tensor_value_info(
+                name, helper.np_dtype_to_tensor_dtype(value.dtype), list(value.shape)))
         else:
-            graph.initializer.append(tensor)
-    return light
+            initializers.append(numpy_helper.from_array(value, name))
+    model = helper.make_model(
+        helper.make_graph([n.proto for n in graph.nodes if n.proto is not None], "infer",
+                          list(graph.input_values) + weights, [], initializers,
+                          value_info=first.graph.value_info if first else None),
+        opset_imports=graph.opset_imports, functions=first.functions if first else None)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+    except Exception:
+        if first is not None:
+            raise
+        return   # the shapes found so far stay
+    for name, shape in _static_shapes(inferred.graph).items():
+        graph.shapes.setdefault(name, shape)
 
 
 def tensor_to_array(tensor, fail) -> np.ndarray:
