@@ -1,6 +1,6 @@
 """onnx2tnn's rarer fusions (HardSigmoid and two-input HardSwish from their arithmetic, GELU,
-Mul-Add as BatchNorm, Conv + Add as bias, LayerNorm, GroupNorm), each against onnxruntime on
-the unfused graph, and the cases onnx2tnn's conditions leave alone."""
+Mul-Add as BatchNorm, Conv + Add as bias, LayerNorm, GroupNorm, ShuffleChannel), each against
+onnxruntime on the unfused graph, and the cases onnx2tnn's conditions leave alone."""
 from __future__ import annotations
 
 import numpy as np
@@ -185,3 +185,24 @@ def test_group_norm_from_pytorch_export(tmp_path):
     graph = check(model, tmp_path, atol=1e-4)
     assert layer_types(graph) == ["GroupNorm"] and graph.layers[0].params.group == groups
     assert graph.layers[0].params.eps == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("back", [(2, 6, 5, 6), (2, -1, 5, 6)])
+def test_channel_shuffle(tmp_path, back):
+    # ShuffleNet's x.view(N, G, C/G, H, W).transpose(1, 2).reshape(N, C, H, W)
+    model = make_model([node("Reshape", ["x", "split"], "r"),
+                        node("Transpose", ["r"], "t", perm=[0, 2, 1, 3, 4]),
+                        node("Reshape", ["t", "back"])], {"x": (2, 6, 5, 6)},
+                       consts={"split": np.array([2, 3, 2, 5, 6], np.int64),
+                               "back": np.array(back, np.int64)})
+    graph = check(model, tmp_path)
+    assert layer_types(graph) == ["ShuffleChannel"] and graph.layers[0].params.group == 3
+
+
+def test_other_transpose_is_not_a_shuffle(tmp_path):
+    model = make_model([node("Reshape", ["x", "split"], "r"),
+                        node("Transpose", ["r"], "t", perm=[0, 1, 2, 4, 3]),
+                        node("Reshape", ["t", "back"])], {"x": (2, 6, 5, 5)},
+                       consts={"split": np.array([2, 3, 2, 5, 5], np.int64),
+                               "back": np.array([2, 6, 5, 5], np.int64)})
+    assert layer_types(check(model, tmp_path)) == ["Reshape", "Permute", "Reshape"]

@@ -27,18 +27,20 @@ from .fuse_hard_swish import fuse_hard_swish
 from .fuse_layer_norm import fuse_layer_norm
 from .fuse_matmul_add import fuse_matmul_add
 from .fuse_mul_add_bn import fuse_mul_add_bn
+from .fuse_shuffle_channel import fuse_shuffle_channel
 from .fuse_swish import fuse_swish
 from .legacy_broadcast import legacy_broadcast
 from .model import OnnxGraph, read_onnx
 from .registry import ONNX_OPS, Context, ConvertError, malformed
 from .remove_identity import remove_identity
 
-# onnx2tnn's order: removals, then chain fusions (Swish, HardSigmoid, HardSwish, GELU,
-# BatchNorm from Mul-Add, GEMM, Conv+BN and Conv+Add, LayerNorm, GroupNorm); before them the
-# opset-6 broadcast rewrite and constant folding that onnx2tnn leaves to onnx-simplifier
-PASSES = [legacy_broadcast, fold_constants, remove_identity, fuse_swish, fuse_hard_sigmoid,
-          fuse_hard_swish, fuse_gelu, fuse_mul_add_bn, fuse_matmul_add, fuse_conv_bn,
-          fuse_conv_add, fuse_layer_norm, fuse_group_norm]
+# onnx2tnn's order: removals (with ShuffleChannel), then chain fusions (Swish, HardSigmoid,
+# HardSwish, GELU, BatchNorm from Mul-Add, GEMM, Conv+BN and Conv+Add, LayerNorm, GroupNorm);
+# before them the opset-6 broadcast rewrite and constant folding that onnx2tnn leaves to
+# onnx-simplifier
+PASSES = [legacy_broadcast, fold_constants, remove_identity, fuse_shuffle_channel, fuse_swish,
+          fuse_hard_sigmoid, fuse_hard_swish, fuse_gelu, fuse_mul_add_bn, fuse_matmul_add,
+          fuse_conv_bn, fuse_conv_add, fuse_layer_norm, fuse_group_norm]
 
 
 def convert_file(path: str | os.PathLike,

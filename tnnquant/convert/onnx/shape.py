@@ -164,3 +164,10 @@ def gather(node: Node, ctx: Context) -> None:
                           DataType.INT32, indices.shape)
     ctx.emit(node, "Gather", GatherParams(axis, 0, 1),
              resource=GatherResource(0, None, 1, stored))
+
+
+@ONNX_OPS.register("ShuffleChannel")
+def shuffle_channel(node: Node, ctx: Context) -> None:
+    """``fuse_shuffle_channel``'s node."""
+    from ...layers.shuffle_channel import ShuffleChannelParams
+    ctx.emit(node, "ShuffleChannel", ShuffleChannelParams(int(node.attrs["group"])))
