@@ -123,9 +123,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .formats.io import load_model, write_files_atomically
-    from .report import compare_folder, render
+    from .report import compare_folder, compare_with_details, render, render_html
     if args.json and not Path(args.json).parent.is_dir():   # fail before a long evaluation
         raise ConfigError(f"--json {args.json}: no such folder '{Path(args.json).parent}'")
+    class_names = _check_html_options(args)
     float_graph = load_model_from(args)
     int8_graph = load_model(args.int8_proto, args.int8_model)
     # the bar goes to stderr so that stdout holds the table alone
@@ -135,14 +136,47 @@ def cmd_compare(args: argparse.Namespace) -> int:
             bar.total = total
             bar.update(done - bar.n)
 
-        report = compare_folder(float_graph, int8_graph, args.input, preprocess_from(args),
-                                args.labels, args.batch, progress, _warn, args.device)
+        if args.html:
+            report, details = compare_with_details(
+                float_graph, int8_graph, args.input, preprocess_from(args), args.labels,
+                args.batch, progress, _warn, args.device, class_names)
+        else:
+            report = compare_folder(float_graph, int8_graph, args.input, preprocess_from(args),
+                                    args.labels, args.batch, progress, _warn, args.device)
+    files = {}
     if args.json:
-        write_files_atomically({args.json: report.to_json().encode()})
+        files[args.json] = report.to_json().encode()
+    if args.html:
+        files[args.html] = render_html(report, details).encode()
+    write_files_atomically(files)
     print(render(report))
-    if args.json:
-        print(f"wrote {args.json}")
+    for path in files:
+        print(f"wrote {path}")
     return 0
+
+
+def _check_html_options(args: argparse.Namespace) -> dict[int, str] | None:
+    """Before any long work: --html can be written (matplotlib present, folder exists); the
+    class names, if given, are read."""
+    from pathlib import Path
+
+    from .report import read_class_names
+    if args.html:
+        from .report.plots import require_matplotlib
+        require_matplotlib()
+        if not Path(args.html).parent.is_dir():
+            raise ConfigError(f"--html {args.html}: no such folder '{Path(args.html).parent}'")
+    if args.class_names and not args.html:
+        raise ConfigError("--class-names names the classes of the HTML report: add --html FILE")
+    return read_class_names(args.class_names) if args.class_names else None
+
+
+def add_html_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--html", metavar="FILE",
+                   help="also write a self-contained HTML report with plots (needs "
+                        "matplotlib: pip install 'tnnquant[report]')")
+    p.add_argument("--class-names", metavar="FILE",
+                   help="class names for the HTML report, line N naming class N-1")
 
 
 # --- quantize / quantization_cmd ------------------------------------------------------------
@@ -186,6 +220,9 @@ def add_quantize_options(p: argparse.ArgumentParser) -> None:
                        "end (default: the calibration folder)")
     extra.add_argument("--no-report", action="store_true",
                        help="skip the accuracy summary (float vs simulated int8)")
+    extra.add_argument("--labels", metavar="FILE", help="'FILENAME CLASS_INDEX' lines for "
+                       "the --eval samples: adds top-1/top-5 accuracy to the summary")
+    add_html_options(extra)
 
 
 def _warn(message: str) -> None:
@@ -246,6 +283,10 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     from .quantize import quantize
     config = quant_config_from(args)
     proto_path, model_path = output_paths(args.output)
+    if args.no_report and (args.html or args.labels):
+        raise ConfigError(f"{'--html' if args.html else '--labels'} needs the accuracy "
+                          f"report: drop --no-report")
+    class_names = _check_html_options(args)
     graph = load_model_from(args)
     bars: dict[str, tqdm] = {}
 
@@ -263,16 +304,41 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     result.save(proto_path, model_path)
     print(_summary(result, proto_path, model_path))
     if not args.no_report:
-        from .report import compare_folder, summarize
+        from .report import compare_folder, compare_with_details, summarize
         folder = args.eval or args.input_path
         with _progress_bar("accuracy", args.quiet) as bar:
+            def progress(done: int, total: int | None) -> None:
+                bar.update(done - bar.n)
+
             # one sample at a time: the comparison holds every float blob of a batch
-            report = compare_folder(graph, result.graph, folder, config.preprocess,
-                                    batch_size=1, warn=_warn,
-                                    progress=lambda done, total: bar.update(done - bar.n))
+            if args.html:
+                report, details = compare_with_details(
+                    graph, result.graph, folder, config.preprocess, args.labels, 1, progress,
+                    _warn, class_names=class_names)
+            else:
+                report = compare_folder(graph, result.graph, folder, config.preprocess,
+                                        args.labels, 1, progress, _warn)
         print(f"accuracy of the int8 model (simulated TNN x86/ARM int8) vs float on {folder}:")
         print(summarize(report))
+        if args.html:
+            _write_quantize_html(args, config, result, report, details, proto_path)
     return 0
+
+
+def _write_quantize_html(args: argparse.Namespace, config, result, report, details,
+                         proto_path: str) -> None:
+    from collections import Counter
+    from pathlib import Path
+
+    from .formats.io import write_files_atomically
+    from .report import render_html
+    methods = Counter(plan.method for plan in result.plans.values())
+    context = [f"Calibrated on {result.samples} samples of {args.input_path}: blob scales by "
+               f"{', '.join(f'{m} ({n} blobs)' for m, n in methods.most_common())}; weight "
+               f"scales by {config.weight_method}."]
+    title = f"int8 vs float: {Path(proto_path).name} vs {Path(args.proto).name}"
+    write_files_atomically({args.html: render_html(report, details, title, context).encode()})
+    print(f"wrote {args.html}")
 
 
 def _progress_bar(stage: str, quiet: bool):
@@ -331,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", metavar="FILE",
                    help="'FILENAME CLASS_INDEX' lines: adds top-1/top-5 accuracy of both models")
     p.add_argument("--json", metavar="FILE", help="also write the full report as JSON")
+    add_html_options(p)
     p.add_argument("--batch", type=int, default=4, metavar="N",
                    help="samples per forward pass (default 4)")
     p.add_argument("--device", choices=("x86", "naive"), default="x86",
