@@ -206,3 +206,13 @@ def test_other_transpose_is_not_a_shuffle(tmp_path):
                        consts={"split": np.array([2, 3, 2, 5, 5], np.int64),
                                "back": np.array([2, 6, 5, 5], np.int64)})
     assert layer_types(check(model, tmp_path)) == ["Reshape", "Permute", "Reshape"]
+
+
+@pytest.mark.parametrize("before, expected", [("Conv", ["Convolution"]),
+                                              ("Relu", ["ReLU", "BatchNormCxx"])])
+def test_one_value_mul_add_is_batchnorm(tmp_path, before, expected):
+    # PP-LCNetV3's learnable affine block: x * s + b with one s and one b (PP-OCRv4)
+    first = (node("Conv", ["x", "w"], "t") if before == "Conv" else node("Relu", ["x"], "t"))
+    model = make_model([first, node("Mul", ["t", "s"], "m"), node("Add", ["m", "b"])], X,
+                       consts={"w": w(4, 4, 1, 1), "s": w(1, 1, 1, 1), "b": w(1, 1, 1, 1)})
+    assert layer_types(check(model, tmp_path)) == expected
