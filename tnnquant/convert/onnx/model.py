@@ -7,6 +7,7 @@ external-data files (which must lie in the model's folder).
 from __future__ import annotations
 
 import os
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -109,6 +110,7 @@ def read_onnx(path: str | os.PathLike,
     if not MIN_OPSET <= opset <= onnx.defs.onnx_opset_version():
         raise fail(f"opset {opset} is not supported (ONNX opsets {MIN_OPSET} to "
                    f"{onnx.defs.onnx_opset_version()})")
+    _check_names(model, fail)
 
     if any(external_data_helper.uses_external_data(t) for t in model.graph.initializer):
         _load_external_data(model, path.parent, fail)
@@ -318,6 +320,18 @@ def _node(proto, index: int, fail) -> Node:
         raise fail(f"node {index} ({op} '{name}') has no output")
     return Node(op, name or outputs[0], [text(b) for b in proto.input], outputs, attrs,
                 text(proto.domain), proto)
+
+
+def _check_names(model, fail) -> None:
+    """No name may hold a control character or a line break: TNN's proto could not hold it,
+    and every message that names the node or blob would no longer be one line."""
+    graph = model.graph
+    names = [v.name for v in list(graph.input) + list(graph.output)]
+    names += [t.name for t in graph.initializer]
+    names += [b for n in graph.node for b in (n.name, *n.input, *n.output)]
+    for name in map(text, names):
+        if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in name):
+            raise fail(f"the name {name!r} holds a control character or a line break")
 
 
 def text(value: str | bytes) -> str:
