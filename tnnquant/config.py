@@ -37,6 +37,7 @@ class QuantConfig:
     # per blob, clipping and per-channel/per-tensor scales chosen among candidates by the
     # measured output error of the layers reading it (passes/scale_search.py)
     scale_search: bool = True
+    learned_rounding: bool = True       # int8 codes rounded for the layer output (GPTQ-style)
     round_bias: bool = True             # int32 biases rounded, not truncated (TNN: trunc)
     bias_correction: bool = True        # expected output error folded into int32 biases
     # mixed precision: keep the fewest layers float until the simulated output cosine on the
@@ -106,7 +107,8 @@ class QuantConfig:
 
 #: the fields TNN's recipe sets (QuantConfig.tnn)
 TNN_RECIPE = dict(blob_method="minmax", weight_method="minmax", fold_merged_scales=False,
-                  swish_in_float=False, scale_search=False, round_bias=False,
+                  swish_in_float=False, scale_search=False, learned_rounding=False,
+                  round_bias=False,
                   bias_correction=False)
 
 PRESETS = ("default", "tnn")
@@ -118,6 +120,7 @@ TECHNIQUES: dict[str, dict] = {
     "fixed-folding": dict(fold_merged_scales=False),
     "swish-in-float": dict(swish_in_float=False),
     "scale-search": dict(scale_search=False),
+    "learned-rounding": dict(learned_rounding=False),
     "round-bias": dict(round_bias=False),
     "bias-correction": dict(bias_correction=False),
 }

@@ -18,6 +18,7 @@ from .ir.graph import BlobScale, Graph
 from .passes.bias import correct_biases, round_biases
 from .passes.context import PassContext
 from .passes.fuse_activation import fuse_conv_activation
+from .passes.learned_rounding import learn_rounding
 from .passes.merge_scales import merge_relu_pool_scales
 from .passes.mixed_precision import keep_float_until_target
 from .passes.packer import modelpacker_layout
@@ -62,6 +63,8 @@ def recipe(config: QuantConfig) -> list[Step]:
         steps += [merge_scales, quantize_layer_weights]
     else:                           # TNN: fold first, merge after (spec int8 §9)
         steps += [quantize_layer_weights, merge_scales]
+    if config.learned_rounding:
+        steps.append(learn_rounding)
     if config.round_bias:
         steps.append(round_biases)
     if config.bias_correction:
