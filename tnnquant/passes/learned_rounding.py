@@ -39,6 +39,10 @@ BLOCK = 128          # columns rounded before the lazy update of the rest (GPTQ'
 # more only costs time (a fixed-seed subset, so results do not depend on the machine)
 POSITIONS_PER_K = 16
 MIN_POSITIONS = 4096
+# a layer is re-rounded only when H (K x K) is estimated from at least this many input
+# windows per dimension: with fewer (an inner product on 14 samples: rank 14 for K = 1152)
+# H is singular or noisy and the rounding would fit the calibration samples, not the layer
+MIN_WINDOWS_PER_K = 4
 
 
 def _kind(layer: Layer) -> str | None:
@@ -88,6 +92,7 @@ class _Hessians:
         for lay in self.layers.values():
             self.by_input.setdefault(lay.inputs[0], []).append(lay)
         self.h: dict[str, np.ndarray] = {}
+        self.windows: dict[str, int] = {}   # input windows seen per layer
         self.rng = np.random.default_rng(0)
 
     def hook(self, name: str, x: np.ndarray, layer: Layer | None) -> None:
@@ -105,6 +110,7 @@ class _Hessians:
                 flat = cols.reshape(c * t, -1)
                 h = flat @ flat.T
             self.h[lay.name] = self.h.get(lay.name, 0) + h
+            self.windows[lay.name] = self.windows.get(lay.name, 0) + n * m
 
 
 def _rhaz_clip(v: np.ndarray) -> np.ndarray:
@@ -197,8 +203,13 @@ def learn_rounding(graph: Graph, ctx: PassContext) -> Graph:
         done += len(next(iter(batch.values())))
         ctx.tick("learned rounding", done)
     graph = graph.copy()
+    skipped = []
     for name, lay in hessians.layers.items():
         if name not in hessians.h:
+            continue
+        k = hessians.h[name].shape[-1]
+        if hessians.windows[name] < MIN_WINDOWS_PER_K * k:
+            skipped.append(name)
             continue
         res = graph.resources[name]
         in_scale = graph.blob_scales[lay.inputs[0]].scale.astype(np.float64)
@@ -218,6 +229,10 @@ def learn_rounding(graph: Graph, ctx: PassContext) -> Graph:
         new = RawBuffer.of(codes.astype(np.int8).reshape(-1), DataType.INT8)
         graph.resources[name] = dataclasses.replace(
             res, **{"filter" if lay.kind is Convolution else "weight": new})
+    if skipped:
+        ctx.notes.append(f"learned rounding: {len(skipped)} layer(s) keep nearest rounding "
+                         f"(fewer than {MIN_WINDOWS_PER_K} calibration input windows per "
+                         f"weight of a row)")
     return graph
 
 
