@@ -26,9 +26,11 @@ split in ``FOLDS`` folds; each fold is scored with candidates built (by min-max,
 candidate's rule) from the other folds' ranges only, and the rule with the smallest total
 held-out error is then applied to the scales calibrated on all samples.
 
-Blobs whose scale is tied to others stay as calibrated: every blob of an Add (TNN takes the
-per-channel decision from input 0, spec int8 §12.5), of a Concat (per-channel Concat is a raw
-byte copy, §12.6), of a merging ReLU / max pool (§9) and of an InnerProduct (per-tensor, §4).
+Blobs whose scales are tied are decided together, one rule for the group, the errors of its
+members summed: the inputs and output of an Add (TNN takes the per-channel decision from input
+0 and applies it to all, spec int8 §12.5) and of a ReLU / max pool whose scales will be merged
+(§9). A group holding a Concat blob (a per-channel Concat is a raw byte copy, §12.6) or a
+per-tensor-only blob (InnerProduct's, §4) can only be per-tensor.
 """
 from __future__ import annotations
 
@@ -75,31 +77,62 @@ def per_tensor_candidates(plans: dict[str, BlobPlan], stats: dict[str, BlobStats
     return out
 
 
-def tied_blobs(graph: Graph) -> set[str]:
-    """Blobs whose scale is tied to other blobs' or must be per-tensor (module docstring)."""
-    tied: set[str] = set()
+def blob_groups(graph: Graph) -> tuple[list[set[str]], set[str]]:
+    """(groups of blobs sharing one rule, blobs that can only be per-tensor) (module
+    docstring). Every blob with a scale is in exactly one group."""
+    parent = {b: b for b in graph.blob_scales}
+
+    def root(b: str) -> str:
+        while parent[b] != b:
+            parent[b] = parent[parent[b]]
+            b = parent[b]
+        return b
+
+    def join(blobs: list[str]) -> None:
+        blobs = [b for b in blobs if b in parent]
+        for other in blobs[1:]:
+            parent[root(other)] = root(blobs[0])
+
+    producers = graph.producers()
+    tensor_only: set[str] = set()
     for layer in graph.layers:
-        if layer.kind in (Add, Concat, InnerProduct) or _merges(layer):
-            tied.update(layer.inputs)
-            tied.update(layer.outputs)
-    return tied
+        if layer.kind is Add:
+            join(layer.inputs + layer.outputs)
+        elif layer.kind in (Concat, InnerProduct):
+            tensor_only.update(layer.inputs + layer.outputs)
+        elif _merges(layer) and layer.inputs:
+            source = producers.get(layer.inputs[0])
+            if source is not None and source.quantized:
+                join(layer.inputs[:1] + layer.outputs[:1])
+    groups: dict[str, set[str]] = {}
+    for b in parent:
+        groups.setdefault(root(b), set()).add(b)
+    return list(groups.values()), tensor_only
 
 
-def candidates_for(graph: Graph, ctx: PassContext) -> dict[str, dict[str, BlobScale]]:
-    """blob -> label -> candidate scale, for the blobs whose scale is searched."""
-    tied = tied_blobs(graph)
-    out = {}
-    for name, extra in ctx.candidates.items():
-        own = graph.blob_scales.get(name)
-        if name in tied or own is None or not own.per_channel or "tensor" not in extra:
+def candidates_for(graph: Graph, ctx: PassContext
+                   ) -> tuple[dict[str, dict[str, BlobScale]], list[list[str]]]:
+    """(blob -> label -> candidate scale, groups of searched blobs sharing one label)."""
+    groups, tensor_only = blob_groups(graph)
+    out: dict[str, dict[str, BlobScale]] = {}
+    searched: list[list[str]] = []
+    for group in groups:
+        members = sorted(b for b in group if b in ctx.candidates
+                         and graph.blob_scales[b].per_channel)
+        if not members:
             continue
-        t = extra["tensor"].scale[0]
-        options = {"channel": own}
-        for k in FLOORS:
-            options[f"floor 1/{k}"] = BlobScale(np.maximum(own.scale, np.float32(t / k)))
-        options["tensor"] = extra["tensor"]
-        out[name] = options
-    return out
+        only_tensor = bool(group & tensor_only) or len(members) < len(
+            [b for b in group if graph.blob_scales[b].per_channel or b in tensor_only])
+        for name in members:
+            own = graph.blob_scales[name]
+            t = ctx.candidates[name]["tensor"].scale[0]
+            options = {"channel": own}
+            for k in FLOORS:
+                options[f"floor 1/{k}"] = BlobScale(np.maximum(own.scale, np.float32(t / k)))
+            options["tensor"] = ctx.candidates[name]["tensor"]
+            out[name] = {"tensor": options["tensor"]} if only_tensor else options
+        searched.append(members)
+    return out, searched
 
 
 FOLDS = 2   # held-out folds (samples alternate); 2 keeps half the data for fitting
@@ -194,19 +227,24 @@ class _Errors:
             for k, label in enumerate(options):
                 self.err[name][-1, k] += np.square(fq[label] - x).sum()
 
-    def best(self) -> dict[str, str]:
+    def best(self, groups: list[list[str]]) -> dict[str, str]:
+        """The label with the smallest held-out error summed over each group's members."""
         out = {}
-        for name, labels in self.labels.items():
-            power = np.maximum(self.power[name], np.finfo(np.float64).tiny)[:, None]
-            total = (self.err[name] / power).sum(0)
-            out[name] = labels[int(np.argmin(total))]
+        for group in groups:
+            labels = self.labels[group[0]]
+            total = np.zeros(len(labels))
+            for name in group:
+                power = np.maximum(self.power[name], np.finfo(np.float64).tiny)[:, None]
+                total += (self.err[name] / power).sum(0)
+            for name in group:
+                out[name] = labels[int(np.argmin(total))]
         return out
 
 
 def search_blob_scales(graph: Graph, ctx: PassContext) -> Graph:
     """Return a copy whose searchable blobs hold their best candidate scale (module
     docstring); needs the flagged float graph (weights not yet quantized)."""
-    options = candidates_for(graph, ctx)
+    options, groups = candidates_for(graph, ctx)
     if not options:
         return graph
     executor = Executor(graph, fp32=ctx.config.fp32)
@@ -221,7 +259,7 @@ def search_blob_scales(graph: Graph, ctx: PassContext) -> Graph:
         errors.seen = done
         ctx.tick("scale search", done)
     graph = graph.copy()
-    chosen = errors.best()
+    chosen = errors.best(groups)
     for name, label in chosen.items():
         graph.blob_scales[name] = options[name][label]
     counts: dict[str, int] = {}
