@@ -10,7 +10,9 @@ scales ``s`` and per-tensor scale ``t`` (both from the calibration method):
 
 * ``channel``: ``s``;  ``tensor``: ``t``;
 * ``floor 1/k``: ``max(s, t/k)`` for k in ``FLOORS`` — per-channel, with small channels' scales
-  raised so that their folded weights keep precision.
+  raised so that their folded weights keep precision;
+* ``... xm``: the per-channel part multiplied by a margin m in ``MARGINS`` (``max(m·s, t/k)``),
+  room for channel values the calibration samples did not reach.
 
 The error of a candidate is, summed over the blob's consumers, the relative squared error
 ``Σ(y_q - y)² / Σ y²`` of each quantized Convolution / InnerProduct output (input fake-quantized
@@ -55,6 +57,10 @@ QMAX = 127   # a blob's min-max scale maps its max |x| to code 127 (spec int8 §
 # floors t/k: powers of 4 between per-tensor (k = 1) and per-channel (k = ∞), a coarse
 # geometric grid (the error is smooth in log k); 3 extra candidates bound the search time
 FLOORS = (4, 16, 64)
+# per-channel maxima of a few samples underestimate those of new data (extreme values grow
+# with the sample count); a margin of 2 doubles the headroom at the cost of one bit of the
+# channel's resolution, and the held-out error decides whether that pays
+MARGINS = (1, 2)
 WEIGHTED = (Convolution, InnerProduct)
 
 
@@ -123,14 +129,11 @@ def candidates_for(graph: Graph, ctx: PassContext
             continue
         only_tensor = bool(group & tensor_only) or len(members) < len(
             [b for b in group if graph.blob_scales[b].per_channel or b in tensor_only])
+        labels = ["tensor"] if only_tensor else RULES
         for name in members:
-            own = graph.blob_scales[name]
-            t = ctx.candidates[name]["tensor"].scale[0]
-            options = {"channel": own}
-            for k in FLOORS:
-                options[f"floor 1/{k}"] = BlobScale(np.maximum(own.scale, np.float32(t / k)))
-            options["tensor"] = ctx.candidates[name]["tensor"]
-            out[name] = {"tensor": options["tensor"]} if only_tensor else options
+            t = float(ctx.candidates[name]["tensor"].scale[0])
+            out[name] = {label: _rule(label, graph.blob_scales[name].scale, t)
+                         for label in labels}
         searched.append(members)
     return out, searched
 
@@ -138,14 +141,35 @@ def candidates_for(graph: Graph, ctx: PassContext
 FOLDS = 2   # held-out folds (samples alternate); 2 keeps half the data for fitting
 
 
+def _label(floor: int | None, margin: int) -> str:
+    base = "channel" if floor is None else f"floor 1/{floor}"
+    return base if margin == 1 else f"{base} x{margin}"
+
+
+RULES = ["tensor"] + [_label(k, m) for m in MARGINS for k in (None,) + FLOORS]
+
+
 def _rule(label: str, per_channel: np.ndarray, per_tensor: float) -> BlobScale:
-    """A candidate rule (``channel``, ``floor 1/k``, ``tensor``) applied to scales."""
-    if label == "channel":
-        return BlobScale(per_channel)
+    """A candidate rule (``tensor``, ``channel``, ``floor 1/k``, each per-channel one with an
+    optional `` xm`` margin) applied to per-channel scales and a per-tensor scale."""
     if label == "tensor":
         return BlobScale(np.array([per_tensor], np.float32))
-    k = int(label.split("/")[1])
-    return BlobScale(np.maximum(per_channel, np.float32(per_tensor / k)))
+    base, _, margin = label.partition(" x")
+    scaled = (per_channel * np.float32(margin or 1)).astype(np.float32)
+    if base == "channel":
+        return BlobScale(scaled)
+    k = int(base.split("/")[1])
+    return BlobScale(np.maximum(scaled, np.float32(per_tensor / k)))
+
+
+def _weights_key(layer: Layer, fold: int, label: str) -> tuple:
+    """Candidates whose quantized weights act identically share them: a margin scales the
+    folded weights and their scale alike (the codes do not change, spec int8 §8.1); folding a
+    per-tensor scale or a depthwise input scale changes no code at all."""
+    if label == "tensor" or (layer.kind is Convolution and layer.params.group > 1
+                             and layer.params.group == layer.params.output_channel):
+        return layer.name, "plain"
+    return layer.name, fold, label.partition(" x")[0]
 
 
 class _Ranges:
@@ -183,13 +207,13 @@ class _Errors:
         consumers = graph.consumers()
         self.readers = {b: list(consumers.get(b, [])) for b in labels}
         self.folds = {b: ranges.held_out_scales(b, labels[b]) for b in labels}
-        self.weights: dict[tuple[str, int, str], object] = {}   # float stand-ins, cached
+        self.weights: dict[tuple, object] = {}   # float stand-ins, shared where equal
         self.err = {b: np.zeros((len(self.readers[b]) + 1, len(o))) for b, o in labels.items()}
         self.power = {b: np.zeros(len(self.readers[b]) + 1) for b in labels}
         self.seen = 0
 
     def _resource(self, layer: Layer, fold: int, label: str, blob_scale: BlobScale):
-        key = (layer.name, fold, label)
+        key = _weights_key(layer, fold, label)
         if key not in self.weights:
             trial = self.graph.copy()
             trial.blob_scales[layer.inputs[0]] = blob_scale
