@@ -172,3 +172,35 @@ def test_target_cos_keeps_layers_float_and_reports_reformats():
     assert reformat_count(some.graph) >= 0
     if some.graph.is_quantized:
         Executor(some.graph, mode="int8").run({"data": np.stack(xs)})
+
+
+def depthwise_net():
+    b = GraphBuilder(5)
+    x = b.input("data", (1, 4, 10, 10))
+    dw = b.conv(x, 4, 3, pad=1, group=4, name="dw")
+    return b.build(b.conv(dw, 4, 1, name="pw"))
+
+
+def test_scale_search_keeps_per_channel_scales_when_channel_ranges_are_stable():
+    rng = np.random.default_rng(6)
+    spread = np.array([10, 1, 0.1, 0.01], f32)[:, None, None]
+    xs = [(rng.normal(size=(4, 10, 10)) * spread).astype(f32) for _ in range(8)]
+    r = quantize(depthwise_net(), xs, QuantConfig())
+    assert r.graph.blob_scales["data"].per_channel       # read by a depthwise conv only
+
+
+def test_scale_search_avoids_per_channel_scales_that_do_not_generalize():
+    """A channel silent in half of the samples: per-channel scales fitted on the other half give
+    it scale 0 (its values lost), so the held-out error rejects plain per-channel scales."""
+    rng = np.random.default_rng(7)
+    xs = []
+    for i in range(8):
+        x = rng.normal(size=(4, 10, 10)).astype(f32)
+        x[3] *= 0.0 if i % 2 else 5.0
+        xs.append(x)
+    r = quantize(depthwise_net(), xs, QuantConfig(blob_method="minmax"))
+    chosen = r.graph.blob_scales["data"].scale
+    plain = np.abs(np.stack(xs)).max(axis=(0, 2, 3)) / 127
+    # the samples alternate between the two folds, so channel 3 is silent in one of them
+    assert chosen.size == 1 or not any(np.allclose(chosen, m * plain, rtol=1e-3)
+                                       for m in (1, 2))
