@@ -17,7 +17,9 @@ scales ``s`` and per-tensor scale ``t`` (both from the calibration method):
 The error of a candidate is, summed over the blob's consumers, the relative squared error
 ``Σ(y_q - y)² / Σ y²`` of each quantized Convolution / InnerProduct output (input fake-quantized
 with the candidate, weights folded with it and quantized with the recipe's weight method,
-fused activation applied), or of the blob itself for any other consumer.
+fused activation applied), of any other one-input consumer's float output (HardSwish,
+Sigmoid, pooling: the blob's errors weighed as that layer weighs them), or of the blob itself
+for a consumer with several inputs (Add, Concat, Mul).
 
 The error is cross-validated: scales fitted on a few calibration samples generalize badly per
 channel (on MobileNetV2's 7x7 maps, a channel's maximum over 20 new photos exceeds its maximum
@@ -243,6 +245,16 @@ class _Errors:
                 for k, (label, s) in enumerate(options.items()):
                     y_q = reader.kind.forward(reader.params,
                                               self._resource(reader, fold, label, s), fq[label])
+                    self.err[name][i, k] += np.square(y_q - y).sum()
+            elif reader.inputs == [name] and len(reader.outputs) == 1:
+                # any other one-input layer (HardSwish, Sigmoid, pooling, ...): its float
+                # output on the fake-quantized blob, which weighs the blob's errors as the
+                # layer does (HardSwish all but erases the negative side, for instance)
+                res = self.graph.resources.get(reader.name)
+                y = np.asarray(reader.kind.forward(reader.params, res, x), np.float64)
+                self.power[name][i] += np.square(y).sum()
+                for k, label in enumerate(options):
+                    y_q = reader.kind.forward(reader.params, res, fq[label])
                     self.err[name][i, k] += np.square(y_q - y).sum()
             else:
                 own = True
