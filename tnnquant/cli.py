@@ -40,9 +40,10 @@ class _Parser(argparse.ArgumentParser):
 # --- info ------------------------------------------------------------------------------------
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .formats.io import load_model, load_proto
+    from .formats.io import is_onnx, load_model, load_proto
     from .info import format_info, model_info
-    graph = load_model(args.proto, args.model) if args.model else load_proto(args.proto)
+    graph = (load_model(args.proto, args.model) if args.model or is_onnx(args.proto)
+             else load_proto(args.proto))
     print(format_info(model_info(graph)))
     return 0
 
@@ -92,8 +93,7 @@ def print_outputs(outputs) -> None:
 def _run_model(args: argparse.Namespace, quantized: bool) -> int:
     """`run` (float model) and `simulate` (int8 model): read inputs, run, print, save."""
     from .api import read_inputs, run, save_outputs, simulate
-    from .formats.io import load_model
-    graph = load_model(args.proto, args.model)
+    graph = load_model_from(args)
     if graph.is_quantized != quantized:
         raise ConfigError(f"{args.proto} is a quantized model: use 'tnnquant simulate'"
                           if graph.is_quantized else
@@ -123,10 +123,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .formats.io import load_model, write_files_atomically
-    from .report import compare_folder, render
+    from .report import compare_folder, compare_with_details, render, render_html
     if args.json and not Path(args.json).parent.is_dir():   # fail before a long evaluation
         raise ConfigError(f"--json {args.json}: no such folder '{Path(args.json).parent}'")
-    float_graph = load_model(args.proto, args.model)
+    class_names = _check_html_options(args)
+    float_graph = load_model_from(args)
     int8_graph = load_model(args.int8_proto, args.int8_model)
     # the bar goes to stderr so that stdout holds the table alone
     with tqdm(desc="compare", unit="sample", file=sys.stderr, leave=False,
@@ -135,22 +136,54 @@ def cmd_compare(args: argparse.Namespace) -> int:
             bar.total = total
             bar.update(done - bar.n)
 
-        report = compare_folder(float_graph, int8_graph, args.input, preprocess_from(args),
-                                args.labels, args.batch, progress, _warn, args.device)
+        if args.html:
+            report, details = compare_with_details(
+                float_graph, int8_graph, args.input, preprocess_from(args), args.labels,
+                args.batch, progress, _warn, args.device, class_names)
+        else:
+            report = compare_folder(float_graph, int8_graph, args.input, preprocess_from(args),
+                                    args.labels, args.batch, progress, _warn, args.device)
+    files = {}
     if args.json:
-        write_files_atomically({args.json: report.to_json().encode()})
+        files[args.json] = report.to_json().encode()
+    if args.html:
+        files[args.html] = render_html(report, details).encode()
+    write_files_atomically(files)
     print(render(report))
-    if args.json:
-        print(f"wrote {args.json}")
+    for path in files:
+        print(f"wrote {path}")
     return 0
+
+
+def _check_html_options(args: argparse.Namespace) -> dict[int, str] | None:
+    """Before any long work: --html can be written (matplotlib present, folder exists); the
+    class names, if given, are read."""
+    from pathlib import Path
+
+    from .report import read_class_names
+    if args.html:
+        from .report.plots import require_matplotlib
+        require_matplotlib()
+        if not Path(args.html).parent.is_dir():
+            raise ConfigError(f"--html {args.html}: no such folder '{Path(args.html).parent}'")
+    if args.class_names and not args.html:
+        raise ConfigError("--class-names names the classes of the HTML report: add --html FILE")
+    return read_class_names(args.class_names) if args.class_names else None
+
+
+def add_html_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--html", metavar="FILE",
+                   help="also write a self-contained HTML report with plots (needs "
+                        "matplotlib: pip install 'tnnquant[report]')")
+    p.add_argument("--class-names", metavar="FILE",
+                   help="class names for the HTML report, line N naming class N-1")
 
 
 # --- quantize / quantization_cmd ------------------------------------------------------------
 
 def add_quantize_options(p: argparse.ArgumentParser) -> None:
     """TNN's quantization_cmd flags (short and long names), then tnnquant's own."""
-    p.add_argument("-p", "--proto", required=True, metavar="X.tnnproto", help="float model proto")
-    p.add_argument("-m", "--model", required=True, metavar="X.tnnmodel", help="float model weights")
+    add_model_options(p)
     p.add_argument("-i", "--input_path", "--input-path", dest="input_path", required=True,
                    metavar="DIR", help="calibration folder: .txt (NCHW floats), .npy, "
                    ".jpg/.jpeg/.png/.bmp; one sub-folder per input for multi-input models")
@@ -189,6 +222,9 @@ def add_quantize_options(p: argparse.ArgumentParser) -> None:
                        "end (default: the calibration folder)")
     extra.add_argument("--no-report", action="store_true",
                        help="skip the accuracy summary (float vs simulated int8)")
+    extra.add_argument("--labels", metavar="FILE", help="'FILENAME CLASS_INDEX' lines for "
+                       "the --eval samples: adds top-1/top-5 accuracy to the summary")
+    add_html_options(extra)
 
 
 def _warn(message: str) -> None:
@@ -285,11 +321,14 @@ def _summary(result, proto_path: str, model_path: str) -> str:
 def cmd_quantize(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .formats.io import load_model
     from .quantize import quantize
     config = quant_config_from(args)
     proto_path, model_path = output_paths(args.output)
-    graph = load_model(args.proto, args.model)
+    if args.no_report and (args.html or args.labels):
+        raise ConfigError(f"{'--html' if args.html else '--labels'} needs the accuracy "
+                          f"report: drop --no-report")
+    class_names = _check_html_options(args)
+    graph = load_model_from(args)
     bars: dict[str, tqdm] = {}
 
     def progress(stage: str, done: int) -> None:
@@ -308,17 +347,26 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     result.save(proto_path, model_path)
     print(_summary(result, proto_path, model_path))
     if not args.no_report:
-        from .report import compare_folder, summarize
+        from .report import compare_folder, compare_with_details, summarize
         folder = args.eval or args.input_path
         with _progress_bar("accuracy", args.quiet) as bar:
+            def progress(done: int, total: int | None) -> None:
+                bar.update(done - bar.n)
+
             # one sample at a time: the comparison holds every float blob of a batch
-            report = compare_folder(graph, result.graph, folder, config.preprocess,
-                                    batch_size=1, warn=_warn,
-                                    progress=lambda done, total: bar.update(done - bar.n))
+            if args.html:
+                report, details = compare_with_details(
+                    graph, result.graph, folder, config.preprocess, args.labels, 1, progress,
+                    _warn, class_names=class_names)
+            else:
+                report = compare_folder(graph, result.graph, folder, config.preprocess,
+                                        args.labels, 1, progress, _warn)
         print(f"accuracy of the int8 model (simulated TNN x86/ARM int8) vs float on {folder}:")
         print(summarize(report))
         if getattr(args, "preset", "tnn") == "tnn":
             print(_default_recipe_line(graph, args, config, folder))
+        if args.html:
+            _write_quantize_html(args, config, result, report, details, proto_path)
     return 0
 
 
@@ -346,6 +394,22 @@ def _default_recipe_line(graph, args: argparse.Namespace, tnn_config, folder: st
             f"(quantized in {result.seconds:.1f} s)")
 
 
+def _write_quantize_html(args: argparse.Namespace, config, result, report, details,
+                         proto_path: str) -> None:
+    from collections import Counter
+    from pathlib import Path
+
+    from .formats.io import write_files_atomically
+    from .report import render_html
+    methods = Counter(plan.method for plan in result.plans.values())
+    context = [f"Calibrated on {result.samples} samples of {args.input_path}: blob scales by "
+               f"{', '.join(f'{m} ({n} blobs)' for m, n in methods.most_common())}; weight "
+               f"scales by {config.weight_method}."]
+    title = f"int8 vs float: {Path(proto_path).name} vs {Path(args.proto).name}"
+    write_files_atomically({args.html: render_html(report, details, title, context).encode()})
+    print(f"wrote {args.html}")
+
+
 def _progress_bar(stage: str, quiet: bool):
     from tqdm import tqdm
     return tqdm(desc=stage, unit="sample", file=sys.stderr, leave=False,
@@ -367,9 +431,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("info", help="describe a TNN model")
-    p.add_argument("proto", help="MODEL.tnnproto")
+    p.add_argument("proto", help="MODEL.tnnproto (or MODEL.onnx, converted in memory)")
     p.add_argument("model", nargs="?", help="MODEL.tnnmodel (optional: weights summary)")
-    p.set_defaults(func=cmd_info)
+    p.set_defaults(func=cmd_info, input_shape=[])
+
+    p = sub.add_parser("convert", help="convert an ONNX model to TNN (as TNN's onnx2tnn does)")
+    p.add_argument("onnx", metavar="MODEL.onnx")
+    p.add_argument("-o", "--output", metavar="NAME",
+                   help="write NAME.tnnproto/NAME.tnnmodel (default: beside the ONNX model)")
+    add_input_shape_option(p)
+    p.add_argument("--half", action="store_true", help="store the weights as fp16")
+    p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("run", help="run the float model on one input")
     add_run_options(p, "write DIR/<output blob>.npy for every network output")
@@ -394,6 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", metavar="FILE",
                    help="'FILENAME CLASS_INDEX' lines: adds top-1/top-5 accuracy of both models")
     p.add_argument("--json", metavar="FILE", help="also write the full report as JSON")
+    add_html_options(p)
     p.add_argument("--batch", type=int, default=4, metavar="N",
                    help="samples per forward pass (default 4)")
     p.add_argument("--device", choices=("x86", "naive"), default="x86",
@@ -411,8 +484,65 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-p", "--proto", required=True, metavar="X.tnnproto")
-    p.add_argument("-m", "--model", required=True, metavar="X.tnnmodel")
+    """The float model: -p X.tnnproto -m X.tnnmodel, or -p MODEL.onnx alone (converted in
+    memory as `tnnquant convert` does)."""
+    p.add_argument("-p", "--proto", required=True, metavar="X.tnnproto|MODEL.onnx",
+                   help="float model proto, or an ONNX model (converted in memory)")
+    p.add_argument("-m", "--model", metavar="X.tnnmodel",
+                   help="float model weights (not with an ONNX model)")
+    add_input_shape_option(p)
+
+
+def add_input_shape_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input-shape", action="append", default=[], metavar="NAME:D0,D1,...",
+                   help="ONNX models: fix an input's dims (repeatable), e.g. "
+                        "images:1,3,320,320")
+
+
+def parse_input_shapes(values: list[str]) -> dict[str, tuple[int, ...]]:
+    shapes = {}
+    for value in values:
+        name, sep, dims = value.rpartition(":")
+        try:
+            parsed = tuple(int(d) for d in dims.split(","))
+        except ValueError:
+            parsed = ()
+        if not sep or not name or not parsed or min(parsed) <= 0:
+            raise ConfigError(f"--input-shape {value}: expected NAME:D0,D1,... with positive "
+                              f"dims, e.g. input:1,3,224,224")
+        if name in shapes:
+            raise ConfigError(f"--input-shape {name} given twice")
+        shapes[name] = parsed
+    return shapes
+
+
+def load_model_from(args: argparse.Namespace):
+    from .formats.io import load_model
+    return load_model(args.proto, args.model,
+                      input_shapes=parse_input_shapes(args.input_shape) or None)
+
+
+# --- convert ---------------------------------------------------------------------------------
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from collections import Counter
+    from pathlib import Path
+
+    from .convert import convert_onnx
+    from .formats.io import is_onnx, save_model
+    if not is_onnx(args.onnx):
+        raise ConfigError(f"{args.onnx}: expected an ONNX model (.onnx)")
+    name = args.output or str(Path(args.onnx).with_suffix(""))
+    graph = convert_onnx(args.onnx, parse_input_shapes(args.input_shape) or None, args.half)
+    proto_path, model_path = f"{name}.tnnproto", f"{name}.tnnmodel"
+    save_model(graph, proto_path, model_path)
+    kinds = Counter(layer.type for layer in graph.layers)
+    inputs = ", ".join(f"{s.name} {'x'.join(map(str, s.dims))}" for s in graph.inputs)
+    print(f"converted {len(graph.layers)} layers "
+          f"({', '.join(f'{n} {t}' for t, n in kinds.most_common())}); inputs: {inputs}; "
+          f"{'fp16' if args.half else 'fp32'} weights")
+    print(f"wrote {proto_path} and {model_path}")
+    return 0
 
 
 def add_run_options(p: argparse.ArgumentParser, output_help: str) -> None:
