@@ -7,7 +7,8 @@
 Per model it prints: conversion ok or the one-line error, the layer count (and the types),
 the minimum cosine and the maximum absolute error of the outputs against onnxruntime on the
 same ONNX file and the same inputs, and with ``--quantize`` the minimum output cosine of the
-MinMax int8 model (tnnquant's int8 simulator) against the fp32 model. ``@NAME:D0,D1,...``
+int8 model (tnnquant's int8 simulator) against the fp32 model: TNN's MinMax recipe, or with
+``--recipe default|both`` tnnquant's default recipe too. ``@NAME:D0,D1,...``
 fixes an input's dims like ``tnnquant convert --input-shape`` (dynamic dims).
 
 Inputs: seeded random normal tensors, or with ``--calib``/``--eval`` the images of those
@@ -52,6 +53,8 @@ from tnnquant.errors import TnnQuantError  # noqa: E402
 from tnnquant.ir.graph import Graph  # noqa: E402
 from tnnquant.quantize import quantize  # noqa: E402
 
+# TNN's recipe (MinMax blobs and weights, quantization_cmd's defaults) and tnnquant's default
+RECIPES = {"tnn": QuantConfig.tnn, "default": QuantConfig}
 IMAGENET_MEAN = "123.675,116.28,103.53"
 IMAGENET_SCALE = "0.0171247538,0.0175070028,0.0174291939"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
@@ -124,17 +127,19 @@ def check(path: Path, dims: dict, opts, preprocess: Preprocess) -> str:
                 f"max abs error {worst_err:.3g}")
     if opts.quantize:
         calibration = samples(graph, opts.calib, opts.calib_count, opts.seed, preprocess)
-        start = time.perf_counter()
-        try:
-            result = quantize(graph, calibration, QuantConfig(preprocess=preprocess))
-        except TnnQuantError as err:
-            line.append(f"  MinMax int8: error: {err}")
-            return "\n".join(line)
-        q_cos = min(cosine(simulate(result.graph, feeds)[name], want)
-                    for feeds in evaluation for name, want in run(graph, feeds).items())
-        line.append(f"  MinMax int8 ({len(calibration)} calibration inputs, "
-                    f"{time.perf_counter() - start:.1f} s): min output cosine vs fp32 "
-                    f"{q_cos:.5f}")
+        for recipe in RECIPES if opts.recipe == "both" else [opts.recipe]:
+            start = time.perf_counter()
+            config = RECIPES[recipe](preprocess=preprocess)
+            try:
+                result = quantize(graph, calibration, config)
+            except TnnQuantError as err:
+                line.append(f"  int8, {recipe} recipe: error: {err}")
+                continue
+            q_cos = min(cosine(simulate(result.graph, feeds)[name], want)
+                        for feeds in evaluation for name, want in run(graph, feeds).items())
+            line.append(f"  int8, {recipe} recipe ({len(calibration)} calibration inputs, "
+                        f"{time.perf_counter() - start:.1f} s): min output cosine vs fp32 "
+                        f"{q_cos:.5f}")
     return "\n".join(line)
 
 
@@ -157,7 +162,9 @@ def main() -> None:
     parser.add_argument("models", nargs="*", help="MODEL.onnx[@NAME:D0,D1,...]")
     parser.add_argument("--onnx-light", action="store_true",
                         help="also the light models of the onnx wheel (random weights)")
-    parser.add_argument("--quantize", action="store_true", help="MinMax int8 + simulate cosine")
+    parser.add_argument("--quantize", action="store_true", help="int8 + simulate cosine")
+    parser.add_argument("--recipe", choices=[*RECIPES, "both"], default="tnn",
+                        help="tnn: TNN's MinMax recipe (default); default: tnnquant's")
     parser.add_argument("--calib", help="folder of calibration images (default: random)")
     parser.add_argument("--eval", help="folder of evaluation images (default: random)")
     parser.add_argument("--calib-count", type=int, default=14)
