@@ -129,7 +129,7 @@ def use_onnx(folder: Path) -> None:
 def write_int8_model(folder: Path) -> None:
     write_model(folder)
     result = quantize(tnnquant.load_model(folder / "m.tnnproto", folder / "m.tnnmodel"),
-                      folder / "calib", QuantConfig())
+                      folder / "calib", QuantConfig.tnn())   # a file as TNN's tool writes it
     result.save(folder / "q.tnnproto", folder / "q.tnnmodel")
 
 
@@ -167,7 +167,7 @@ def use_model(proto: Path, model: Path | None, folder: Path) -> None:
         tnnquant.simulate(graph, feeds)
         return
     tnnquant.run(graph, feeds)
-    result = quantize(graph, [feeds], QuantConfig())
+    result = quantize(graph, [feeds, feeds], QuantConfig())   # tnnquant's default recipe
     tnnquant.simulate(result.graph, feeds)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from .errors import ConfigError, TnnQuantError, one_line
 
@@ -189,12 +189,14 @@ def add_quantize_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-i", "--input_path", "--input-path", dest="input_path", required=True,
                    metavar="DIR", help="calibration folder: .txt (NCHW floats), .npy, "
                    ".jpg/.jpeg/.png/.bmp; one sub-folder per input for multi-input models")
-    p.add_argument("-b", "--blob_method", "--blob-method", dest="blob_method", default="0",
-                   metavar="M", help="0 MinMax (default), 2 KL, 3 asymmetric MinMax, "
-                   "4 ACIQ-Gauss, 5 ACIQ-Laplace (codes or names)")
+    p.add_argument("-b", "--blob_method", "--blob-method", dest="blob_method", default=None,
+                   metavar="M", help="0 MinMax (TNN's default), 2 KL, 3 asymmetric MinMax, "
+                   "4 ACIQ-Gauss, 5 ACIQ-Laplace (codes or names; tnnquant's own: mse, "
+                   "percentile)")
     p.add_argument("-w", "--weight_method", "--weight-method", dest="weight_method",
-                   default="0", metavar="M",
-                   help="0 MinMax (default), 1 ADMM, 3 asymmetric MinMax (codes or names)")
+                   default=None, metavar="M",
+                   help="0 MinMax (TNN's default), 1 ADMM, 3 asymmetric MinMax (codes or names; "
+                        "tnnquant's own: mse)")
     add_preprocess_options(p)
     p.add_argument("-c", "--merge_channel", "--merge-channel", dest="merge_channel",
                    action="store_true", help="per-tensor blob statistics (same as -t 1)")
@@ -249,17 +251,55 @@ def _method_code(value: str, option: str, names: dict[int, str]) -> int:
     raise ConfigError(f"{option} {value}: unknown method (known: {known})")
 
 
+def add_recipe_options(p: argparse.ArgumentParser) -> None:
+    """`tnnquant quantize` only: the recipe beyond TNN (quantization_cmd stays TNN's)."""
+    from .config import PRESETS, TECHNIQUES
+    recipe = p.add_argument_group("recipe (tnnquant quantize)")
+    recipe.add_argument("--preset", choices=PRESETS, default="default",
+                        help="default: tnnquant's most accurate recipe; tnn: TNN's recipe, "
+                             "as quantization_cmd (-b/-w/-t then select TNN's methods)")
+    recipe.add_argument("--no", dest="disable", action="append", default=[],
+                        choices=list(TECHNIQUES), metavar="TECHNIQUE",
+                        help="switch one technique of the default recipe off (repeatable): "
+                             + ", ".join(TECHNIQUES))
+    recipe.add_argument("--target-cos", type=float, default=None, metavar="C",
+                        help="mixed precision: keep the fewest layers float until the simulated "
+                             "output cosine on the calibration set reaches C")
+
+
+def _method_name(value: str, option: str, codes: dict[int, str], registry) -> str:
+    """A method name from a TNN code ('2') or a registered name ('kl', 'mse')."""
+    if value.lower() in registry:
+        return value.lower()
+    return codes[_method_code(value, option, codes)]
+
+
 def quant_config_from(args: argparse.Namespace):
-    from .calib.methods import ACT_METHOD_CODES
-    from .config import QuantConfig
-    from .weights import WEIGHT_METHOD_CODES
-    return QuantConfig.from_tnn(
-        _method_code(args.blob_method, "-b", ACT_METHOD_CODES),
-        _method_code(args.weight_method, "-w", WEIGHT_METHOD_CODES),
-        args.merge_type, args.merge_channel, preprocess=preprocess_from(args),
-        exclude=tuple(args.exclude), fold_merged_scales=args.fix_merged_scales,
-        batch_size=args.batch, fp32="naive" if args.exact else "fast",
-        hist_memory_mb=args.hist_memory)
+    from .calib.methods import ACT_METHOD_CODES, ACT_METHODS
+    from .config import TECHNIQUES, QuantConfig, preset
+    from .weights import WEIGHT_METHOD_CODES, WEIGHT_METHODS
+    common = dict(preprocess=preprocess_from(args), exclude=tuple(args.exclude),
+                  batch_size=args.batch, fp32="naive" if args.exact else "fast",
+                  hist_memory_mb=args.hist_memory)
+    name = getattr(args, "preset", "tnn")
+    if name == "tnn":
+        return QuantConfig.from_tnn(
+            _method_code(args.blob_method or "0", "-b", ACT_METHOD_CODES),
+            _method_code(args.weight_method or "0", "-w", WEIGHT_METHOD_CODES),
+            args.merge_type, args.merge_channel, fold_merged_scales=args.fix_merged_scales,
+            target_cos=getattr(args, "target_cos", None), **common)
+    changes: dict = {}
+    for technique in args.disable:
+        changes.update(TECHNIQUES[technique])
+    if args.blob_method is not None:
+        changes["blob_method"] = _method_name(args.blob_method, "-b", ACT_METHOD_CODES,
+                                              ACT_METHODS)
+    if args.weight_method is not None:
+        changes["weight_method"] = _method_name(args.weight_method, "-w", WEIGHT_METHOD_CODES,
+                                                WEIGHT_METHODS)
+    merge_type = 1 if args.merge_channel and args.merge_type == 0 else args.merge_type
+    return preset(name, merge_type=merge_type, target_cos=args.target_cos,
+                  **{**changes, **common})
 
 
 def output_paths(name: str | None) -> tuple[str, str]:
@@ -281,6 +321,7 @@ def _summary(result, proto_path: str, model_path: str) -> str:
         f"quantized {result.quantized_layers} of {len(result.graph.layers)} layers "
         f"({', '.join(f'{n} {t}' for t, n in kinds.most_common())})",
         f"wrote {proto_path} and {model_path}"]
+    lines += result.notes
     return "\n".join(lines)
 
 
@@ -305,7 +346,9 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     def progress(stage: str, done: int) -> None:
         bar = bars.get(stage)
         if bar is None:
-            bar = bars[stage] = _progress_bar(f"calibration: {stage}", args.quiet)
+            for other in bars.values():   # one stage at a time: the previous one is done
+                other.close()
+            bar = bars[stage] = _progress_bar(stage, args.quiet)
         bar.update(done - bar.n)
 
     try:
@@ -322,38 +365,72 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
 def _accuracy_summary(args: argparse.Namespace, config, graph, result, folder: str,
                       class_names, proto_path: str) -> None:
-    """Print the accuracy summary (and write the HTML report). The model is written by now: a
-    problem here (an evaluation file that cannot be read, memory) is a warning, and the
-    command still succeeds."""
+    """Print the accuracy summary (and write the HTML report)."""
     from .report import compare_folder, compare_with_details, summarize
-    try:
+
+    def compare():
         with _progress_bar("accuracy", args.quiet) as bar:
             def progress(done: int, total: int | None) -> None:
                 bar.update(done - bar.n)
 
             # one sample at a time: the comparison holds every float blob of a batch
             if args.html:
-                report, details = compare_with_details(
-                    graph, result.graph, folder, config.preprocess, args.labels, 1, progress,
-                    _warn, class_names=class_names)
-            else:
-                report = compare_folder(graph, result.graph, folder, config.preprocess,
-                                        args.labels, 1, progress, _warn)
-    except (TnnQuantError, MemoryError) as err:
-        _warn_written("accuracy summary", err)
+                return compare_with_details(graph, result.graph, folder, config.preprocess,
+                                            args.labels, 1, progress, _warn,
+                                            class_names=class_names)
+            return compare_folder(graph, result.graph, folder, config.preprocess,
+                                  args.labels, 1, progress, _warn), None
+
+    compared = _after_writing("accuracy summary", compare)
+    if compared is None:
         return
+    report, details = compared
     print(f"accuracy of the int8 model (simulated TNN x86/ARM int8) vs float on {folder}:")
     print(summarize(report))
+    if getattr(args, "preset", "tnn") == "tnn":
+        line = _after_writing("comparison with the default recipe",
+                              lambda: _default_recipe_line(graph, args, config, folder))
+        if line:
+            print(line)
     if args.html:
-        try:
-            _write_quantize_html(args, config, result, report, details, proto_path)
-        except (TnnQuantError, MemoryError) as err:
-            _warn_written("HTML report", err)
+        _after_writing("HTML report", lambda: _write_quantize_html(args, config, result, report,
+                                                                   details, proto_path))
 
 
-def _warn_written(what: str, err: Exception) -> None:
-    reason = str(err) if isinstance(err, TnnQuantError) else "out of memory"
-    _warn(f"no {what} ({reason}); the model files are written")
+def _after_writing(what: str, step: Callable[[], Any]) -> Any:
+    """Run a step that comes after the model files are written: a problem there (an evaluation
+    file that cannot be read, memory) is a warning and the command still succeeds, never exit
+    1 with finished files on disk."""
+    try:
+        return step()
+    except (TnnQuantError, MemoryError) as err:
+        reason = str(err) if isinstance(err, TnnQuantError) else "out of memory"
+        _warn(f"no {what} ({reason}); the model files are written")
+        return None
+
+
+def _default_recipe_line(graph, args: argparse.Namespace, tnn_config, folder: str) -> str:
+    """One line: what `tnnquant quantize` (the default recipe) reaches on the same data,
+    measured by quantizing and simulating it now."""
+    import dataclasses
+
+    from .config import QuantConfig
+    from .quantize import quantize
+    from .report import compare_folder
+    config = dataclasses.replace(QuantConfig(), preprocess=tnn_config.preprocess,
+                                 exclude=tnn_config.exclude, batch_size=tnn_config.batch_size)
+    with _progress_bar("tnnquant quantize (default recipe)", args.quiet) as bar:
+        result = quantize(graph, args.input_path, config,
+                          lambda stage, done: bar.set_postfix_str(stage))
+        report = compare_folder(graph, result.graph, folder, config.preprocess, batch_size=1)
+    parts = []
+    for o in report.outputs:
+        text = f"{o.name} cosine {o.cosine:.4f}"
+        if o.classifier:
+            text += f", top-1 agreement {100 * o.classifier.top1_agreement:.1f}%"
+        parts.append(text)
+    return (f"tnnquant quantize (default recipe) on the same data reaches: {'; '.join(parts)} "
+            f"(quantized in {result.seconds:.1f} s)")
 
 
 def _write_quantize_html(args: argparse.Namespace, config, result, report, details,
@@ -436,9 +513,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("quantize", help="calibrate and write the int8 model "
-                                        "(the options of TNN's quantization_cmd)")
+    p = sub.add_parser("quantize", help="calibrate and write the int8 model with tnnquant's "
+                                        "most accurate recipe (or --preset tnn); the options "
+                                        "of TNN's quantization_cmd")
     add_quantize_options(p)
+    add_recipe_options(p)
     p.set_defaults(func=cmd_quantize)
     return parser
 

@@ -344,7 +344,7 @@ def test_image_calibration_close_to_tnn(loaded, model):
     photos = need_shared("data", "calib")
     mean, scale = IMAGE_MODELS[model]
     ours = quantize(loaded(model), photos,
-                    QuantConfig(preprocess=Preprocess(mean=mean, scale=scale)))
+                    QuantConfig.tnn(preprocess=Preprocess(mean=mean, scale=scale)))
     same_pixels = golden_model(model, "b0w0")
     stb_pixels = golden_model(model, "img_b0w0")
     rel_same, rel_stb = [], []
@@ -363,4 +363,4 @@ def test_image_calibration_of_nhwc_model_is_a_clear_error(loaded):
     from tnnquant.errors import InputError
     photos = need_shared("data", "calib")
     with pytest.raises(InputError, match="48"):
-        quantize(loaded("mtcnn_onet"), photos, QuantConfig())
+        quantize(loaded("mtcnn_onet"), photos, QuantConfig.tnn())

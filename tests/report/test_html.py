@@ -265,7 +265,8 @@ def test_a_newly_registered_method_appears_without_code_changes(html_case, monke
                                            labels_file=html_case / "eval/labels.txt",
                                            batch_size=5, warn=lambda m: None, clipped_blobs=1)
     view = details.clipping[0]
-    assert set(view.picks) == {"minmax", "kl", "half_range"}
+    # every registered histogram method shows up (mse, percentile too)
+    assert set(view.picks) == {"minmax", "kl", "mse", "percentile", "half_range"}
     assert np.allclose(view.picks["half_range"].top, view.picks["minmax"].top * 1023.5 / 2047.5)
     assert "half_range would pick" in render_html(report, details)
 

@@ -3,6 +3,7 @@ the real TNN tool's quantized models in ../shared (skipped when absent)."""
 from __future__ import annotations
 
 import math
+import warnings
 from fractions import Fraction
 
 import numpy as np
@@ -91,6 +92,18 @@ def test_minmax_formula():
         assert q[o].tolist() == expected
     assert q.dtype == np.int8 and s.dtype == F32 and zp.dtype == np.int8 and not zp.any()
     assert s[2] == 0 and not q[2].any() and q[3, 5] == 127
+
+
+def test_minmax_subnormal_row_saturates_quietly():
+    """A row whose maximum is subnormal (seen in a shipped PP-OCR model): 1/S overflows to inf
+    as in TNN's f32 arithmetic, so its weights saturate to ±127 and its zeros stay 0, with no
+    numpy warning."""
+    w = np.array([[3e-40, -1e-40, 0], [1, 0.5, -0.25]], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        q, s, _ = WEIGHT_METHODS.get("minmax")(w)
+    assert q[0].tolist() == [127, -127, 0] and q[1].tolist() == [127, 64, -32]
+    assert s[0] == F32(F32(3e-40) / F32(127)) and s[0] > 0
 
 
 # --- ADMM ----------------------------------------------------------------------------------------
