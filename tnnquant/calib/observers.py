@@ -319,7 +319,10 @@ def merged_stats(stats: BlobStats) -> BlobStats:
     counts = np.zeros((1, HIST_BINS), np.int64)
     if valid[0] and h.valid.any():
         centres = (np.arange(HIST_BINS) + 0.5)[None] / h.interval[h.valid, None]
-        index = np.minimum((centres * interval[0]).astype(np.int64), HIST_BINS - 1)
+        # a range reaching inf (a damaged model's activations) gives inf / NaN positions:
+        # they land in the edge bins instead of becoming negative indices
+        position = np.nan_to_num(centres * interval[0], nan=0.0, posinf=HIST_BINS - 1)
+        index = np.clip(position, 0, HIST_BINS - 1).astype(np.int64)
         counts[0] = np.bincount(index.ravel(), weights=h.counts[h.valid].ravel(),
                                 minlength=HIST_BINS)
     counts = np.minimum(counts, COUNTER_SATURATION).astype(np.int32)
