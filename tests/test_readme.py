@@ -5,9 +5,9 @@ How it works, for everyone who adds a README section:
 
 * Blocks are grouped by section (the nearest ``#``/``##``/``###`` heading above them). One
   test per section runs its blocks in document order, in one fresh working directory laid out
-  like a clone: ``examples/`` and ``benchmarks/`` are copied (blocks may write beside them),
-  the other top-level entries are symlinked, and ``../shared`` is the shared models and photos
-  when they exist. A block sees the files the earlier blocks of its section wrote.
+  like a clone: the package, the tests and ``.ci`` are symlinked, every other top-level entry
+  is copied (blocks may write beside ``examples/`` files), and ``../shared`` is the shared
+  models and photos when they exist. A block sees the files the earlier blocks of its section wrote.
 * ```` ```python ```` blocks run as a script (``python -``) in that directory.
 * ```` ```sh ````/```` ```bash ```` blocks: each line is a command (``\\`` continues a line,
   ``#`` starts a comment), run by ``bash -e`` in that directory. ``tnnquant``,
@@ -56,7 +56,7 @@ except ModuleNotFoundError:   # Python 3.10
 REPO = Path(tnnquant.__file__).resolve().parents[1]
 README = REPO / "README.md"
 SECTION_TIMEOUT = 300
-COPIED = ("examples", "benchmarks")   # copied into the work directory; the rest is symlinked
+LINKED = ("tnnquant", "tests", ".ci")   # symlinked into the work directory; the rest is copied
 RUN_LANGUAGES = {"python", "sh", "bash", "shell"}
 NOT_RUN = re.compile(r"<!--\s*readme:\s*not run:\s*(\S.*?)\s*-->")
 
@@ -109,12 +109,14 @@ def clone(tmp_path: Path) -> dict:
     work = tmp_path / "clone"
     work.mkdir()
     for entry in REPO.iterdir():
-        if entry.name.startswith(".") and entry.name != ".ci":
+        if entry.name.startswith(".") and entry.name not in LINKED:
             continue
-        if entry.name in COPIED:
+        if entry.name in LINKED:
+            (work / entry.name).symlink_to(entry)
+        elif entry.is_dir():
             shutil.copytree(entry, work / entry.name)
         else:
-            (work / entry.name).symlink_to(entry)
+            shutil.copy2(entry, work / entry.name)
     if SHARED.exists():
         (tmp_path / "shared").symlink_to(SHARED.resolve())
     bin_dir = tmp_path / "bin"
