@@ -447,7 +447,7 @@ def test_case_counts():
 
 
 def test_readme_states_the_budget():
-    readme = (Path(tnnquant.__file__).resolve().parents[1] / "README.md").read_text("utf-8")
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
     readme = " ".join(readme.split())   # sentences wrap across lines
     cli = DEFAULT_EXAMPLES // 8
     assert (f"{DEFAULT_EXAMPLES} cases for each of {len(TARGETS)} kinds" in readme

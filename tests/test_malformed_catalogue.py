@@ -22,7 +22,7 @@ from tnnquant.errors import TnnQuantError
 from tnnquant.ir.graph import InputSpec
 from test_fuzz import SAMPLE_SPEC, write_model
 
-README = Path(tnnquant.__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,6 @@ from pathlib import Path
 
 import pytest
 
-import tnnquant
 from conftest import SHARED
 from tnnquant.cli import _Parser, add_quantize_options, build_parser
 
@@ -53,7 +52,7 @@ try:
 except ModuleNotFoundError:   # Python 3.10
     import tomli as tomllib
 
-REPO = Path(tnnquant.__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 SECTION_TIMEOUT = 300
 LINKED = ("tnnquant", "tests", ".ci")   # symlinked into the work directory; the rest is copied

@@ -25,7 +25,7 @@ from tnnquant.report import (Report, compare, compare_folder, match_labels, read
 from tnnquant.report.metrics import top_k
 from tnnquant.testing import GraphBuilder
 
-REPO = Path(tnnquant.__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CLASSES = 10
 
 
