@@ -1,7 +1,13 @@
 """Small helpers shared by the fp32 kernels."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..exec.onnx_model import OnnxGraph
+    from .base import Value
 
 INT_MAX = 2**31 - 1
 INT_MIN = -2**31
@@ -58,3 +64,23 @@ def check_int8_pad_value(pad_type: int, value: float) -> None:
     and the spec does not say how TNN converts another constant to a code."""
     if pad_type == 0 and value != 0:
         raise ValueError(f"int8 constant padding with value {value:g} is not supported")
+
+
+def onnx_slice(g: "OnnxGraph", x: "Value", index: list[slice], out: str) -> None:
+    """``x[index]`` (normalised slices of its static shape) as an ONNX Slice. Axes sliced
+    whole are left out, so the batch dim (whole at any batch size in a symbolic-batch model,
+    where every blob's dim 0 scales with the batch) is never pinned."""
+    starts, ends, axes, steps = [], [], [], []
+    for axis, (s, dim) in enumerate(zip(index, x.shape)):
+        start, stop, step = s.indices(dim)
+        if (start, stop, step) == (0, dim, 1):
+            continue
+        starts.append(start)
+        # a reverse slice down to index 0 ends "before 0": ONNX clamps INT64_MIN to -1
+        ends.append(stop if stop >= 0 else np.iinfo(np.int64).min)
+        axes.append(axis)
+        steps.append(step)
+    if not axes:
+        g.node("Identity", [x.name], out)
+        return
+    g.node("Slice", [x.name, g.ints(starts), g.ints(ends), g.ints(axes), g.ints(steps)], out)

@@ -11,8 +11,8 @@ from ..exec.int8_math import (FUSION_NONE, channel_view, check_channels, exact_t
 from ..exec.naive_math import seq_matmul, sigmoid_mul
 from ._resources import ConvResource
 from ._spatial import (PAD_EXPLICIT, PAD_SAME, PAD_VALID, StridePlanes, c_div, need_4d,
-                       same_valid_axis, stride_planes, window_input)
-from .base import Int8Context, LayerType, Params, register
+                       onnx_window, same_valid_axis, stride_planes, window_input)
+from .base import Int8Context, LayerType, Params, Value, register
 
 
 @dataclass(frozen=True)
@@ -257,6 +257,39 @@ def conv2d(x_nchw: np.ndarray, p: ConvParams, res: ConvResource) -> np.ndarray:
     return apply_activation(out, p.activation_type)
 
 
+def onnx_activation(g, y: str, activation_type: int, out: str) -> None:
+    """``apply_activation`` as ONNX nodes, from ``y`` to ``out``."""
+    if activation_type == ACT_NONE:
+        g.node("Identity", [y], out)
+    elif activation_type == ACT_RELU:
+        g.node("Relu", [y], out)
+    elif activation_type == ACT_RELU6:
+        g.node("Clip", [y, g.const(np.float32(0)), g.const(np.float32(6))], out)
+    elif activation_type == ACT_SIGMOID_MUL:
+        g.node("Mul", [y, g.node("Sigmoid", [y])], out)
+    else:
+        raise ValueError(f"activation_type {activation_type} is not supported "
+                         f"(TNN knows 0, 1, 2, 256)")
+
+
+def conv2d_onnx(g, p: ConvParams, res: ConvResource, x: Value, out: str) -> None:
+    """``conv2d`` as an ONNX Conv: TNN's pads and output size (``conv_pads``) become a crop
+    and explicit pads (``onnx_window``), the taps step by ``tap_dilation`` on both axes."""
+    n, c, h, w = need_4d(x.shape, "Convolution")
+    group, weight = conv_filter(p, res, c)
+    geo = conv_pads(p, h, w)
+    dil_h, dil_w = tap_dilation(p)
+    extents = (dil_h * (p.kernel_h - 1) + 1, dil_w * (p.kernel_w - 1) + 1)
+    x_name, pads = onnx_window(g, x.name, (h, w), (geo.pad_top, geo.pad_left),
+                               (geo.out_h, geo.out_w), (p.stride_h, p.stride_w), extents)
+    inputs = [x_name, g.const(weight)]
+    if p.bias:
+        inputs.append(g.const(conv_bias(res, p.output_channel)))
+    y = g.node("Conv", inputs, group=group, kernel_shape=[p.kernel_h, p.kernel_w], pads=pads,
+               strides=[p.stride_h, p.stride_w], dilations=[dil_h, dil_w])
+    onnx_activation(g, y, p.activation_type, out)
+
+
 # --- NAIVE fp32 (spec int8 §14) ----------------------------------------------------------------
 
 NAIVE_COLUMN_BYTES = 4 << 20   # window columns of one block of groups and images (cache-sized)
@@ -455,6 +488,19 @@ class Convolution(LayerType):
     @classmethod
     def forward_naive(cls, p: ConvParams, res: ConvResource, *xs: np.ndarray) -> np.ndarray:
         return conv2d_naive(xs[0], p, res)
+
+    @classmethod
+    def output_types(cls, p: ConvParams, res: ConvResource, *xs):
+        (shape, _), = xs[:1]
+        n, c, h, w = need_4d(shape, "Convolution")
+        conv_filter(p, res, c)
+        geo = conv_pads(p, h, w)
+        return [((n, p.output_channel, geo.out_h, geo.out_w), np.dtype(np.float32))]
+
+    @classmethod
+    def to_onnx(cls, p: ConvParams, res: ConvResource, g, xs: list[Value],
+                ys: list[str]) -> None:
+        conv2d_onnx(g, p, res, xs[0], ys[0])
 
     @classmethod
     def forward_int8(cls, p: ConvParams, res: ConvResource, q: Int8Context,

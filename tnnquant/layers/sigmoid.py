@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..exec import naive_math
-from .base import LayerType, NoParams, register
+from .base import LayerType, NoParams, Value, register
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -27,3 +27,7 @@ class Sigmoid(LayerType):
     def forward_naive(cls, p: NoParams, res: None, x: np.ndarray) -> np.ndarray:
         # f32(1 / f32(1 + expf(-x))) with glibc's expf
         return naive_math.sigmoid(x)
+
+    @classmethod
+    def to_onnx(cls, p: NoParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
+        g.node("Sigmoid", [xs[0].name], ys[0])
