@@ -13,6 +13,7 @@ from ._resources import ConvResource
 from ._spatial import (PAD_EXPLICIT, PAD_SAME, PAD_VALID, StridePlanes, c_div, need_4d,
                        onnx_window, same_valid_axis, stride_planes, window_input)
 from .base import Int8Context, LayerType, Params, Value, register
+from .sigmoid import sigmoid_onnx
 
 
 @dataclass(frozen=True)
@@ -266,7 +267,7 @@ def onnx_activation(g, y: str, activation_type: int, out: str) -> None:
     elif activation_type == ACT_RELU6:
         g.node("Clip", [y, g.const(np.float32(0)), g.const(np.float32(6))], out)
     elif activation_type == ACT_SIGMOID_MUL:
-        g.node("Mul", [y, g.node("Sigmoid", [y])], out)
+        g.node("Mul", [y, sigmoid_onnx(g, y)], out)
     else:
         raise ValueError(f"activation_type {activation_type} is not supported "
                          f"(TNN knows 0, 1, 2, 256)")

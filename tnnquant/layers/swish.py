@@ -5,7 +5,7 @@ import numpy as np
 
 from ..exec import naive_math
 from .base import LayerType, NoParams, Value, register
-from .sigmoid import sigmoid
+from .sigmoid import sigmoid, sigmoid_onnx
 
 
 @register
@@ -26,4 +26,4 @@ class Swish(LayerType):
 
     @classmethod
     def to_onnx(cls, p: NoParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
-        g.node("Mul", [g.node("Sigmoid", [xs[0].name]), xs[0].name], ys[0])
+        g.node("Mul", [sigmoid_onnx(g, xs[0].name), xs[0].name], ys[0])
