@@ -142,12 +142,34 @@ class BlobStats:
 # --- observers ------------------------------------------------------------------------------
 
 
+def extremes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per batch item and channel, the min and max of a batch ``(N, C, ...)`` over its other
+    axes: float32 ``(N, C)`` arrays (rank 1 ``(N,)`` counts as one channel). NaN is never
+    picked (TNN's strict comparisons never take it): a row gives NaN only when it holds
+    nothing else. Rows without elements give (+inf, -inf)."""
+    x = np.asarray(x)
+    if x.ndim == 0:
+        raise ValueError("expected a batch (N, C, ...), got a scalar")
+    x3 = x.reshape(x.shape[0], x.shape[1] if x.ndim > 1 else 1, -1)
+    if x3.shape[2] == 0:
+        shape = x3.shape[:2]
+        return np.full(shape, np.inf, np.float32), np.full(shape, -np.inf, np.float32)
+    lo = x3.min(axis=2).astype(np.float32, copy=False)
+    hi = x3.max(axis=2).astype(np.float32, copy=False)
+    nan = np.isnan(lo) | np.isnan(hi)
+    if nan.any():
+        lo[nan] = np.fmin.reduce(x3[nan], axis=1)
+        hi[nan] = np.fmax.reduce(x3[nan], axis=1)
+    return lo, hi
+
+
 class RangeObserver:
     """Per-channel min / max with TNN's (1e6, -1e6) init and strict comparisons (spec §5.1).
 
     Vectorized over the batch; equal to TNN's sequential ``if v < min: min = v`` update,
     including its quirks (values beyond ±1e6 never move the "wrong" end, NaN never moves
-    anything).
+    anything). ``update_extremes`` takes the per-item, per-channel extremes instead of the
+    batch (an executor may compute them where the blob is made).
     """
 
     def __init__(self, channels: int) -> None:
@@ -162,20 +184,25 @@ class RangeObserver:
 
     def update(self, x: np.ndarray) -> None:
         """Add a batch ``(N, C, ...)`` of calibration files."""
-        x3, merged = _as_ncl(x, self.channels, "RangeObserver")
+        x3, _ = _as_ncl(x, self.channels, "RangeObserver")
+        lo, hi = extremes(x3)
+        self.update_extremes(lo, hi, x3.shape[2])
+
+    def update_extremes(self, lo: np.ndarray, hi: np.ndarray, numel: int) -> None:
+        """Add a batch given by its ``extremes`` (float32 ``(N, C)`` each) and the element
+        count per channel of one item, ``numel``."""
+        n, c = lo.shape
+        if self.channels not in (c, 1):
+            raise ValueError(f"RangeObserver: built for {self.channels} channels, got {c}")
+        merged = self.channels == 1 and c != 1
         self._merged |= merged
-        self._numel = x3.shape[1] * x3.shape[2] if merged else x3.shape[2]
-        self._files += x3.shape[0]
-        if x3.size == 0:
+        self._numel = c * numel if merged else numel
+        self._files += n
+        if n == 0 or numel == 0:
             return
-        axes = None if merged else (0, 2)
-        lo = np.min(x3, axis=axes)
-        hi = np.max(x3, axis=axes)
-        if np.isnan(lo).any() or np.isnan(hi).any():  # NaN never wins a strict comparison
-            rows = x3.reshape(1, -1) if merged else x3.transpose(1, 0, 2).reshape(x3.shape[1], -1)
-            lo, hi = np.fmin.reduce(rows, axis=1), np.fmax.reduce(rows, axis=1)
-        lo = np.reshape(lo, -1)
-        hi = np.reshape(hi, -1)
+        # fmin/fmax skip NaN: a slot moves only when some element was a number
+        lo = np.fmin.reduce(lo.reshape(-1) if merged else lo, axis=0)
+        hi = np.fmax.reduce(hi.reshape(-1) if merged else hi, axis=0)
         self._min = np.where(lo < self._min, lo, self._min).astype(np.float32)
         self._max = np.where(hi > self._max, hi, self._max).astype(np.float32)
 

@@ -233,6 +233,44 @@ class Executor:
         values.update(self.constants)
         return {name: values[name] for name in (*self.graph.outputs, *keep)}
 
+    def extremes(self, feeds: Mapping[str, np.ndarray], blobs: Iterable[str]
+                 ) -> dict[str, tuple[np.ndarray, np.ndarray, tuple[int, ...]]]:
+        """Run the network for the per-item, per-channel min and max of the named blobs
+        (``calib.observers.extremes``) and their shapes: ``{blob: (min (N, C), max (N, C),
+        shape)}``. With onnxruntime the reductions run in the graph, so the blobs never
+        leave it."""
+        from ..calib.observers import extremes
+        names = list(dict.fromkeys(blobs))
+        blobs_in = self.check_feeds(feeds)
+        out = {}
+
+        def observe(name: str, x: np.ndarray, layer: Layer | None) -> None:
+            out[name] = (*extremes(x), x.shape)
+
+        backend = self._onnxruntime()
+        if backend is not None:
+            inside = [b for b in names if b not in blobs_in and b not in self.constants]
+            try:
+                found = backend.extremes(blobs_in, inside)
+            except Exception:   # noqa: BLE001 - onnxruntime's own exception types
+                self._ort_usable, self._ort = False, None
+            else:
+                batch = {s.name: len(blobs_in[s.name]) for s in self.graph.inputs}
+                again = set()
+                for name, (lo, hi) in found.items():
+                    if np.isnan(lo).any() or np.isnan(hi).any():
+                        again.add(name)    # NaN handling in the graph is not TNN's: redo
+                    else:
+                        out[name] = (lo, hi, backend.shape(name, batch))
+                for name in names:
+                    if name in blobs_in:
+                        observe(name, blobs_in[name], None)
+                if again:
+                    self.run(feeds, hooks=[observe], observe=again)
+                return {name: out[name] for name in names if name in out}
+        self.run(feeds, hooks=[observe], observe=names)
+        return {name: out[name] for name in names if name in out}
+
     def run_layer(self, layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
         res = self.graph.resources.get(layer.name)
         try:

@@ -36,6 +36,11 @@ _ATTR_FLOAT, _ATTR_INT, _ATTR_STRING, _ATTR_TENSOR, _ATTR_FLOATS, _ATTR_INTS = 1
 
 
 # --- protobuf wire format ----------------------------------------------------------------------
+# Messages are lists of byte pieces, so that a model's weights are copied once, into the final
+# bytes, rather than once per level of message nesting.
+
+Pieces = list  # of bytes-like objects
+
 
 def _varint(value: int) -> bytes:
     value &= (1 << 64) - 1        # negative int64 values take ten bytes, two's complement
@@ -61,20 +66,31 @@ def _bytes(field: int, payload: bytes | str) -> bytes:
     return _key(field, 2) + _varint(len(payload)) + payload
 
 
+def _message(field: int, pieces: Pieces) -> Pieces:
+    """A length-delimited field holding the concatenation of ``pieces``."""
+    return [_key(field, 2) + _varint(sum(len(p) for p in pieces)), *pieces]
+
+
 def _packed_ints(field: int, values: Iterable[int]) -> bytes:
     return _bytes(field, b"".join(_varint(int(v)) for v in values))
 
 
 # --- messages ----------------------------------------------------------------------------------
 
-def tensor_proto(array: np.ndarray, name: str) -> bytes:
-    """TensorProto: dims, data_type, name, little-endian raw_data."""
+def _tensor(array: np.ndarray, name: str) -> Pieces:
+    """TensorProto pieces: dims, data_type, name, little-endian raw_data (the array's own
+    memory, not a copy, when it is contiguous little-endian)."""
     array = np.asarray(array)
     if array.dtype not in ONNX_DTYPES:
         raise TypeError(f"no ONNX type for {array.dtype}")
-    raw = np.ascontiguousarray(array, array.dtype.newbyteorder("<")).tobytes()
-    return (_packed_ints(1, array.shape) + _int(2, ONNX_DTYPES[array.dtype]) + _bytes(8, name)
-            + _bytes(9, raw))
+    raw = np.ascontiguousarray(array, array.dtype.newbyteorder("<"))
+    head = _packed_ints(1, array.shape) + _int(2, ONNX_DTYPES[array.dtype]) + _bytes(8, name)
+    return [head, _key(9, 2) + _varint(raw.nbytes), memoryview(raw).cast("B")]
+
+
+def tensor_proto(array: np.ndarray, name: str) -> bytes:
+    """A serialized TensorProto."""
+    return b"".join(_tensor(array, name))
 
 
 def _attribute(name: str, value) -> bytes:
@@ -112,9 +128,16 @@ class OnnxGraph:
 
     def __init__(self) -> None:
         self.nodes: list[bytes] = []
-        self.initializers: list[bytes] = []
+        self.initializers: list[tuple[str, np.ndarray]] = []
         self._count = 0
         self.prefix = ""          # set per layer, so helper names say where they come from
+
+    def copy(self) -> "OnnxGraph":
+        """A graph to add nodes to without changing this one (arrays are shared)."""
+        other = OnnxGraph()
+        other.nodes, other.initializers = list(self.nodes), list(self.initializers)
+        other._count, other.prefix = self._count, self.prefix
+        return other
 
     def fresh(self, hint: str = "t") -> str:
         self._count += 1
@@ -134,11 +157,14 @@ class OnnxGraph:
         self.nodes.append(body)
         return names[0] if len(names) == 1 else names
 
+    def initializer(self, name: str, value: np.ndarray) -> None:
+        """A named initializer (the array is kept, not copied, until ``model``)."""
+        self.initializers.append((name, np.asarray(value)))
+
     def const(self, value, dtype=None, hint: str = "c") -> str:
         """An initializer holding ``value`` (a numpy array or a Python number/list)."""
-        array = np.asarray(value, dtype)
         name = self.fresh(hint)
-        self.initializers.append(tensor_proto(array, name))
+        self.initializer(name, np.asarray(value, dtype))
         return name
 
     def ints(self, values: Sequence[int]) -> str:
@@ -151,10 +177,11 @@ class OnnxGraph:
               name: str = "tnnquant") -> bytes:
         """ModelProto bytes; ``inputs`` and ``outputs`` are (name, dtype, dims), a dim being an
         int, the name of a symbolic dim, or None when unknown."""
-        graph = b"".join(_bytes(1, n) for n in self.nodes) + _bytes(2, name)
-        graph += b"".join(_bytes(5, t) for t in self.initializers)
-        graph += b"".join(_bytes(11, _value_info(n, t, d)) for n, t, d in inputs)
-        graph += b"".join(_bytes(12, _value_info(n, t, d)) for n, t, d in outputs)
+        graph: Pieces = [b"".join(_bytes(1, n) for n in self.nodes) + _bytes(2, name)]
+        for init_name, value in self.initializers:
+            graph += _message(5, _tensor(value, init_name))
+        graph.append(b"".join(_bytes(11, _value_info(n, t, d)) for n, t, d in inputs)
+                     + b"".join(_bytes(12, _value_info(n, t, d)) for n, t, d in outputs))
         opset = _bytes(1, "") + _int(2, OPSET)
-        return (_int(1, IR_VERSION) + _bytes(2, "tnnquant") + _bytes(7, graph)
-                + _bytes(8, opset))
+        return b"".join([_int(1, IR_VERSION) + _bytes(2, "tnnquant"), *_message(7, graph),
+                         _bytes(8, opset)])

@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import TnnQuantError, UnsupportedError
 from ..ir.graph import Graph, Layer
 from ..layers.base import LayerType, Value
-from .onnx_model import OnnxGraph, tensor_proto
+from .onnx_model import OnnxGraph
 
 MAX_THREADS = 2     # onnxruntime's intra-op threads; more gain little on these small convs
 BATCH_DIM = "N"
@@ -78,9 +78,9 @@ class OrtBackend:
         self.constants = constants
         self.threads = threads or min(MAX_THREADS, len(os.sched_getaffinity(0)))
         n_inputs = len(graph.inputs)
-        one = self._types((1,) * n_inputs)
-        self.symbolic = _batch_uniform(one, self._types((2,) * n_inputs),
-                                       {s.name for s in graph.inputs})
+        one, two = self._types((1,) * n_inputs), self._types((2,) * n_inputs)
+        self.symbolic = _batch_uniform(one, two, {s.name for s in graph.inputs})
+        self._batched = {name for name, (shape, _) in one.items() if two[name][0] != shape}
         self._sessions: dict[tuple, object] = {}
         self._graphs: dict[tuple[int, ...] | None, tuple[OnnxGraph, BlobTypes]] = {}
         if self.symbolic:
@@ -95,7 +95,7 @@ class OrtBackend:
         """Every layer's nodes, for blobs of static ``types``."""
         g = OnnxGraph()
         for name, value in self.constants.items():
-            g.initializers.append(tensor_proto(value, name))
+            g.initializer(name, value)
         for layer in self.order:
             g.prefix = layer.name
             xs = [Value(b, *types[b]) for b in layer.inputs]
@@ -107,20 +107,22 @@ class OrtBackend:
                                        layer_type=layer.proto_type) from err
         return g
 
-    def session(self, outputs: tuple[str, ...], batches: tuple[int, ...]):
-        """The onnxruntime session computing ``outputs`` for inputs of batch sizes
-        ``batches`` (built on first use)."""
+    def session(self, outputs: tuple[str, ...], batches: tuple[int, ...],
+                extremes: tuple[str, ...] = ()):
+        """The onnxruntime session computing ``outputs`` (and the ``extremes`` outputs of the
+        blobs named there) for inputs of batch sizes ``batches`` (built on first use)."""
         key_batches = None if self.symbolic and len(set(batches)) == 1 else batches
-        key = (outputs, key_batches)
+        key = (outputs, extremes, key_batches)
         session = self._sessions.get(key)
         if session is None:
             if key_batches not in self._graphs:
                 types = self._types(batches)
                 self._graphs[key_batches] = (self._export(types), types)
-            session = self._sessions[key] = self._build(outputs, key_batches)
+            session = self._sessions[key] = self._build(outputs, extremes, key_batches)
         return session
 
-    def _build(self, outputs: tuple[str, ...], batches: tuple[int, ...] | None):
+    def _build(self, outputs: tuple[str, ...], extremes: tuple[str, ...],
+               batches: tuple[int, ...] | None):
         import onnxruntime as ort
 
         g, types = self._graphs[batches]
@@ -128,11 +130,17 @@ class OrtBackend:
         inputs = [(s.name, np.float32, (n,) + tuple(s.dims[1:]))
                   for s, n in zip(self.graph.inputs, dims0)]
         outs = [(name, types[name][1], (None,) * len(types[name][0])) for name in outputs]
+        if extremes:
+            g = g.copy()
+            for name in extremes:
+                outs += _extremes_nodes(g, name, len(types[name][0]))
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # planning one buffer for all activations from the first run costs ~30 MB on YOLOv8n
+        options.enable_mem_pattern = False
         options.log_severity_level = 3
         return ort.InferenceSession(g.model(inputs, outs), options,
                                     providers=["CPUExecutionProvider"])
@@ -143,6 +151,48 @@ class OrtBackend:
         names = tuple(dict.fromkeys(outputs))
         session = self.session(names, tuple(len(feeds[s.name]) for s in self.graph.inputs))
         return dict(zip(names, session.run(names, dict(feeds))))
+
+    def shape(self, blob: str, batches: Mapping[str, int]) -> tuple[int, ...]:
+        """The static shape of a blob for inputs of these batch sizes."""
+        key = None if self.symbolic and len(set(batches.values())) == 1 else \
+            tuple(batches[s.name] for s in self.graph.inputs)
+        if key is None:
+            shape = self._graphs[None][1][blob][0]
+            return (next(iter(batches.values())),) + shape[1:] if blob in self._batched else shape
+        return self._graphs[key][1][blob][0]
+
+    def extremes(self, feeds: Mapping[str, np.ndarray], blobs: Iterable[str]
+                 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per batch item and channel, the min and max of each named blob (float32 (N, C)
+        arrays, ``calib.observers.extremes``) computed in the graph: only these small
+        arrays leave onnxruntime. NaN may or may not win there: callers check."""
+        names = tuple(dict.fromkeys(blobs))
+        session = self.session((), tuple(len(feeds[s.name]) for s in self.graph.inputs), names)
+        fetch = [f"{b}{suffix}" for b in names for suffix in EXTREMES]
+        values = session.run(fetch, dict(feeds))
+        out = {}
+        for k, name in enumerate(names):
+            lo, hi = values[2 * k], values[2 * k + 1]
+            out[name] = (lo.reshape(len(lo), -1), hi.reshape(len(hi), -1))
+        return out
+
+
+EXTREMES = ("::min", "::max")   # output name suffixes of a blob's per-channel extremes
+
+
+def _extremes_nodes(g: OnnxGraph, name: str, ndim: int) -> list[tuple]:
+    """ReduceMin/ReduceMax of blob ``name`` over every axis after the channels; returns the
+    two graph outputs."""
+    lo, hi = (f"{name}{suffix}" for suffix in EXTREMES)
+    if ndim <= 2:
+        g.node("Identity", [name], lo)
+        g.node("Identity", [name], hi)
+    else:
+        axes = list(range(2, ndim))
+        g.node("ReduceMin", [name], lo, axes=axes, keepdims=0)
+        g.node("ReduceMax", [name], hi, axes=axes, keepdims=0)
+    dims = (None,) * min(ndim, 2)
+    return [(lo, np.float32, dims), (hi, np.float32, dims)]
 
 
 def exports(kind: type[LayerType]) -> bool:
