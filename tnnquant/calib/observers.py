@@ -26,7 +26,6 @@ VALID_ABSMAX = 1e-5  # a channel is valid iff max-abs > 1e-5, compared in double
 EMPTY_BIN = np.float32(1e-7)  # every f32 bin starts at f32(1e-7) (spec int8 §5.3)
 ONE_COUNT_BIN = np.float32(1 + 2.0 ** -23)  # f32(1e-7 + 1) (spec int8 §5.4)
 COUNTER_SATURATION = 2 ** 24  # f32 counters stop growing at 2^24 (spec int8 §5.4)
-_SPARSE_UPDATE = 8  # below C·2048/8 elements an update uses np.add.at instead of np.bincount
 
 
 # --- shared helpers -----------------------------------------------------------------------
@@ -270,59 +269,82 @@ class HistogramObserver:
     counts take the memory of TNN's f32 bins and cannot overflow; ``Histogram.bins()`` maps
     them through TNN's f32 counter semantics.
     NaN elements are not counted (TNN's behaviour on NaN is undefined).
+
+    ``update`` turns a batch into int16 bin numbers and counts them once enough are pending
+    (a quarter of the bins): a ``bincount`` costs as much as the bins it produces, so small
+    blobs fed one sample at a time would otherwise cost their histogram's size per sample.
     """
 
     def __init__(self, ranges: RangeStats) -> None:
         self.interval, self.valid = interval_from_range(ranges.min, ranges.max)
         self.channels = len(self.interval)
         self._counts = np.zeros((self.channels, HIST_BINS), np.int32)
+        self._pending: list[np.ndarray] = []   # (N, C, L) int16 bin numbers
+        self._pending_size = 0
+        self._skipped = np.zeros(self.channels, np.int64)  # zeros and NaN, counted in bin 0
+        self._merged = False
+        self._since_saturation = 0   # elements counted per slot since counts were last clamped
 
     def update(self, x: np.ndarray) -> None:
         """Add a batch ``(N, C, ...)`` of calibration files."""
         x3, merged = _as_ncl(x, self.channels, "HistogramObserver")
         if x3.size == 0 or not self.valid.any():
             return
-        c = x3.shape[1]
+        self._merged |= merged
         interval = self.interval[0] if merged else self.interval[None, :, None]
-        prod = np.abs(x3) * interval  # f32 product, as TNN
+        prod = np.abs(x3)
+        prod *= interval  # f32 product, as TNN
         np.minimum(prod, np.float32(HIST_BINS - 1), out=prod)  # trunc(v) >= 2047 <=> v >= 2047
-        nan = np.isnan(prod)
-        has_nan = bool(nan.any())
-        if has_nan:
-            prod[nan] = 0  # counted in bin 0 below, then removed with the zeros
-        idx = prod.astype(np.intp)  # trunc toward zero (prod >= 0)
-        if merged:
-            counts = np.bincount(idx.reshape(-1), minlength=HIST_BINS)[None, :]
-            skipped = np.count_nonzero(x3 == 0) + (int(np.count_nonzero(nan)) if has_nan else 0)
-            counts[0, 0] -= skipped
-        else:
-            idx += (np.arange(c, dtype=np.intp) * HIST_BINS)[None, :, None]
-            skipped = np.count_nonzero(x3 == 0, axis=(0, 2))
-            if has_nan:
-                skipped = skipped + np.count_nonzero(nan, axis=(0, 2))
-            if idx.size < c * HIST_BINS // _SPARSE_UPDATE:
-                # few elements per channel: add in place rather than allocate C·2048 bins
-                np.add.at(self._counts.reshape(-1), idx.reshape(-1), 1)
-                self._counts[:, 0] -= skipped.astype(np.int32)
-                self._counts[~self.valid] = 0  # invalid slots are never updated (spec §5.4)
-                np.minimum(self._counts, COUNTER_SATURATION, out=self._counts)
-                return
-            counts = np.bincount(idx.reshape(-1), minlength=c * HIST_BINS).reshape(c, HIST_BINS)
-            counts[:, 0] -= skipped
-        counts[~self.valid] = 0  # invalid slots are never updated (spec §5.4)
-        self._add(counts)
+        axes = None if merged else (0, 2)
+        skipped = np.count_nonzero(x3 == 0, axis=axes)
+        if np.isnan(prod.max()):
+            nan = np.isnan(prod)
+            prod[nan] = 0  # counted in bin 0, then removed with the zeros
+            skipped = skipped + np.count_nonzero(nan, axis=axes)
+        self._skipped[:1 if merged else None] += skipped
+        self._pending.append(prod.astype(np.int16))  # trunc toward zero (prod >= 0)
+        self._pending_size += prod.size
+        self._since_saturation += prod.size // (1 if merged else prod.shape[1])
+        if self._pending_size * 4 >= self._counts.size:
+            self._flush()
 
-    def _add(self, counts: np.ndarray) -> None:
-        np.add(self._counts, counts, out=self._counts, casting="unsafe")
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        bins = np.concatenate(self._pending, axis=0) if len(self._pending) > 1 \
+            else self._pending[0]
+        self._pending, self._pending_size = [], 0
+        if self._merged:
+            counts = np.bincount(bins.reshape(-1), minlength=HIST_BINS)[None, :]
+        else:
+            c = bins.shape[1]
+            idx = bins.astype(np.intp)
+            idx += (np.arange(c, dtype=np.intp) * HIST_BINS)[None, :, None]
+            counts = np.bincount(idx.reshape(-1), minlength=c * HIST_BINS).reshape(c, HIST_BINS)
+        counts[:, 0] -= self._skipped[:len(counts)]
+        self._skipped[:] = 0
+        np.add(self._counts[:len(counts)], counts, out=self._counts[:len(counts)],
+               casting="unsafe")
+        if self._since_saturation >= COUNTER_SATURATION:  # int32 keeps 2^31: clamp long before
+            self._saturate()
+
+    def _saturate(self) -> None:
         np.minimum(self._counts, COUNTER_SATURATION, out=self._counts)
+        self._since_saturation = 0
 
     def merge(self, other: "HistogramObserver") -> None:
         """Add another observer's counts (same blob, same ranges), e.g. from a worker."""
         if not np.array_equal(self.interval, other.interval):
             raise ValueError("HistogramObserver.merge: observers were built from different ranges")
-        self._add(other._counts)
+        self._flush()
+        other._flush()
+        np.add(self._counts, other._counts, out=self._counts, casting="unsafe")
+        self._saturate()
 
     def result(self) -> Histogram:
         """The histograms; they share the observer's counts (C·2048 of them per blob, the
         largest statistics of a calibration), so update no more after this."""
+        self._flush()
+        self._counts[~self.valid] = 0  # invalid slots are never updated (spec §5.4)
+        self._saturate()
         return Histogram(self._counts, self.interval.copy(), self.valid.copy())
