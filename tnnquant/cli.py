@@ -6,6 +6,7 @@ never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -190,6 +191,9 @@ def add_quantize_options(p: argparse.ArgumentParser) -> None:
 
 
 def _warn(message: str) -> None:
+    if "tqdm" not in sys.modules:   # no progress bar was ever shown
+        print(f"warning: {message}", file=sys.stderr)
+        return
     from tqdm import tqdm
     tqdm.write(f"warning: {message}", file=sys.stderr)   # above a progress bar, not through it
 
@@ -242,14 +246,12 @@ def _summary(result, proto_path: str, model_path: str) -> str:
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from .formats.io import load_model
     from .quantize import quantize
     config = quant_config_from(args)
     proto_path, model_path = output_paths(args.output)
     graph = load_model(args.proto, args.model)
-    bars: dict[str, tqdm] = {}
+    bars: dict = {}
 
     def progress(stage: str, done: int) -> None:
         bar = bars.get(stage)
@@ -257,8 +259,9 @@ def cmd_quantize(args: argparse.Namespace) -> int:
             bar = bars[stage] = _progress_bar(f"calibration: {stage}", args.quiet)
         bar.update(done - bar.n)
 
-    try:
-        result = quantize(graph, args.input_path, config, progress, _warn)
+    try:   # without a bar to show, tqdm is not even imported (start-up time)
+        result = quantize(graph, args.input_path, config,
+                          progress if _shows_progress(args.quiet) else None, _warn)
     finally:
         for bar in bars.values():
             bar.close()
@@ -277,6 +280,10 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shows_progress(quiet: bool) -> bool:
+    return not quiet and sys.stderr.isatty()
+
+
 def _progress_bar(stage: str, quiet: bool):
     from tqdm import tqdm
     return tqdm(desc=stage, unit="sample", file=sys.stderr, leave=False,
@@ -285,6 +292,7 @@ def _progress_bar(stage: str, quiet: bool):
 
 def quantization_cmd_main(argv: Sequence[str] | None = None) -> int:
     """`quantization_cmd`: TNN's command line, same flags and output files."""
+    _one_blas_thread()
     _tolerant_output()
     parser = _Parser(prog="quantization_cmd",
                      description="Quantize a float TNN model to int8 (drop-in for TNN's "
@@ -363,7 +371,18 @@ def _tolerant_output() -> None:
             reconfigure(errors="backslashreplace")
 
 
+def _one_blas_thread() -> None:
+    """numpy's BLAS (OpenBLAS) runs one thread unless the user set one of its variables:
+    the heavy float work is onnxruntime's, and a second BLAS thread that waits on a busy core
+    slowed whole runs several-fold (README, Benchmarks). Must run before numpy is imported."""
+    if "numpy" not in sys.modules and not any(
+            v in os.environ for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                      "MKL_NUM_THREADS")):
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _one_blas_thread()
     _tolerant_output()
     args = build_parser().parse_args(argv)
     return guarded(args.func, args)
