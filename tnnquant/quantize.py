@@ -100,6 +100,7 @@ def quantize(graph: Graph, inputs, config: QuantConfig = QuantConfig(),
     scales = {}
     for finished in collector.run(batches, progress):   # histograms are freed group by group
         scales.update(blob_scales(collector.plans, finished, exact=config.fp32 == "naive"))
+        del finished   # before the next group's histograms are allocated
     fused.blob_scales = {name: scales[name] for name in collector.plans}
 
     options = LayerQuantOptions(WEIGHT_METHODS.get(config.weight_method),

@@ -26,6 +26,7 @@ VALID_ABSMAX = 1e-5  # a channel is valid iff max-abs > 1e-5, compared in double
 EMPTY_BIN = np.float32(1e-7)  # every f32 bin starts at f32(1e-7) (spec int8 §5.3)
 ONE_COUNT_BIN = np.float32(1 + 2.0 ** -23)  # f32(1e-7 + 1) (spec int8 §5.4)
 COUNTER_SATURATION = 2 ** 24  # f32 counters stop growing at 2^24 (spec int8 §5.4)
+_FLUSH_CHANNELS = 128  # channels counted per np.bincount (its int64 output: 2 MB)
 
 
 # --- shared helpers -----------------------------------------------------------------------
@@ -315,18 +316,24 @@ class HistogramObserver:
             else self._pending[0]
         self._pending, self._pending_size = [], 0
         if self._merged:
-            counts = np.bincount(bins.reshape(-1), minlength=HIST_BINS)[None, :]
+            self._add(0, np.bincount(bins.reshape(-1), minlength=HIST_BINS)[None, :])
         else:
-            c = bins.shape[1]
-            idx = bins.astype(np.intp)
-            idx += (np.arange(c, dtype=np.intp) * HIST_BINS)[None, :, None]
-            counts = np.bincount(idx.reshape(-1), minlength=c * HIST_BINS).reshape(c, HIST_BINS)
-        counts[:, 0] -= self._skipped[:len(counts)]
+            offsets = (np.arange(_FLUSH_CHANNELS, dtype=np.intp) * HIST_BINS)[None, :, None]
+            for c0 in range(0, bins.shape[1], _FLUSH_CHANNELS):   # bounded int64 temporaries
+                idx = bins[:, c0:c0 + _FLUSH_CHANNELS].astype(np.intp)
+                c = idx.shape[1]
+                idx += offsets[:, :c]
+                self._add(c0, np.bincount(idx.reshape(-1), minlength=c * HIST_BINS)
+                          .reshape(c, HIST_BINS))
         self._skipped[:] = 0
-        np.add(self._counts[:len(counts)], counts, out=self._counts[:len(counts)],
-               casting="unsafe")
         if self._since_saturation >= COUNTER_SATURATION:  # int32 keeps 2^31: clamp long before
             self._saturate()
+
+    def _add(self, c0: int, counts: np.ndarray) -> None:
+        """Add bincount results for slots c0… (bin 0 loses the skipped zeros and NaN)."""
+        slots = slice(c0, c0 + len(counts))
+        counts[:, 0] -= self._skipped[slots]
+        np.add(self._counts[slots], counts, out=self._counts[slots], casting="unsafe")
 
     def _saturate(self) -> None:
         np.minimum(self._counts, COUNTER_SATURATION, out=self._counts)

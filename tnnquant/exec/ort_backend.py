@@ -4,8 +4,8 @@ by onnxruntime, every blob the hooks observe an extra graph output.
 Each layer type writes its own nodes (``LayerType.to_onnx``, in its layer file) from the
 static shapes of its inputs (``infer_types``); the model has a symbolic batch dimension when
 the graph's shapes scale with it (and the inputs come with one batch size), else it is built
-for the batch sizes at hand. Sessions are built once per set of requested outputs (and batch
-sizes, for fixed-batch models).
+for the batch sizes at hand. Sessions are built for a set of requested outputs (and batch
+sizes, for fixed-batch models) and kept until another set is asked for.
 
 onnxruntime runs with ``session.intra_op.allow_spinning = 0`` (threads that wait sleep rather
 than spin, so a busy core delays them instead of being fought for) and as many intra-op
@@ -118,6 +118,9 @@ class OrtBackend:
             if key_batches not in self._graphs:
                 types = self._types(batches)
                 self._graphs[key_batches] = (self._export(types), types)
+            # one session at a time: each holds its own copy of the weights and activation
+            # memory, and a calibration asks for one set of outputs per pass
+            self._sessions.clear()
             session = self._sessions[key] = self._build(outputs, extremes, key_batches)
         return session
 
