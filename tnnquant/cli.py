@@ -180,8 +180,8 @@ def add_quantize_options(p: argparse.ArgumentParser) -> None:
                             "ReLU/max-pool scale merging (TNN folds stale ones, spec int8 §9)")
     extra.add_argument("--batch", type=int, default=8, metavar="N",
                        help="samples per forward pass (default 8)")
-    extra.add_argument("--hist-memory", type=int, default=256, metavar="MB",
-                       help="KL histograms kept at once (default 256); a smaller budget "
+    extra.add_argument("--hist-memory", type=int, default=32, metavar="MB",
+                       help="KL histograms kept at once (default 32); a smaller budget "
                             "lowers peak memory at the cost of extra float passes")
     extra.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     extra.add_argument("--eval", metavar="DIR", help="folder for the accuracy summary at the "

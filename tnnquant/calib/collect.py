@@ -67,7 +67,7 @@ class _Pass:
             o.update(x)
 
 
-DEFAULT_HIST_BUDGET = 256 << 20   # bytes of histograms alive at once (QuantConfig.hist_memory_mb)
+DEFAULT_HIST_BUDGET = 32 << 20   # bytes of histograms alive at once (QuantConfig.hist_memory_mb)
 OBSERVED_BYTES = 16 << 20   # observed blobs of one executor run (batches are split to fit)
 
 
@@ -134,6 +134,7 @@ class StatsCollector:
                 self.samples += len(next(iter(batch.values())))
                 if progress:
                     progress("ranges", self.samples)
+        executor.release()   # the scales are computed between passes: free its memory
         self.ranges = {n: obs[0].result() for n, obs in observers.items()}
         means = {n: obs[1].result() for n, obs in observers.items() if len(obs) > 1}
 
@@ -148,6 +149,7 @@ class StatsCollector:
                           if name in group else [])
             stage = "histograms" if len(groups) == 1 else f"histograms {k + 1}/{len(groups)}"
             self._forward(executor, batches, pass2.hook, stage, progress, group)
+            executor.release()
             yield {n: BlobStats(self.ranges[n], hists[n].result(), means.get(n)) for n in group}
 
     def _histogram_groups(self, names: list[str]) -> list[set[str]]:

@@ -116,6 +116,13 @@ class Executor:
         """What runs the fp32 layers: "onnxruntime" or "numpy" (decided on first use)."""
         return "onnxruntime" if self._onnxruntime() is not None else "numpy"
 
+    def release(self) -> None:
+        """Free what onnxruntime holds between runs (its session: weights and activation
+        memory, tens of MB); the next run rebuilds it. For long pauses, e.g. between the
+        calibration passes, while the statistics are turned into scales."""
+        if self._ort is not None:
+            self._ort.release()
+
     def _onnxruntime(self) -> OrtBackend | None:
         if self._ort is None and self._ort_usable:
             try:

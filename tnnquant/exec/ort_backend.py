@@ -148,6 +148,10 @@ class OrtBackend:
         return ort.InferenceSession(g.model(inputs, outs), options,
                                     providers=["CPUExecutionProvider"])
 
+    def release(self) -> None:
+        """Drop the session (its weights and activation memory); the next run builds one."""
+        self._sessions.clear()
+
     def run(self, feeds: Mapping[str, np.ndarray], outputs: Iterable[str]
             ) -> dict[str, np.ndarray]:
         """The named blobs for network inputs ``feeds`` (float32 NCHW batches)."""
