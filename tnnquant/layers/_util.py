@@ -44,19 +44,32 @@ def standardize(x: np.ndarray, axes: tuple[int, ...], eps: float) -> np.ndarray:
 PAD_MODES = {0: "constant", 1: "reflect", 2: "edge"}
 
 
-def pad(x: np.ndarray, widths: list[tuple[int, int]], mode: int, value: float) -> np.ndarray:
-    """Pad/PadV2 with TNN's mode codes: 0 constant, 1 reflect, 2 edge (spec §3.3.20)."""
+def _check_pad(shape: tuple[int, ...], widths: list[tuple[int, int]], mode: int) -> None:
     if mode not in PAD_MODES:
         raise ValueError(f"unknown pad type {mode} (known: 0 constant, 1 reflect, 2 edge)")
     if any(w < 0 for pair in widths for w in pair):
         raise ValueError(f"negative pads {widths} are not supported")
-    if mode == 0:
-        return np.pad(x, widths, mode="constant", constant_values=np.float32(value))
-    for dim, (begin, end) in zip(x.shape, widths):
+    for dim, (begin, end) in zip(shape, widths):
         if mode == 1 and max(begin, end) >= dim:
             raise ValueError(f"reflect pads {begin}, {end} must be smaller than the dimension "
                              f"{dim}")
+
+
+def pad(x: np.ndarray, widths: list[tuple[int, int]], mode: int, value: float) -> np.ndarray:
+    """Pad/PadV2 with TNN's mode codes: 0 constant, 1 reflect, 2 edge (spec §3.3.20)."""
+    _check_pad(x.shape, widths, mode)
+    if mode == 0:
+        return np.pad(x, widths, mode="constant", constant_values=np.float32(value))
     return np.pad(x, widths, mode=PAD_MODES[mode])
+
+
+def onnx_pad(g: "OnnxGraph", x: "Value", widths: list[tuple[int, int]], mode: int,
+             value: float, out: str) -> None:
+    """``pad`` as an ONNX Pad (whose constant, reflect and edge modes are numpy's)."""
+    _check_pad(x.shape, widths, mode)
+    pads = g.ints([b for b, _ in widths] + [e for _, e in widths])
+    inputs = [x.name, pads] + ([g.const(np.float32(value))] if mode == 0 else [])
+    g.node("Pad", inputs, out, mode=PAD_MODES[mode])
 
 
 def check_int8_pad_value(pad_type: int, value: float) -> None:
