@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "BlobScale": ".ir.graph", "Graph": ".ir.graph", "InputSpec": ".ir.graph", "Layer": ".ir.graph",
     "TnnQuantError": ".errors", "dequantize": ".api", "simulate": ".api",
+    "convert_onnx": ".convert",
     "load_model": ".formats.io", "load_proto": ".formats.io", "save_model": ".formats.io",
 }
 

@@ -41,9 +41,10 @@ class _Parser(argparse.ArgumentParser):
 # --- info ------------------------------------------------------------------------------------
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .formats.io import load_model, load_proto
+    from .formats.io import is_onnx, load_model, load_proto
     from .info import format_info, model_info
-    graph = load_model(args.proto, args.model) if args.model else load_proto(args.proto)
+    graph = (load_model(args.proto, args.model) if args.model or is_onnx(args.proto)
+             else load_proto(args.proto))
     print(format_info(model_info(graph)))
     return 0
 
@@ -93,8 +94,7 @@ def print_outputs(outputs) -> None:
 def _run_model(args: argparse.Namespace, quantized: bool) -> int:
     """`run` (float model) and `simulate` (int8 model): read inputs, run, print, save."""
     from .api import read_inputs, run, save_outputs, simulate
-    from .formats.io import load_model
-    graph = load_model(args.proto, args.model)
+    graph = load_model_from(args)
     if graph.is_quantized != quantized:
         raise ConfigError(f"{args.proto} is a quantized model: use 'tnnquant simulate'"
                           if graph.is_quantized else
@@ -124,10 +124,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .formats.io import load_model, write_files_atomically
-    from .report import compare_folder, render
+    from .report import compare_folder, compare_with_details, render, render_html
     if args.json and not Path(args.json).parent.is_dir():   # fail before a long evaluation
         raise ConfigError(f"--json {args.json}: no such folder '{Path(args.json).parent}'")
-    float_graph = load_model(args.proto, args.model)
+    class_names = _check_html_options(args)
+    float_graph = load_model_from(args)
     int8_graph = load_model(args.int8_proto, args.int8_model)
     # the bar goes to stderr so that stdout holds the table alone
     with tqdm(desc="compare", unit="sample", file=sys.stderr, leave=False,
@@ -136,31 +137,65 @@ def cmd_compare(args: argparse.Namespace) -> int:
             bar.total = total
             bar.update(done - bar.n)
 
-        report = compare_folder(float_graph, int8_graph, args.input, preprocess_from(args),
-                                args.labels, args.batch, progress, _warn, args.device)
+        if args.html:
+            report, details = compare_with_details(
+                float_graph, int8_graph, args.input, preprocess_from(args), args.labels,
+                args.batch, progress, _warn, args.device, class_names)
+        else:
+            report = compare_folder(float_graph, int8_graph, args.input, preprocess_from(args),
+                                    args.labels, args.batch, progress, _warn, args.device)
+    files = {}
     if args.json:
-        write_files_atomically({args.json: report.to_json().encode()})
+        files[args.json] = report.to_json().encode()
+    if args.html:
+        files[args.html] = render_html(report, details).encode()
+    write_files_atomically(files)
     print(render(report))
-    if args.json:
-        print(f"wrote {args.json}")
+    for path in files:
+        print(f"wrote {path}")
     return 0
+
+
+def _check_html_options(args: argparse.Namespace) -> dict[int, str] | None:
+    """Before any long work: --html can be written (matplotlib present, folder exists); the
+    class names, if given, are read."""
+    from pathlib import Path
+
+    from .report import read_class_names
+    if args.html:
+        from .report.plots import require_matplotlib
+        require_matplotlib()
+        if not Path(args.html).parent.is_dir():
+            raise ConfigError(f"--html {args.html}: no such folder '{Path(args.html).parent}'")
+    if args.class_names and not args.html:
+        raise ConfigError("--class-names names the classes of the HTML report: add --html FILE")
+    return read_class_names(args.class_names) if args.class_names else None
+
+
+def add_html_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--html", metavar="FILE",
+                   help="also write a self-contained HTML report with plots (needs "
+                        "matplotlib: pip install 'tnnquant[report]')")
+    p.add_argument("--class-names", metavar="FILE",
+                   help="class names for the HTML report, line N naming class N-1")
 
 
 # --- quantize / quantization_cmd ------------------------------------------------------------
 
 def add_quantize_options(p: argparse.ArgumentParser) -> None:
     """TNN's quantization_cmd flags (short and long names), then tnnquant's own."""
-    p.add_argument("-p", "--proto", required=True, metavar="X.tnnproto", help="float model proto")
-    p.add_argument("-m", "--model", required=True, metavar="X.tnnmodel", help="float model weights")
+    add_model_options(p)
     p.add_argument("-i", "--input_path", "--input-path", dest="input_path", required=True,
                    metavar="DIR", help="calibration folder: .txt (NCHW floats), .npy, "
                    ".jpg/.jpeg/.png/.bmp; one sub-folder per input for multi-input models")
-    p.add_argument("-b", "--blob_method", "--blob-method", dest="blob_method", default="0",
-                   metavar="M", help="0 MinMax (default), 2 KL, 3 asymmetric MinMax, "
-                   "4 ACIQ-Gauss, 5 ACIQ-Laplace (codes or names)")
+    p.add_argument("-b", "--blob_method", "--blob-method", dest="blob_method", default=None,
+                   metavar="M", help="0 MinMax (TNN's default), 2 KL, 3 asymmetric MinMax, "
+                   "4 ACIQ-Gauss, 5 ACIQ-Laplace (codes or names; tnnquant's own: mse, "
+                   "percentile)")
     p.add_argument("-w", "--weight_method", "--weight-method", dest="weight_method",
-                   default="0", metavar="M",
-                   help="0 MinMax (default), 1 ADMM, 3 asymmetric MinMax (codes or names)")
+                   default=None, metavar="M",
+                   help="0 MinMax (TNN's default), 1 ADMM, 3 asymmetric MinMax (codes or names; "
+                        "tnnquant's own: mse)")
     add_preprocess_options(p)
     p.add_argument("-c", "--merge_channel", "--merge-channel", dest="merge_channel",
                    action="store_true", help="per-tensor blob statistics (same as -t 1)")
@@ -188,6 +223,9 @@ def add_quantize_options(p: argparse.ArgumentParser) -> None:
                        "end (default: the calibration folder)")
     extra.add_argument("--no-report", action="store_true",
                        help="skip the accuracy summary (float vs simulated int8)")
+    extra.add_argument("--labels", metavar="FILE", help="'FILENAME CLASS_INDEX' lines for "
+                       "the --eval samples: adds top-1/top-5 accuracy to the summary")
+    add_html_options(extra)
 
 
 def _warn(message: str) -> None:
@@ -210,17 +248,55 @@ def _method_code(value: str, option: str, names: dict[int, str]) -> int:
     raise ConfigError(f"{option} {value}: unknown method (known: {known})")
 
 
+def add_recipe_options(p: argparse.ArgumentParser) -> None:
+    """`tnnquant quantize` only: the recipe beyond TNN (quantization_cmd stays TNN's)."""
+    from .config import PRESETS, TECHNIQUES
+    recipe = p.add_argument_group("recipe (tnnquant quantize)")
+    recipe.add_argument("--preset", choices=PRESETS, default="default",
+                        help="default: tnnquant's most accurate recipe; tnn: TNN's recipe, "
+                             "as quantization_cmd (-b/-w/-t then select TNN's methods)")
+    recipe.add_argument("--no", dest="disable", action="append", default=[],
+                        choices=list(TECHNIQUES), metavar="TECHNIQUE",
+                        help="switch one technique of the default recipe off (repeatable): "
+                             + ", ".join(TECHNIQUES))
+    recipe.add_argument("--target-cos", type=float, default=None, metavar="C",
+                        help="mixed precision: keep the fewest layers float until the simulated "
+                             "output cosine on the calibration set reaches C")
+
+
+def _method_name(value: str, option: str, codes: dict[int, str], registry) -> str:
+    """A method name from a TNN code ('2') or a registered name ('kl', 'mse')."""
+    if value.lower() in registry:
+        return value.lower()
+    return codes[_method_code(value, option, codes)]
+
+
 def quant_config_from(args: argparse.Namespace):
-    from .calib.methods import ACT_METHOD_CODES
-    from .config import QuantConfig
-    from .weights import WEIGHT_METHOD_CODES
-    return QuantConfig.from_tnn(
-        _method_code(args.blob_method, "-b", ACT_METHOD_CODES),
-        _method_code(args.weight_method, "-w", WEIGHT_METHOD_CODES),
-        args.merge_type, args.merge_channel, preprocess=preprocess_from(args),
-        exclude=tuple(args.exclude), fold_merged_scales=args.fix_merged_scales,
-        batch_size=args.batch, fp32="naive" if args.exact else "fast",
-        hist_memory_mb=args.hist_memory)
+    from .calib.methods import ACT_METHOD_CODES, ACT_METHODS
+    from .config import TECHNIQUES, QuantConfig, preset
+    from .weights import WEIGHT_METHOD_CODES, WEIGHT_METHODS
+    common = dict(preprocess=preprocess_from(args), exclude=tuple(args.exclude),
+                  batch_size=args.batch, fp32="naive" if args.exact else "fast",
+                  hist_memory_mb=args.hist_memory)
+    name = getattr(args, "preset", "tnn")
+    if name == "tnn":
+        return QuantConfig.from_tnn(
+            _method_code(args.blob_method or "0", "-b", ACT_METHOD_CODES),
+            _method_code(args.weight_method or "0", "-w", WEIGHT_METHOD_CODES),
+            args.merge_type, args.merge_channel, fold_merged_scales=args.fix_merged_scales,
+            target_cos=getattr(args, "target_cos", None), **common)
+    changes: dict = {}
+    for technique in args.disable:
+        changes.update(TECHNIQUES[technique])
+    if args.blob_method is not None:
+        changes["blob_method"] = _method_name(args.blob_method, "-b", ACT_METHOD_CODES,
+                                              ACT_METHODS)
+    if args.weight_method is not None:
+        changes["weight_method"] = _method_name(args.weight_method, "-w", WEIGHT_METHOD_CODES,
+                                                WEIGHT_METHODS)
+    merge_type = 1 if args.merge_channel and args.merge_type == 0 else args.merge_type
+    return preset(name, merge_type=merge_type, target_cos=args.target_cos,
+                  **{**changes, **common})
 
 
 def output_paths(name: str | None) -> tuple[str, str]:
@@ -242,21 +318,27 @@ def _summary(result, proto_path: str, model_path: str) -> str:
         f"quantized {result.quantized_layers} of {len(result.graph.layers)} layers "
         f"({', '.join(f'{n} {t}' for t, n in kinds.most_common())})",
         f"wrote {proto_path} and {model_path}"]
+    lines += result.notes
     return "\n".join(lines)
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from .formats.io import load_model
     from .quantize import quantize
     config = quant_config_from(args)
     proto_path, model_path = output_paths(args.output)
-    graph = load_model(args.proto, args.model)
+    if args.no_report and (args.html or args.labels):
+        raise ConfigError(f"{'--html' if args.html else '--labels'} needs the accuracy "
+                          f"report: drop --no-report")
+    class_names = _check_html_options(args)
+    graph = load_model_from(args)
     bars: dict = {}
 
     def progress(stage: str, done: int) -> None:
         bar = bars.get(stage)
         if bar is None:
-            bar = bars[stage] = _progress_bar(f"calibration: {stage}", args.quiet)
+            for other in bars.values():   # one stage at a time: the previous one is done
+                other.close()
+            bar = bars[stage] = _progress_bar(stage, args.quiet)
         bar.update(done - bar.n)
 
     try:   # without a bar to show, tqdm is not even imported (start-up time)
@@ -268,16 +350,67 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     result.save(proto_path, model_path)
     print(_summary(result, proto_path, model_path))
     if not args.no_report:
-        from .report import compare_folder, summarize
+        from .report import compare_folder, compare_with_details, summarize
         folder = args.eval or args.input_path
         with _progress_bar("accuracy", args.quiet) as bar:
+            def progress(done: int, total: int | None) -> None:
+                bar.update(done - bar.n)
+
             # one sample at a time: the comparison holds every float blob of a batch
-            report = compare_folder(graph, result.graph, folder, config.preprocess,
-                                    batch_size=1, warn=_warn,
-                                    progress=lambda done, total: bar.update(done - bar.n))
+            if args.html:
+                report, details = compare_with_details(
+                    graph, result.graph, folder, config.preprocess, args.labels, 1, progress,
+                    _warn, class_names=class_names)
+            else:
+                report = compare_folder(graph, result.graph, folder, config.preprocess,
+                                        args.labels, 1, progress, _warn)
         print(f"accuracy of the int8 model (simulated TNN x86/ARM int8) vs float on {folder}:")
         print(summarize(report))
+        if getattr(args, "preset", "tnn") == "tnn":
+            print(_default_recipe_line(graph, args, config, folder))
+        if args.html:
+            _write_quantize_html(args, config, result, report, details, proto_path)
     return 0
+
+
+def _default_recipe_line(graph, args: argparse.Namespace, tnn_config, folder: str) -> str:
+    """One line: what `tnnquant quantize` (the default recipe) reaches on the same data,
+    measured by quantizing and simulating it now."""
+    import dataclasses
+
+    from .config import QuantConfig
+    from .quantize import quantize
+    from .report import compare_folder
+    config = dataclasses.replace(QuantConfig(), preprocess=tnn_config.preprocess,
+                                 exclude=tnn_config.exclude, batch_size=tnn_config.batch_size)
+    with _progress_bar("tnnquant quantize (default recipe)", args.quiet) as bar:
+        result = quantize(graph, args.input_path, config,
+                          lambda stage, done: bar.set_postfix_str(stage))
+        report = compare_folder(graph, result.graph, folder, config.preprocess, batch_size=1)
+    parts = []
+    for o in report.outputs:
+        text = f"{o.name} cosine {o.cosine:.4f}"
+        if o.classifier:
+            text += f", top-1 agreement {100 * o.classifier.top1_agreement:.1f}%"
+        parts.append(text)
+    return (f"tnnquant quantize (default recipe) on the same data reaches: {'; '.join(parts)} "
+            f"(quantized in {result.seconds:.1f} s)")
+
+
+def _write_quantize_html(args: argparse.Namespace, config, result, report, details,
+                         proto_path: str) -> None:
+    from collections import Counter
+    from pathlib import Path
+
+    from .formats.io import write_files_atomically
+    from .report import render_html
+    methods = Counter(plan.method for plan in result.plans.values())
+    context = [f"Calibrated on {result.samples} samples of {args.input_path}: blob scales by "
+               f"{', '.join(f'{m} ({n} blobs)' for m, n in methods.most_common())}; weight "
+               f"scales by {config.weight_method}."]
+    title = f"int8 vs float: {Path(proto_path).name} vs {Path(args.proto).name}"
+    write_files_atomically({args.html: render_html(report, details, title, context).encode()})
+    print(f"wrote {args.html}")
 
 
 def _shows_progress(quiet: bool) -> bool:
@@ -306,9 +439,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("info", help="describe a TNN model")
-    p.add_argument("proto", help="MODEL.tnnproto")
+    p.add_argument("proto", help="MODEL.tnnproto (or MODEL.onnx, converted in memory)")
     p.add_argument("model", nargs="?", help="MODEL.tnnmodel (optional: weights summary)")
-    p.set_defaults(func=cmd_info)
+    p.set_defaults(func=cmd_info, input_shape=[])
+
+    p = sub.add_parser("convert", help="convert an ONNX model to TNN (as TNN's onnx2tnn does)")
+    p.add_argument("onnx", metavar="MODEL.onnx")
+    p.add_argument("-o", "--output", metavar="NAME",
+                   help="write NAME.tnnproto/NAME.tnnmodel (default: beside the ONNX model)")
+    add_input_shape_option(p)
+    p.add_argument("--half", action="store_true", help="store the weights as fp16")
+    p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("run", help="run the float model on one input")
     add_run_options(p, "write DIR/<output blob>.npy for every network output")
@@ -333,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", metavar="FILE",
                    help="'FILENAME CLASS_INDEX' lines: adds top-1/top-5 accuracy of both models")
     p.add_argument("--json", metavar="FILE", help="also write the full report as JSON")
+    add_html_options(p)
     p.add_argument("--batch", type=int, default=4, metavar="N",
                    help="samples per forward pass (default 4)")
     p.add_argument("--device", choices=("x86", "naive"), default="x86",
@@ -340,16 +482,75 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("quantize", help="calibrate and write the int8 model "
-                                        "(the options of TNN's quantization_cmd)")
+    p = sub.add_parser("quantize", help="calibrate and write the int8 model with tnnquant's "
+                                        "most accurate recipe (or --preset tnn); the options "
+                                        "of TNN's quantization_cmd")
     add_quantize_options(p)
+    add_recipe_options(p)
     p.set_defaults(func=cmd_quantize)
     return parser
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-p", "--proto", required=True, metavar="X.tnnproto")
-    p.add_argument("-m", "--model", required=True, metavar="X.tnnmodel")
+    """The float model: -p X.tnnproto -m X.tnnmodel, or -p MODEL.onnx alone (converted in
+    memory as `tnnquant convert` does)."""
+    p.add_argument("-p", "--proto", required=True, metavar="X.tnnproto|MODEL.onnx",
+                   help="float model proto, or an ONNX model (converted in memory)")
+    p.add_argument("-m", "--model", metavar="X.tnnmodel",
+                   help="float model weights (not with an ONNX model)")
+    add_input_shape_option(p)
+
+
+def add_input_shape_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input-shape", action="append", default=[], metavar="NAME:D0,D1,...",
+                   help="ONNX models: fix an input's dims (repeatable), e.g. "
+                        "images:1,3,320,320")
+
+
+def parse_input_shapes(values: list[str]) -> dict[str, tuple[int, ...]]:
+    shapes = {}
+    for value in values:
+        name, sep, dims = value.rpartition(":")
+        try:
+            parsed = tuple(int(d) for d in dims.split(","))
+        except ValueError:
+            parsed = ()
+        if not sep or not name or not parsed or min(parsed) <= 0:
+            raise ConfigError(f"--input-shape {value}: expected NAME:D0,D1,... with positive "
+                              f"dims, e.g. input:1,3,224,224")
+        if name in shapes:
+            raise ConfigError(f"--input-shape {name} given twice")
+        shapes[name] = parsed
+    return shapes
+
+
+def load_model_from(args: argparse.Namespace):
+    from .formats.io import load_model
+    return load_model(args.proto, args.model,
+                      input_shapes=parse_input_shapes(args.input_shape) or None)
+
+
+# --- convert ---------------------------------------------------------------------------------
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from collections import Counter
+    from pathlib import Path
+
+    from .convert import convert_onnx
+    from .formats.io import is_onnx, save_model
+    if not is_onnx(args.onnx):
+        raise ConfigError(f"{args.onnx}: expected an ONNX model (.onnx)")
+    name = args.output or str(Path(args.onnx).with_suffix(""))
+    graph = convert_onnx(args.onnx, parse_input_shapes(args.input_shape) or None, args.half)
+    proto_path, model_path = f"{name}.tnnproto", f"{name}.tnnmodel"
+    save_model(graph, proto_path, model_path)
+    kinds = Counter(layer.type for layer in graph.layers)
+    inputs = ", ".join(f"{s.name} {'x'.join(map(str, s.dims))}" for s in graph.inputs)
+    print(f"converted {len(graph.layers)} layers "
+          f"({', '.join(f'{n} {t}' for t, n in kinds.most_common())}); inputs: {inputs}; "
+          f"{'fp16' if args.half else 'fp32'} weights")
+    print(f"wrote {proto_path} and {model_path}")
+    return 0
 
 
 def add_run_options(p: argparse.ArgumentParser, output_help: str) -> None:

@@ -1,6 +1,12 @@
-"""Typed, validated quantization options (TNN's -b/-w/-t/-c and tnnquant's own)."""
+"""Typed, validated quantization options (TNN's -b/-w/-t/-c and tnnquant's own).
+
+Two presets: ``"default"`` (``QuantConfig()``), the most accurate recipe tnnquant has, and
+``"tnn"`` (``QuantConfig.tnn()``, what ``quantization_cmd`` and ``from_tnn`` build): TNN's
+recipe, every technique beyond TNN switched off.
+"""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from .calib.inputs import Preprocess
@@ -15,14 +21,28 @@ MERGE_TYPES = {0: "per-channel blobs and weights", 1: "per-tensor blobs, per-cha
 
 @dataclass(frozen=True)
 class QuantConfig:
-    """What ``tnnquant.quantize`` does; the defaults are TNN's (``-b 0 -w 0 -t 0``)."""
+    """What ``tnnquant.quantize`` does. The defaults are tnnquant's most accurate recipe;
+    ``QuantConfig.tnn()`` / ``from_tnn`` give TNN's (``-b 0 -w 0 -t 0``)."""
 
-    blob_method: str = "minmax"         # ACT_METHODS name (TNN -b)
-    weight_method: str = "minmax"       # WEIGHT_METHODS name (TNN -w)
+    blob_method: str = "mse"            # ACT_METHODS name (TNN -b)
+    weight_method: str = "mse"          # WEIGHT_METHODS name (TNN -w)
     merge_type: int = 0                 # TNN -t (see MERGE_TYPES); -c means 1
     preprocess: Preprocess = field(default_factory=Preprocess)
     exclude: tuple[str, ...] = ()       # layers kept in float (beyond TNN)
-    fold_merged_scales: bool = False    # fix TNN's stale-scale weight folding (spec int8 §9)
+    fold_merged_scales: bool = True     # fix TNN's stale-scale weight folding (spec int8 §9)
+    # --- the accuracy recipe, beyond TNN (each a step of the recipe; all off in TNN's) ---
+    # keep Swish / Sigmoid+Mul float instead of fusing them into convs as activation 256,
+    # which TNN's int8 convolution ignores (spec int8 §2, §12.3)
+    swish_in_float: bool = True
+    # per blob, clipping and per-channel/per-tensor scales chosen among candidates by the
+    # measured output error of the layers reading it (passes/scale_search.py)
+    scale_search: bool = True
+    learned_rounding: bool = True       # int8 codes rounded for the layer output (GPTQ-style)
+    round_bias: bool = True             # int32 biases rounded, not truncated (TNN: trunc)
+    bias_correction: bool = True        # expected output error folded into int32 biases
+    # mixed precision: keep the fewest layers float until the simulated output cosine on the
+    # calibration set reaches this (None: every layer TNN would quantize stays int8)
+    target_cos: float | None = None
     batch_size: int = 8
     # fp32 kernels of the calibration forward: "fast" (BLAS; blob scales within ~1e-6 of TNN's)
     # or "naive" (TNN's NAIVE CPU arithmetic bit for bit, spec int8 §14: TNN's files byte for
@@ -42,6 +62,13 @@ class QuantConfig:
         if self.fp32 not in FP32_KERNELS:
             raise ConfigError(f"unknown fp32 kernels '{self.fp32}' (known: "
                               f"{', '.join(FP32_KERNELS)})")
+        if self.target_cos is not None and not 0 < self.target_cos <= 1:
+            raise ConfigError(f"target cosine must be in (0, 1], got {self.target_cos}")
+
+    @classmethod
+    def tnn(cls, **rest) -> "QuantConfig":
+        """TNN's recipe (``quantization_cmd``'s defaults): every technique beyond TNN off."""
+        return cls(**{**TNN_RECIPE, **rest})
 
     @classmethod
     def from_tnn(cls, blob_method: int = 0, weight_method: int = 0, merge_type: int = 0,
@@ -61,8 +88,9 @@ class QuantConfig:
             raise ConfigError(f"-t {merge_type}: merge type must be 0, 1 or 2")
         if merge_channel and merge_type == 0:
             merge_type = 1
-        return cls(blob_method=ACT_METHOD_CODES[blob_method],
-                   weight_method=WEIGHT_METHOD_CODES[weight_method], merge_type=merge_type, **rest)
+        return cls.tnn(blob_method=ACT_METHOD_CODES[blob_method],
+                       weight_method=WEIGHT_METHOD_CODES[weight_method], merge_type=merge_type,
+                       **rest)
 
     @property
     def per_tensor_blobs(self) -> bool:
@@ -75,3 +103,43 @@ class QuantConfig:
     @property
     def asymmetric(self) -> bool:
         return "asy_minmax" in (self.blob_method, self.weight_method)
+
+
+#: the fields TNN's recipe sets (QuantConfig.tnn)
+TNN_RECIPE = dict(blob_method="minmax", weight_method="minmax", fold_merged_scales=False,
+                  swish_in_float=False, scale_search=False, learned_rounding=False,
+                  round_bias=False,
+                  bias_correction=False)
+
+PRESETS = ("default", "tnn")
+
+#: the techniques of the default recipe, each with the value that switches it off
+TECHNIQUES: dict[str, dict] = {
+    "mse-clipping": dict(blob_method="minmax"),
+    "weight-clipping": dict(weight_method="minmax"),
+    "fixed-folding": dict(fold_merged_scales=False),
+    "swish-in-float": dict(swish_in_float=False),
+    "scale-search": dict(scale_search=False),
+    "learned-rounding": dict(learned_rounding=False),
+    "round-bias": dict(round_bias=False),
+    "bias-correction": dict(bias_correction=False),
+}
+
+
+def preset(name: str, **rest) -> QuantConfig:
+    """``QuantConfig`` of a named preset (``"default"`` or ``"tnn"``) with ``rest`` changed."""
+    if name == "default":
+        return QuantConfig(**rest)
+    if name == "tnn":
+        return QuantConfig.tnn(**rest)
+    raise ConfigError(f"unknown preset '{name}' (known: {', '.join(PRESETS)})")
+
+
+def ablations(config: QuantConfig) -> dict[str, QuantConfig]:
+    """``"no <technique>"`` -> ``config`` with that one technique switched off, for every
+    technique ``config`` uses."""
+    out = {}
+    for name, off in TECHNIQUES.items():
+        if any(getattr(config, k) != v for k, v in off.items()):
+            out[f"no {name}"] = dataclasses.replace(config, **off)
+    return out

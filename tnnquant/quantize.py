@@ -14,11 +14,16 @@ from .calib.inputs import IMAGE_EXTENSIONS, Sample, iter_batches, list_samples, 
 from .config import QuantConfig
 from .errors import ConfigError, InputError
 from .formats.io import save_model
-from .ir.graph import Graph
+from .ir.graph import BlobScale, Graph
+from .passes.bias import correct_biases, round_biases
+from .passes.context import PassContext
 from .passes.fuse_activation import fuse_conv_activation
+from .passes.learned_rounding import learn_rounding
 from .passes.merge_scales import merge_relu_pool_scales
+from .passes.mixed_precision import keep_float_until_target
 from .passes.packer import modelpacker_layout
 from .passes.quantize_layers import LayerQuantOptions, flag_quantized_layers, quantize_weights
+from .passes.scale_search import per_tensor_candidates, search_blob_scales
 from .weights import WEIGHT_METHODS
 
 Warn = Callable[[str], None]
@@ -34,6 +39,7 @@ class QuantizeResult:
     plans: dict[str, BlobPlan]   # calibrated blobs and their effective methods
     seconds: float
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)   # what the recipe's steps decided
 
     @property
     def quantized_layers(self) -> int:
@@ -41,6 +47,43 @@ class QuantizeResult:
 
     def save(self, proto_path: str | Path, model_path: str | Path) -> None:
         save_model(self.graph, proto_path, model_path)
+
+
+Step = Callable[[Graph, PassContext], Graph]
+
+
+def recipe(config: QuantConfig) -> list[Step]:
+    """The quantizer's steps after calibration, in order: each a ``graph -> graph`` function
+    of the flagged float graph and the context. TNN's recipe is flag, quantize weights, merge
+    ReLU/max-pool scales (spec int8 §7-§9); the others change it step by step."""
+    steps: list[Step] = [flag_layers]
+    if config.scale_search:
+        steps.append(search_blob_scales)
+    if config.fold_merged_scales:   # fold weights with the scales the runtime will use
+        steps += [merge_scales, quantize_layer_weights]
+    else:                           # TNN: fold first, merge after (spec int8 §9)
+        steps += [quantize_layer_weights, merge_scales]
+    if config.learned_rounding:
+        steps.append(learn_rounding)
+    if config.round_bias:
+        steps.append(round_biases)
+    if config.bias_correction:
+        steps.append(correct_biases)
+    if config.target_cos is not None:
+        steps.append(keep_float_until_target)
+    return steps
+
+
+def flag_layers(graph: Graph, ctx: PassContext) -> Graph:
+    return flag_quantized_layers(graph, frozenset(ctx.config.exclude))
+
+
+def quantize_layer_weights(graph: Graph, ctx: PassContext) -> Graph:
+    return quantize_weights(graph, ctx.weight_options)
+
+
+def merge_scales(graph: Graph, ctx: PassContext) -> Graph:
+    return merge_relu_pool_scales(graph)
 
 
 def _batches(graph: Graph, inputs, config: QuantConfig, warn: Warn
@@ -94,28 +137,31 @@ def quantize(graph: Graph, inputs, config: QuantConfig = QuantConfig(),
         raise ConfigError(f"--exclude: no layer named '{unknown[0]}'")
     batches, samples = _batches(graph, inputs, config, note)
 
-    fused = fuse_conv_activation(graph)
+    fused = fuse_conv_activation(graph, swish=not config.swish_in_float)
     collector = StatsCollector(fused, config.blob_method, config.per_tensor_blobs, config.fp32,
                                config.hist_memory_mb << 20)
-    scales = {}
+    scales: dict[str, BlobScale] = {}
+    candidates: dict[str, dict[str, BlobScale]] = {}
     for finished in collector.run(batches, progress):   # histograms are freed group by group
         scales.update(blob_scales(collector.plans, finished, exact=config.fp32 == "naive"))
+        if config.scale_search:
+            candidates.update(per_tensor_candidates(collector.plans, finished))
         del finished   # before the next group's histograms are allocated
     fused.blob_scales = {name: scales[name] for name in collector.plans}
 
-    options = LayerQuantOptions(WEIGHT_METHODS.get(config.weight_method),
-                                config.per_tensor_weights)
-    flagged = flag_quantized_layers(fused, frozenset(config.exclude))
-    if config.fold_merged_scales:   # fold weights with the scales the runtime will use
-        quantized = quantize_weights(merge_relu_pool_scales(flagged), options)
-    else:                           # TNN: fold first, merge after (spec int8 §9)
-        quantized = merge_relu_pool_scales(quantize_weights(flagged, options))
+    ctx = PassContext(config, fused, batches,
+                      LayerQuantOptions(WEIGHT_METHODS.get(config.weight_method),
+                                        config.per_tensor_weights),
+                      candidates, progress, note)
+    quantized = fused
+    for step in recipe(config):
+        quantized = step(quantized, ctx)
     quantized = modelpacker_layout(quantized, graph.referenced_blobs(), collector.shapes)
 
     for message in _warnings(quantized, collector.plans, collector.ranges, config, samples):
         note(message)
     return QuantizeResult(quantized, fused, collector.samples, collector.plans,
-                          time.perf_counter() - start, warnings)
+                          time.perf_counter() - start, warnings, ctx.notes)
 
 
 def _warnings(graph: Graph, plans: dict[str, BlobPlan], ranges, config: QuantConfig,

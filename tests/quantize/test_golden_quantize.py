@@ -125,7 +125,7 @@ def test_image_calibration_close_to_tnn(loaded, model):
     mean, scale = IMAGE_MODELS[model]
     base = MODELS / model
     ours = quantize(loaded(model), photos,
-                    QuantConfig(preprocess=Preprocess(mean=mean, scale=scale)))
+                    QuantConfig.tnn(preprocess=Preprocess(mean=mean, scale=scale)))
     same_pixels = load_model(base / "quant" / "b0w0.quantized.tnnproto",
                              base / "quant" / "b0w0.quantized.tnnmodel")
     stb_pixels = load_model(base / "quant" / "img_b0w0.quantized.tnnproto",
@@ -146,4 +146,4 @@ def test_image_calibration_of_nhwc_model_is_a_clear_error(loaded):
     from tnnquant.errors import InputError
     photos = need_shared("data", "calib")
     with pytest.raises(InputError, match="48"):
-        quantize(loaded("mtcnn_onet"), photos, QuantConfig())
+        quantize(loaded("mtcnn_onet"), photos, QuantConfig.tnn())

@@ -95,7 +95,7 @@ def test_sigmoid_mul_fuses_into_swish_activation():
 def test_minmax_scales_per_channel_and_fallbacks():
     g = tiny_net()
     xs = samples((3, 16, 16))
-    result = quantize(g, xs, QuantConfig())
+    result = quantize(g, xs, QuantConfig.tnn())
     acts = run_stats(g, xs)
     scales = result.float_graph.blob_scales
     # every blob of Convolution/Add/Concat/InnerProduct/ReLU/Pooling layers (spec §4)
@@ -113,7 +113,7 @@ def test_minmax_scales_per_channel_and_fallbacks():
 
 def test_kl_falls_back_to_minmax_on_small_maps_and_inputs():
     g = tiny_net()
-    result = quantize(g, samples((3, 16, 16)), QuantConfig(blob_method="kl"))
+    result = quantize(g, samples((3, 16, 16)), QuantConfig.tnn(blob_method="kl"))
     assert result.plans["data"].method == "minmax"          # network input (spec §4)
     assert result.plans["relu1"].method == "kl"             # 16x16 = 256 >= 100
     assert result.plans["pool1"].method == "minmax"         # 8x8 = 64 < 100
@@ -122,7 +122,7 @@ def test_kl_falls_back_to_minmax_on_small_maps_and_inputs():
 def test_merge_type_one_makes_blobs_per_tensor():
     g = tiny_net()
     xs = samples((3, 16, 16))
-    result = quantize(g, xs, QuantConfig(merge_type=1))
+    result = quantize(g, xs, QuantConfig.tnn(merge_type=1))
     acts = run_stats(g, xs)
     assert all(p.per_tensor for p in result.plans.values())
     np.testing.assert_array_equal(result.float_graph.blob_scales["relu1"].scale,
@@ -131,7 +131,7 @@ def test_merge_type_one_makes_blobs_per_tensor():
 
 def test_quantized_layers_and_scale_merging():
     g = tiny_net()
-    result = quantize(g, samples((3, 16, 16)), QuantConfig())
+    result = quantize(g, samples((3, 16, 16)), QuantConfig.tnn())
     q = {layer.name: layer.quantized for layer in result.graph.layers}
     assert q == {"conv1": True, "pool1": True, "conv2": True, "add": True, "relu2": True,
                  "dw": True, "gap": False, "fc": True}
@@ -145,7 +145,7 @@ def test_quantized_layers_and_scale_merging():
 def test_weights_folded_with_input_scale_and_truncated_bias():
     g = tiny_net()
     xs = samples((3, 16, 16))
-    result = quantize(g, xs, QuantConfig())
+    result = quantize(g, xs, QuantConfig.tnn())
     float_scales = result.float_graph.blob_scales
     layer = result.graph.layer("conv2")
     res, src = result.graph.resources["conv2"], g.resources["conv2"]
@@ -165,7 +165,7 @@ def test_weights_folded_with_input_scale_and_truncated_bias():
 
 def test_depthwise_scale_multiplied_after_quantization():
     g = tiny_net()
-    result = quantize(g, samples((3, 16, 16)), QuantConfig())
+    result = quantize(g, samples((3, 16, 16)), QuantConfig.tnn())
     s_in = result.float_graph.blob_scales["relu2"].scale
     w = g.resources["dw"].filter.data.reshape(8, 9)
     a = np.abs(w).max(axis=1)
@@ -181,7 +181,7 @@ def test_add_with_constant_stays_float():
     from tnnquant.layers._resources import ElementResource
     const = ElementResource(RawBuffer.of(np.ones((1, 4, 1, 1), f32), dims=(1, 4, 1, 1)))
     a = b.layer("Add", c, "1", const, name="bias_add")
-    result = quantize(b.build(a), samples((3, 8, 8)), QuantConfig())
+    result = quantize(b.build(a), samples((3, 8, 8)), QuantConfig.tnn())
     assert not result.graph.layer("bias_add").quantized
     assert result.graph.layer("conv").quantized
 
@@ -198,8 +198,8 @@ def test_stale_scale_fold_and_its_fix():
     out = b.layer("Concat", [r, c2], "1", name="cat")
     g = b.build(out)
     xs = samples((3, 12, 12))
-    tnn = quantize(g, xs, QuantConfig())
-    fixed = quantize(g, xs, QuantConfig(fold_merged_scales=True))
+    tnn = quantize(g, xs, QuantConfig.tnn())
+    fixed = quantize(g, xs, QuantConfig.tnn(fold_merged_scales=True))
     before = tnn.float_graph.blob_scales["add"].scale
     merged = tnn.graph.blob_scales["add"].scale
     assert tnn.graph.blob_scales["add"] is tnn.graph.blob_scales["relu"]
@@ -216,11 +216,11 @@ def test_stale_scale_fold_and_its_fix():
 
 def test_exclude_keeps_layer_float():
     g = tiny_net()
-    result = quantize(g, samples((3, 16, 16)), QuantConfig(exclude=("conv2",)))
+    result = quantize(g, samples((3, 16, 16)), QuantConfig.tnn(exclude=("conv2",)))
     assert not result.graph.layer("conv2").quantized
     assert result.graph.resources["conv2"] is g.resources["conv2"]
     with pytest.raises(ConfigError, match="no layer named 'nope'"):
-        quantize(g, samples((3, 16, 16)), QuantConfig(exclude=("nope",)))
+        quantize(g, samples((3, 16, 16)), QuantConfig.tnn(exclude=("nope",)))
 
 
 def test_written_model_reads_back(tmp_path):
@@ -244,8 +244,8 @@ def test_folder_calibration_matches_arrays(tmp_path):
         np.save(tmp_path / f"{i:02d}.npy", x)
     (tmp_path / "notes.md").write_text("not a sample")
     warnings = []
-    from_folder = quantize(g, tmp_path, QuantConfig(), warn=warnings.append)
-    from_arrays = quantize(g, [x[None] for x in xs], QuantConfig())
+    from_folder = quantize(g, tmp_path, QuantConfig.tnn(), warn=warnings.append)
+    from_arrays = quantize(g, [x[None] for x in xs], QuantConfig.tnn())
     assert any("notes.md" in w for w in warnings)
     for name, bs in from_arrays.graph.blob_scales.items():
         np.testing.assert_array_equal(from_folder.graph.blob_scales[name].scale, bs.scale)
@@ -256,21 +256,21 @@ def test_batch_size_barely_changes_results():
     BLAS, whose summation order depends on the batch size."""
     g = tiny_net()
     xs = samples((3, 16, 16), n=5)
-    one = quantize(g, [x[None] for x in xs], QuantConfig(batch_size=1, blob_method="kl"))
-    many = quantize(g, [np.stack(xs)], QuantConfig(batch_size=8, blob_method="kl"))
+    one = quantize(g, [x[None] for x in xs], QuantConfig.tnn(batch_size=1, blob_method="kl"))
+    many = quantize(g, [np.stack(xs)], QuantConfig.tnn(batch_size=8, blob_method="kl"))
     for name, bs in one.graph.blob_scales.items():
         np.testing.assert_allclose(many.graph.blob_scales[name].scale, bs.scale, rtol=1e-5)
 
 
 def test_empty_folder_is_an_error(tmp_path):
     with pytest.raises(InputError):
-        quantize(tiny_net(), tmp_path, QuantConfig())
+        quantize(tiny_net(), tmp_path, QuantConfig.tnn())
 
 
 def test_already_quantized_model_is_rejected(tmp_path):
-    result = quantize(tiny_net(), samples((3, 16, 16)), QuantConfig())
+    result = quantize(tiny_net(), samples((3, 16, 16)), QuantConfig.tnn())
     with pytest.raises(ConfigError, match="already quantized"):
-        quantize(result.graph, samples((3, 16, 16)), QuantConfig())
+        quantize(result.graph, samples((3, 16, 16)), QuantConfig.tnn())
 
 
 def test_warnings(tmp_path):
@@ -294,7 +294,7 @@ def test_histogram_groups_under_a_memory_budget_give_the_same_scales():
     y = b.conv(y, 4, 3, pad=1, activation=1, name="c2")
     g = b.build(b.conv(y, 4, 3, pad=1, name="c3"))
     xs = samples((3, 16, 16))
-    one = quantize(g, xs, QuantConfig(blob_method="kl"))
+    one = quantize(g, xs, QuantConfig.tnn(blob_method="kl"))
     from tnnquant.calib.collect import StatsCollector
     collector = StatsCollector(fuse_conv_activation(g), "kl", False, hist_budget_bytes=1)
     groups = list(collector.run(lambda: iter([{"data": np.stack(xs)}])))
@@ -312,6 +312,6 @@ def test_warns_when_an_input_channel_quantizes_to_zero():
     xs = samples((3, 16, 16))
     for x in xs:
         x[1] *= 1e-6
-    result = quantize(tiny_net(), xs, QuantConfig())
+    result = quantize(tiny_net(), xs, QuantConfig.tnn())
     assert any("input 'data' channel(s) 1 " in w and "#187" in w for w in result.warnings)
     np.testing.assert_array_equal(result.graph.blob_scales["data"].scale[1], 0)

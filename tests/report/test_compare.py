@@ -161,6 +161,9 @@ def test_json_round_trip(models, report, tmp_path):
     exact.blobs[0].blob = "inf"   # a name is never read back as a number
     assert '"sqnr_db": "inf"' in exact.to_json()
     assert Report.from_json(exact.to_json()) == exact
+    labelled = compare(graph, qgraph, batches(1, 3), labels=[1, 2, 1])
+    assert labelled.outputs[0].classifier.per_class[0].samples == 2
+    assert Report.from_json(labelled.to_json()) == labelled
 
 
 def test_render_and_summary(report):

@@ -183,3 +183,26 @@ def test_classifier_without_labels_has_no_accuracy():
     acc.update(np.eye(3), np.eye(3), np.arange(3))
     with pytest.raises(ValueError, match="labels were given for 3 of 6"):
         acc.result()
+
+
+def test_per_class_counts_stream_and_match_a_direct_count():
+    r = np.random.default_rng(4)
+    ref = r.standard_normal((31, 7))
+    test = ref + r.standard_normal(ref.shape)
+    labels = r.integers(2, 6, 31)   # classes 0, 1 and 6 have no sample
+    acc = ClassifierAccumulator()
+    for start in range(0, 31, 5):
+        s = slice(start, start + 5)
+        acc.update(ref[s], test[s], labels[s])
+    f1, q1 = ref.argmax(axis=1), test.argmax(axis=1)
+    per_class = acc.result().per_class
+    assert [a.label for a in per_class] == sorted(set(labels))
+    for a in per_class:
+        mine = labels == a.label
+        assert (a.samples, a.float_top1, a.int8_top1, a.agreement) == (
+            mine.sum(), (f1[mine] == a.label).sum(), (q1[mine] == a.label).sum(),
+            (f1[mine] == q1[mine]).sum())
+    assert sum(a.agreement for a in per_class) == round(acc.result().top1_agreement * 31)
+    no_labels = ClassifierAccumulator()
+    no_labels.update(ref, test)
+    assert no_labels.result().per_class is None

@@ -355,3 +355,28 @@ class HistogramObserver:
         self._counts[~self.valid] = 0  # invalid slots are never updated (spec §5.4)
         self._saturate()
         return Histogram(self._counts, self.interval.copy(), self.valid.copy())
+
+
+def merged_stats(stats: BlobStats) -> BlobStats:
+    """Per-channel statistics merged into per-tensor ones (one slot), as if the blob had been
+    observed merged: ranges by min/max; histograms re-binned onto the merged interval
+    ``f32(2048 / max-abs)``, each channel's bin counted at its centre. (Re-binning moves a
+    value by at most one merged bin, which the clipping searches do not resolve anyway.)
+    ACIQ means are not merged."""
+    r = stats.range
+    vmin = np.array([r.min.min()], np.float32)
+    vmax = np.array([r.max.max()], np.float32)
+    numel = r.numel * len(r.min)
+    ranges = RangeStats(vmin, vmax, numel, r.files, True)
+    h = stats.histogram
+    if h is None:
+        return BlobStats(ranges)
+    interval, valid = interval_from_range(vmin, vmax)
+    counts = np.zeros((1, HIST_BINS), np.int64)
+    if valid[0] and h.valid.any():
+        centres = (np.arange(HIST_BINS) + 0.5)[None] / h.interval[h.valid, None]
+        index = np.minimum((centres * interval[0]).astype(np.int64), HIST_BINS - 1)
+        counts[0] = np.bincount(index.ravel(), weights=h.counts[h.valid].ravel(),
+                                minlength=HIST_BINS)
+    counts = np.minimum(counts, COUNTER_SATURATION).astype(np.int32)
+    return BlobStats(ranges, Histogram(counts, interval, valid))

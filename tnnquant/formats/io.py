@@ -4,8 +4,9 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Mapping, Sequence
 
-from ..errors import FormatError, TnnQuantError
+from ..errors import ConfigError, FormatError, TnnQuantError
 from ..ir.graph import Graph
 from .tnnmodel import format_model, read_model
 from .tnnproto import format_proto, parse_proto
@@ -36,8 +37,25 @@ def load_proto(proto_path: PathLike) -> Graph:
     return parse_proto(_read_bytes(proto_path, ".tnnproto"), str(proto_path))
 
 
-def load_model(proto_path: PathLike, model_path: PathLike) -> Graph:
-    """Read a .tnnproto + .tnnmodel pair into a Graph."""
+def is_onnx(path: PathLike) -> bool:
+    return Path(path).suffix.lower() == ".onnx"
+
+
+def load_model(proto_path: PathLike, model_path: PathLike | None = None, *,
+               input_shapes: Mapping[str, Sequence[int]] | None = None) -> Graph:
+    """Read a .tnnproto + .tnnmodel pair into a Graph, or convert an ONNX model (``.onnx``,
+    alone) in memory as ``tnnquant convert`` does; ``input_shapes`` fixes its dynamic dims."""
+    if is_onnx(proto_path):
+        if model_path is not None:
+            raise ConfigError(f"{model_path}: an ONNX model holds its weights; give "
+                              f"{proto_path} alone")
+        from ..convert import convert_onnx
+        return convert_onnx(proto_path, input_shapes)
+    if input_shapes:
+        raise ConfigError(f"{proto_path}: input shapes apply to ONNX models; a TNN model "
+                          f"states its input dims")
+    if model_path is None:
+        raise ConfigError(f"{proto_path}: a .tnnproto needs its .tnnmodel (-m X.tnnmodel)")
     graph = load_proto(proto_path)
     data = _read_bytes(model_path, ".tnnmodel")
     if data[:1] == b'"':

@@ -18,11 +18,13 @@ def _sigmoid_mul(conv: Layer, sigmoid: Layer, mul: Layer | None) -> bool:
             and mul.inputs == [conv.outputs[0], sigmoid.outputs[0]])
 
 
-def fuse_conv_activation(graph: Graph, quantized_only: bool = False) -> Graph:
+def fuse_conv_activation(graph: Graph, quantized_only: bool = False,
+                         swish: bool = True) -> Graph:
     """Return a copy of ``graph`` with conv+activation pairs fused (spec int8 §2).
 
     ``quantized_only``: the runtime variant for int8 graphs (spec int8 §11.2), where only
-    ReLU/ReLU6 are fused into quantized convolutions.
+    ReLU/ReLU6 are fused into quantized convolutions. ``swish=False`` leaves Swish and
+    Sigmoid+Mul alone (TNN's int8 convolution ignores the activation 256 they fuse into).
     """
     graph = graph.copy()
     layers = graph.layers
@@ -38,9 +40,10 @@ def fuse_conv_activation(graph: Graph, quantized_only: bool = False) -> Graph:
                                                                    "Relu6")):
             i += 1
             continue
-        if act.type in _ACTIVATIONS and len(act.inputs) == 1:
+        if act.type in _ACTIVATIONS and len(act.inputs) == 1 and (
+                swish or _ACTIVATIONS[act.type] != ACT_SIGMOID_MUL):
             absorbed, code = [act], _ACTIVATIONS[act.type]
-        elif not quantized_only and _sigmoid_mul(conv, act, nxt):
+        elif not quantized_only and swish and _sigmoid_mul(conv, act, nxt):
             absorbed, code = [act, nxt], ACT_SIGMOID_MUL
         else:
             i += 1

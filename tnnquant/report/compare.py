@@ -35,8 +35,8 @@ from ..exec.executor import Executor
 from ..ir.graph import Graph, Layer
 from ..passes.fuse_activation import fuse_conv_activation
 from ..passes.runtime import runtime_graph
-from .metrics import (ClassifierAccumulator, ClassifierMetrics, ErrorAccumulator,
-                      as_logits, is_classifier_shape, relative_noise)
+from .metrics import (ClassAgreement, ClassifierAccumulator, ClassifierMetrics,
+                      ErrorAccumulator, as_logits, is_classifier_shape, relative_noise)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,8 @@ RANKING = ("noise added by the layer: relative noise power r = 1 / SQNR (linear,
            "of its output minus that of its worst input")
 
 Progress = Callable[[int, "int | None"], None]   # (samples evaluated, total samples if known)
+# (blob, float values, int8 values dequantized, producer in the int8 run), per matched blob
+PairHook = Callable[[str, np.ndarray, np.ndarray, "Layer | None"], None]
 
 
 @dataclass
@@ -106,7 +108,7 @@ class Report:
     def from_dict(cls, data: Mapping[str, Any]) -> "Report":
         data = dict(data)
         data["outputs"] = [_decoded(OutputReport, {**o, "classifier": o["classifier"] and
-                                                   _decoded(ClassifierMetrics, o["classifier"])})
+                                                   _classifier(o["classifier"])})
                            for o in data["outputs"]]
         data["blobs"] = [_decoded(BlobReport, b) for b in data["blobs"]]
         return cls(**data)
@@ -117,6 +119,12 @@ class Report:
 
 
 _NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+def _classifier(data: Mapping[str, Any]) -> ClassifierMetrics:
+    per_class = data.get("per_class")
+    return _decoded(ClassifierMetrics, {**data, "per_class": per_class and [
+        ClassAgreement(**c) for c in per_class]})
 
 
 def _encode(value: Any) -> Any:
@@ -157,7 +165,8 @@ class _BlobState:
 class _Comparison:
     """Streaming state of one comparison: per-blob and per-output accumulators."""
 
-    def __init__(self, float_graph: Graph, int8_graph: Graph, device: str) -> None:
+    def __init__(self, float_graph: Graph, int8_graph: Graph, device: str,
+                 pair_hooks: Sequence[PairHook] = ()) -> None:
         self.float_graph = float_graph
         self.int8_graph = int8_graph
         self.float_exec = Executor(fuse_conv_activation(float_graph))
@@ -168,6 +177,7 @@ class _Comparison:
         self.classifiers: dict[str, ClassifierAccumulator] = {}
         self.samples = 0
         self.reference: dict[str, np.ndarray] = {}
+        self.pair_hooks = list(pair_hooks)
 
     def run_batch(self, feeds: Mapping[str, np.ndarray], labels: np.ndarray | None) -> None:
         # the float blobs of one batch are held until the int8 run reaches them: memory grows
@@ -205,7 +215,10 @@ class _Comparison:
             state = self.blobs[name] = _BlobState(layer, array.dtype == np.int8,
                                                   tuple(array.shape[1:]))
         q = array if state.int8 else None
-        state.errors.update(ref, self.int8_exec.dequantize(name, array), q)
+        test = self.int8_exec.dequantize(name, array)
+        state.errors.update(ref, test, q)
+        for hook in self.pair_hooks:
+            hook(name, ref, test, layer)
 
     def _input_sqnr(self, blob: str, sqnr: dict[str, float]) -> float | None:
         """Worst SQNR among the nearest matched blobs upstream of ``blob`` (None: none)."""
@@ -284,7 +297,7 @@ def compare(float_graph: Graph, int8_graph: Graph,
             batches: Iterable[Mapping[str, np.ndarray]],
             labels: Sequence[int] | np.ndarray | None = None,
             progress: Progress | None = None, total: int | None = None,
-            device: str = "x86") -> Report:
+            device: str = "x86", pair_hooks: Sequence[PairHook] = ()) -> Report:
     """Run both models on ``batches`` (input name -> NCHW float32 array, as
     :func:`tnnquant.calib.inputs.iter_batches` yields them) and report how far the int8 model
     is from the float model.
@@ -293,9 +306,11 @@ def compare(float_graph: Graph, int8_graph: Graph,
     models to every classifier output. ``progress(done, total)`` is called after every batch
     with the samples evaluated so far and ``total``, the expected count if the caller knows it.
     ``device``: whose int8 arithmetic to simulate, ``"x86"`` (also ARM's) or ``"naive"``.
+    ``pair_hooks`` see every matched blob of every batch, float and dequantized int8 values
+    side by side (the HTML report's plots collect their data this way).
     """
     _check_models(float_graph, int8_graph)
-    state = _Comparison(float_graph, int8_graph, device)
+    state = _Comparison(float_graph, int8_graph, device, pair_hooks)
     all_labels = None if labels is None else np.asarray(labels, dtype=np.int64).reshape(-1)
     if all_labels is not None and (all_labels < 0).any():
         raise InputError(f"class index {int(all_labels.min())} is negative")
@@ -325,33 +340,45 @@ def compare(float_graph: Graph, int8_graph: Graph,
 def compare_folder(float_graph: Graph, int8_graph: Graph, folder: str | Path,
                    preprocess: Preprocess = Preprocess(), labels_file: str | Path | None = None,
                    batch_size: int = 4, progress: Progress | None = None,
-                   warn: Callable[[str], None] | None = None, device: str = "x86") -> Report:
+                   warn: Callable[[str], None] | None = None, device: str = "x86",
+                   pair_hooks: Sequence[PairHook] = ()) -> Report:
     """:func:`compare` on an evaluation folder, read exactly like a calibration folder
     (:func:`tnnquant.calib.inputs.list_samples`), with optional ``FILENAME CLASS_INDEX``
     labels. ``warn`` receives the folder's warnings (default: this module's logger)."""
     if batch_size < 1:
         raise ConfigError(f"batch size must be at least 1, got {batch_size}")
-    samples = list_samples(folder, float_graph.inputs, warn)
-    labels = None
-    if labels_file is not None:
-        samples, labels = match_labels(samples, read_labels(labels_file), str(labels_file), warn)
+    samples, labels = evaluation_samples(float_graph, folder, labels_file, warn)
     batches = iter_batches(samples, float_graph.inputs, preprocess, batch_size)
     return compare(float_graph, int8_graph, batches, labels, progress,
-                   total=sum(s.count for s in samples), device=device)
+                   total=sum(s.count for s in samples), device=device, pair_hooks=pair_hooks)
+
+
+def evaluation_samples(graph: Graph, folder: str | Path, labels_file: str | Path | None = None,
+                       warn: Callable[[str], None] | None = None
+                       ) -> tuple[list[Sample], list[int] | None]:
+    """The samples of an evaluation folder and, with a labels file, their class indices (the
+    unlabelled text files skipped)."""
+    samples = list_samples(folder, graph.inputs, warn)
+    if labels_file is None:
+        return samples, None
+    return match_labels(samples, read_labels(labels_file), str(labels_file), warn)
 
 
 # --- labels ------------------------------------------------------------------------------------
 
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise InputError(f"cannot read the {what}: {e.strerror or e}", path=str(path)) from None
+    except UnicodeDecodeError:
+        raise InputError(f"the {what} is not UTF-8 text", path=str(path)) from None
+
+
 def read_labels(path: str | Path) -> dict[str, int]:
     """Read a labels file: one ``FILENAME CLASS_INDEX`` per line (blank lines skipped)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"cannot read the labels file: {e.strerror or e}",
-                         path=str(path)) from None
-    except UnicodeDecodeError:
-        raise InputError("the labels file is not UTF-8 text", path=str(path)) from None
+    text = _read_text(path, "labels file")
     labels: dict[str, int] = {}
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -367,6 +394,16 @@ def read_labels(path: str | Path) -> dict[str, int]:
     if not labels:
         raise InputError("the labels file holds no label", path=str(path))
     return labels
+
+
+def read_class_names(path: str | Path) -> dict[int, str]:
+    """Read class names: line N of the file names class N - 1 (blank lines name no class)."""
+    path = Path(path)
+    text = _read_text(path, "class names file")
+    names = {i: line.strip() for i, line in enumerate(text.splitlines()) if line.strip()}
+    if not names:
+        raise InputError("the class names file is empty", path=str(path))
+    return names
 
 
 def match_labels(samples: Iterable[Sample], labels: Mapping[str, int],

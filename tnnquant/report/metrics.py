@@ -208,6 +208,17 @@ def mean_sample_cosine(ref: np.ndarray, test: np.ndarray) -> float:
 
 
 @dataclass
+class ClassAgreement:
+    """Top-1 counts of the samples labelled with one class."""
+
+    label: int
+    samples: int
+    float_top1: int        # samples the float model classifies correctly
+    int8_top1: int         # samples the int8 model classifies correctly
+    agreement: int         # samples where both models predict the same class
+
+
+@dataclass
 class ClassifierMetrics:
     """Agreement of an int8 classifier with its float reference (and accuracy with labels)."""
 
@@ -219,6 +230,7 @@ class ClassifierMetrics:
     float_top5: float | None = None
     int8_top1: float | None = None
     int8_top5: float | None = None
+    per_class: list[ClassAgreement] | None = None   # with labels: every labelled class
 
 
 class ClassifierAccumulator:
@@ -229,13 +241,16 @@ class ClassifierAccumulator:
         self.counts = dict.fromkeys(("samples", "top1_agreement", "top5_agreement", "cosine",
                                      "labelled", "float_top1", "float_top5", "int8_top1",
                                      "int8_top5"), 0.0)
+        # with labels, per class: [samples, float top-1, int8 top-1, agreement] counts
+        self.per_class = np.zeros((4, 0), np.int64)
 
     def update(self, ref: np.ndarray, test: np.ndarray, labels: np.ndarray | None = None) -> None:
         ref, test = as_logits(ref), as_logits(test)
         c = self.counts
         reference = top_k(ref, 1)[:, 0]
+        agree = top_k_hits(test, reference, 1)
         c["samples"] += len(ref)
-        c["top1_agreement"] += top_k_hits(test, reference, 1).sum()
+        c["top1_agreement"] += agree.sum()
         c["top5_agreement"] += top_k_hits(test, reference, 5).sum()
         c["cosine"] += sample_cosines(ref, test).sum()
         if labels is not None:
@@ -243,6 +258,16 @@ class ClassifierAccumulator:
             for side, logits in (("float", ref), ("int8", test)):
                 c[f"{side}_top1"] += top_k_hits(logits, labels, 1).sum()
                 c[f"{side}_top5"] += top_k_hits(logits, labels, 5).sum()
+            self._count_classes(np.asarray(labels, np.intp).reshape(-1), [
+                np.ones(len(ref), bool), top_k_hits(ref, labels, 1),
+                top_k_hits(test, labels, 1), agree])
+
+    def _count_classes(self, labels: np.ndarray, hits: list[np.ndarray]) -> None:
+        size = max(self.per_class.shape[1], int(labels.max(initial=-1)) + 1)
+        counts = np.stack([np.bincount(labels, weights=h, minlength=size) for h in hits])
+        grown = np.zeros((4, size), np.int64)
+        grown[:, :self.per_class.shape[1]] = self.per_class
+        self.per_class = grown + counts.astype(np.int64)
 
     def result(self) -> ClassifierMetrics:
         c = self.counts
@@ -253,6 +278,11 @@ class ClassifierAccumulator:
             raise ValueError(f"labels were given for {c['labelled']:.0f} of {n:.0f} samples")
         accuracy = {key: (float(c[key] / n) if c["labelled"] else None)
                     for key in ("float_top1", "float_top5", "int8_top1", "int8_top5")}
+        per_class = None
+        if c["labelled"]:
+            per_class = [ClassAgreement(int(label), *map(int, self.per_class[:, label]))
+                         for label in np.flatnonzero(self.per_class[0])]
         return ClassifierMetrics(samples=int(n), top1_agreement=float(c["top1_agreement"] / n),
                                  top5_agreement=float(c["top5_agreement"] / n),
-                                 mean_cosine=float(c["cosine"] / n), **accuracy)
+                                 mean_cosine=float(c["cosine"] / n), **accuracy,
+                                 per_class=per_class)

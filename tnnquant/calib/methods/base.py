@@ -27,7 +27,7 @@ class ActMethod:
     """A registered blob-scale method: its name, TNN's ``-b`` code and the stats it needs."""
 
     name: str
-    code: int
+    code: int | None          # TNN's ``-b`` code; None for tnnquant's own methods
     needs: frozenset
     fn: MethodFn
     has_exact: bool = False   # fn takes ``exact``: settle float ties in TNN's f32 arithmetic
@@ -63,9 +63,11 @@ class ActMethod:
 ACT_METHODS: Registry[ActMethod] = Registry("blob method")
 
 
-def act_method(name: str, *, code: int, needs: tuple[str, ...], has_exact: bool = False,
-               batch: Callable | None = None) -> Callable[[MethodFn], MethodFn]:
-    """Register ``fn`` as blob method ``name`` (TNN ``-b code``) reading ``needs``; with
+def act_method(name: str, *, code: int | None = None, needs: tuple[str, ...],
+               has_exact: bool = False, batch: Callable | None = None
+               ) -> Callable[[MethodFn], MethodFn]:
+    """Register ``fn`` as blob method ``name`` (TNN ``-b code``, None for a method TNN does not
+    have) reading ``needs``; with
     ``has_exact``, ``fn(stats, exact)`` has a TNN-f32-exact variant; ``batch`` computes
     several blobs at once."""
     unknown = set(needs) - set(STAT_KINDS)
@@ -73,7 +75,7 @@ def act_method(name: str, *, code: int, needs: tuple[str, ...], has_exact: bool 
         raise ValueError(f"unknown statistics {sorted(unknown)} (known: {', '.join(STAT_KINDS)})")
 
     def add(fn: MethodFn) -> MethodFn:
-        if any(m.code == code for _, m in ACT_METHODS.items()):
+        if code is not None and any(m.code == code for _, m in ACT_METHODS.items()):
             raise ValueError(f"blob method code {code} registered twice")
         ACT_METHODS.add(name, ActMethod(name, code, frozenset(needs), fn, has_exact, batch))
         return fn
@@ -99,7 +101,7 @@ def threshold_scale(threshold_bins: np.ndarray | int, interval: np.ndarray) -> n
 
 
 def check_code(code: int) -> None:
-    if not any(m.code == code for _, m in ACT_METHODS.items()):
-        known = ", ".join(f"{m.code} {n}" for n, m in ACT_METHODS.items())
+    if code is None or not any(m.code == code for _, m in ACT_METHODS.items()):
+        known = ", ".join(f"{m.code} {n}" for n, m in ACT_METHODS.items() if m.code is not None)
         hint = " (1 is ADMM, a weight method: TNN aborts)" if code == 1 else ""
         raise ConfigError(f"unknown blob method code {code}{hint} (known: {known})")

@@ -9,10 +9,12 @@ from __future__ import annotations
 from . import minmax  # noqa: F401,I001
 from . import admm  # noqa: F401
 from . import asymmetric  # noqa: F401
+from . import mse  # noqa: F401  (tnnquant's clipping search, no TNN code)
 from .base import WEIGHT_METHODS, WeightMethod, WeightRangeError, check_code, weight_method
 
 #: TNN ``-w`` code -> method name (2, 4, 5 are blob-only methods: TNN aborts)
-WEIGHT_METHOD_CODES: dict[int, str] = {m.code: name for name, m in WEIGHT_METHODS.items()}
+WEIGHT_METHOD_CODES: dict[int, str] = {m.code: name for name, m in WEIGHT_METHODS.items()
+                                       if m.code is not None}
 
 
 def weight_method_by_code(code: int) -> WeightMethod:

@@ -31,7 +31,7 @@ class WeightMethod:
     """A registered weight method: its name and TNN's ``-w`` code."""
 
     name: str
-    code: int
+    code: int | None          # TNN's ``-w`` code; None for tnnquant's own methods
     fn: WeightFn
 
     def __call__(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -46,10 +46,10 @@ class WeightMethod:
 WEIGHT_METHODS: Registry[WeightMethod] = Registry("weight method")
 
 
-def weight_method(name: str, *, code: int) -> Callable[[WeightFn], WeightFn]:
-    """Register ``fn`` as weight method ``name`` (TNN ``-w code``)."""
+def weight_method(name: str, *, code: int | None = None) -> Callable[[WeightFn], WeightFn]:
+    """Register ``fn`` as weight method ``name`` (TNN ``-w code``; None: not a TNN method)."""
     def add(fn: WeightFn) -> WeightFn:
-        if any(m.code == code for _, m in WEIGHT_METHODS.items()):
+        if code is not None and any(m.code == code for _, m in WEIGHT_METHODS.items()):
             raise ValueError(f"weight method code {code} registered twice")
         WEIGHT_METHODS.add(name, WeightMethod(name, code, fn))
         return fn
@@ -64,6 +64,6 @@ def row_absmax(w: np.ndarray) -> np.ndarray:
 
 
 def check_code(code: int) -> None:
-    if not any(m.code == code for _, m in WEIGHT_METHODS.items()):
-        known = ", ".join(f"{m.code} {n}" for n, m in WEIGHT_METHODS.items())
+    if code is None or not any(m.code == code for _, m in WEIGHT_METHODS.items()):
+        known = ", ".join(f"{m.code} {n}" for n, m in WEIGHT_METHODS.items() if m.code is not None)
         raise ConfigError(f"unknown weight method code {code} (known: {known})")

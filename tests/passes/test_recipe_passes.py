@@ -1,0 +1,206 @@
+"""The default recipe's passes on small in-memory models: biases, scale search groups, mixed
+precision and the float stand-ins of int8 layers, with the simulator as judge."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tnnquant.config import QuantConfig, ablations, preset
+from tnnquant.exec import int8_math
+from tnnquant.exec.executor import Executor
+from tnnquant.layers.convolution import ACT_SIGMOID_MUL
+from tnnquant.passes.fake_quant import fake_quantize, float_resource
+from tnnquant.passes.mixed_precision import reformat_count
+from tnnquant.passes.runtime import runtime_graph
+from tnnquant.passes.scale_search import blob_groups
+from tnnquant.quantize import quantize
+from tnnquant.testing import GraphBuilder
+
+f32 = np.float32
+
+
+def net(seed: int = 0):
+    """conv+relu -> conv -> add(skip) -> relu -> dw conv -> concat(with a 1x1 conv) -> conv
+    -> sigmoid*mul (swish) -> gap -> fc."""
+    b = GraphBuilder(seed)
+    x = b.input("data", (1, 3, 12, 12))
+    c1 = b.conv(x, 8, 3, pad=1, name="conv1")
+    r1 = b.layer("ReLU", c1, name="relu1")
+    c2 = b.conv(r1, 8, 3, pad=1, name="conv2")
+    a = b.layer("Add", [c2, r1], "-1", name="add")
+    r2 = b.layer("ReLU", a, name="relu2")
+    dw = b.conv(r2, 8, 3, pad=1, group=8, name="dw")
+    pw = b.conv(r2, 4, 1, name="pw")
+    cat = b.layer("Concat", [dw, pw], "1", name="cat", channels=12)
+    c3 = b.conv(cat, 6, 1, name="conv3")
+    s = b.layer("Sigmoid", c3, name="sig")
+    m = b.layer("Mul", [c3, s], "-1", name="mul")
+    gap = b.layer("Pooling", m, "1 0 0 1 1 0 0 -1 -1 -1 0 0 0 0", name="gap")
+    fc = b.inner_product(gap, 5, 6, name="fc")
+    return b.build(fc)
+
+
+def samples(n=6, seed=1):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(0, 1, (3, 12, 12)).astype(f32) for _ in range(n)]
+
+
+def cosine(a, b):
+    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
+    return a @ b / np.linalg.norm(a) / np.linalg.norm(b)
+
+
+@pytest.fixture(scope="module")
+def results():
+    g = net()
+    xs = samples()
+    return g, xs, quantize(g, xs, QuantConfig()), quantize(g, xs, QuantConfig.tnn())
+
+
+def test_presets_and_ablations():
+    assert QuantConfig.tnn() == QuantConfig.from_tnn(0, 0, 0) == preset("tnn")
+    assert preset("default") == QuantConfig()
+    offs = ablations(QuantConfig())
+    assert len(offs) >= 7 and all(c != QuantConfig() for c in offs.values())
+    assert ablations(QuantConfig.tnn()) == {}
+
+
+def test_default_recipe_keeps_tnns_int8_layers_and_avoids_broken_constructs(results):
+    g, xs, default, tnn = results
+    quantized = {lay.name for lay in default.graph.layers if lay.quantized and
+                 lay.kind.quantizable}
+    assert quantized == {lay.name for lay in tnn.graph.layers if lay.quantized and
+                         lay.kind.quantizable}
+    for lay in default.graph.layers:
+        if lay.type == "Convolution":
+            assert lay.params.activation_type != ACT_SIGMOID_MUL      # TNN's int8 conv ignores it
+        assert not (lay.quantized and lay.type == "ReLU6")          # int8 ReLU6 clamps codes
+        if lay.quantized and lay.type == "Pooling":
+            assert lay.params.pool_type == 0                        # avg pooling wraps int16
+    # Add: never mix per-channel and per-tensor (spec int8 §12.5); Concat: per-tensor or equal
+    scales = default.graph.blob_scales
+    for lay in default.graph.layers:
+        if lay.quantized and lay.type == "Add":
+            assert len({scales[b].per_channel for b in lay.inputs + lay.outputs}) == 1
+        if lay.quantized and lay.type == "Concat":
+            assert not any(scales[b].per_channel for b in lay.inputs + lay.outputs)
+    out = Executor(default.graph, mode="int8").run({"data": np.stack(xs)})
+    ref = Executor(g).run({"data": np.stack(xs)})
+    assert cosine(out["fc"], ref["fc"]) > 0.99
+
+
+def test_rounded_biases_are_rhaz_of_b_over_s():
+    g = net()
+    r = quantize(g, samples(), QuantConfig(bias_correction=False, learned_rounding=False))
+    for lay in r.graph.layers:
+        if lay.quantized and lay.type == "Convolution":
+            res = r.graph.resources[lay.name]
+            b = g.resources[lay.name].bias.data.astype(np.float64)
+            s = res.scale.data.astype(np.float64)
+            want = np.sign(b / s) * np.floor(np.abs(b / s) + 0.5)
+            np.testing.assert_array_equal(res.bias.data, want, err_msg=lay.name)
+
+
+def mean_conv_error(graph, float_graph, xs, name):
+    """Mean per channel of the int8 conv's dequantized output minus the float conv on the same
+    dequantized input, both read from the simulator's blobs (no activation in these convs)."""
+    blobs = {}
+    ex = Executor(runtime_graph(graph), mode="int8")
+    ex.run({"data": np.stack(xs)}, hooks=[lambda n, a, _: blobs.__setitem__(n, a)])
+    lay = graph.layer(name)
+    x = ex.dequantize(lay.inputs[0], blobs[lay.inputs[0]])
+    y_q = ex.dequantize(lay.outputs[0], blobs[lay.outputs[0]])
+    y = lay.kind.forward(lay.params, float_graph.resources[name], x)
+    return (y_q - y).mean(axis=(0, 2, 3))
+
+
+def test_bias_correction_removes_the_mean_error_it_measures():
+    g = net()
+    xs = samples(8)
+    before = quantize(g, xs, QuantConfig(bias_correction=False))
+    after = quantize(g, xs, QuantConfig())
+    for name in ("conv2", "dw"):
+        e0 = mean_conv_error(before.graph, before.float_graph, xs, name)
+        e1 = mean_conv_error(after.graph, after.float_graph, xs, name)
+        step = after.graph.resources[name].scale.data
+        assert np.abs(e1).mean() <= np.abs(e0).mean() + step.mean(), name
+
+
+def test_float_resource_reproduces_the_int8_conv_before_rounding(results):
+    g, xs, default, _ = results
+    ex = Executor(runtime_graph(default.graph), mode="int8")
+    blobs = {}
+    ex.run({"data": np.stack(xs)}, hooks=[lambda n, a, _: blobs.__setitem__(n, a)])
+    for name in ("conv1", "dw", "conv3"):
+        lay = default.graph.layer(name)
+        in_scale = default.graph.blob_scales[lay.inputs[0]]
+        x = ex.dequantize(lay.inputs[0], blobs[lay.inputs[0]])
+        y = lay.kind.forward(lay.params, float_resource(lay, default.graph.resources[name],
+                                                        in_scale.scale), x)
+        out = default.graph.blob_scales[lay.outputs[0]]
+        got = ex.dequantize(lay.outputs[0], blobs[lay.outputs[0]])
+        # the simulator's output is y rounded to the output grid: at most one step away
+        step = int8_math.channel_view(out.scale, 4)
+        assert (np.abs(fake_quantize(y, out) - got) <= step * 1.001).all(), name
+
+
+def test_scale_groups_tie_add_blobs_and_make_concat_per_tensor(results):
+    g, xs, default, _ = results
+    flagged = default.graph
+    groups, tensor_only = blob_groups(flagged)
+    add = flagged.layer("add")
+    together = [grp for grp in groups if add.outputs[0] in grp][0]
+    assert set(add.inputs) <= together
+    assert set(flagged.layer("cat").inputs) <= tensor_only
+
+
+def test_target_cos_keeps_layers_float_and_reports_reformats():
+    g = net()
+    xs = samples()
+    none = quantize(g, xs, QuantConfig(target_cos=0.5))
+    assert "every layer int8" in none.notes[-1]
+    some = quantize(g, xs, QuantConfig(target_cos=1.0))      # unreachable: all go float
+    assert "kept float" in some.notes[-1] and "Reformat" in some.notes[-1]
+    float_layers = [lay.name for lay in some.graph.layers
+                    if not lay.quantized and lay.kind.quantizable]
+    assert float_layers
+    # a ReLU / max pool never stays int8 behind a float producer (spec int8 §9)
+    producers = some.graph.producers()
+    for lay in some.graph.layers:
+        if lay.quantized and lay.type == "ReLU":
+            assert producers[lay.inputs[0]].quantized
+    assert reformat_count(some.graph) >= 0
+    if some.graph.is_quantized:
+        Executor(some.graph, mode="int8").run({"data": np.stack(xs)})
+
+
+def depthwise_net():
+    b = GraphBuilder(5)
+    x = b.input("data", (1, 4, 10, 10))
+    dw = b.conv(x, 4, 3, pad=1, group=4, name="dw")
+    return b.build(b.conv(dw, 4, 1, name="pw"))
+
+
+def test_scale_search_keeps_per_channel_scales_when_channel_ranges_are_stable():
+    rng = np.random.default_rng(6)
+    spread = np.array([10, 1, 0.1, 0.01], f32)[:, None, None]
+    xs = [(rng.normal(size=(4, 10, 10)) * spread).astype(f32) for _ in range(8)]
+    r = quantize(depthwise_net(), xs, QuantConfig())
+    assert r.graph.blob_scales["data"].per_channel       # read by a depthwise conv only
+
+
+def test_scale_search_avoids_per_channel_scales_that_do_not_generalize():
+    """A channel silent in half of the samples: per-channel scales fitted on the other half give
+    it scale 0 (its values lost), so the held-out error rejects plain per-channel scales."""
+    rng = np.random.default_rng(7)
+    xs = []
+    for i in range(8):
+        x = rng.normal(size=(4, 10, 10)).astype(f32)
+        x[3] *= 0.0 if i % 2 else 5.0
+        xs.append(x)
+    r = quantize(depthwise_net(), xs, QuantConfig(blob_method="minmax"))
+    chosen = r.graph.blob_scales["data"].scale
+    plain = np.abs(np.stack(xs)).max(axis=(0, 2, 3)) / 127
+    # the samples alternate between the two folds, so channel 3 is silent in one of them
+    assert chosen.size == 1 or not any(np.allclose(chosen, m * plain, rtol=1e-3)
+                                       for m in (1, 2))

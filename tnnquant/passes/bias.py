@@ -1,0 +1,137 @@
+"""Int32 biases of quantized convolutions and inner products, beyond TNN's ``trunc(b / S)``.
+
+``round_biases``: ``bq = RHAZ(b / S)`` — TNN truncates toward zero (spec int8 §8.1), a bias
+error of up to one unit of ``S`` on every output, always toward zero.
+
+``correct_biases`` (empirical bias correction, Nagel et al. 2019, "Data-Free Quantization"
+§4.2, measured instead of modelled): the int8 model runs (simulated) on the calibration data;
+at every quantized convolution / inner product, the pre-activation output of its int8 weights
+on the int8 run's (dequantized) input is compared with its float weights on that same input,
+and the mean difference per output channel, ``e = E[y_q - y]``, is taken out of the bias:
+``bq -= RHAZ(e / S)``. The mean covers every batch item and position, so what is removed is
+the expectation of the layer's own weight (and bias) rounding error on the inputs it really
+sees. The float layer is fed the *int8* input on purpose: comparing against the float run's
+input would also count the upstream layers' errors, which they correct themselves, and
+correcting every layer from one pair of runs then removes them twice (measured on
+MobileNetV2: output cosine 0.93 -> 0.39).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..exec import int8_math
+from ..exec.executor import Executor
+from ..formats.rawbuffer import DataType, RawBuffer
+from ..ir.graph import Graph, Layer
+from ..layers.convolution import Convolution
+from ..layers.inner_product import InnerProduct
+from ..passes.runtime import REFORMAT_SUFFIX, runtime_graph
+from ..weights.bias import INT32_MAX, INT32_MIN
+from .context import PassContext
+from .fake_quant import float_resource
+
+WEIGHTED = (Convolution, InnerProduct)
+
+
+def _weighted(graph: Graph) -> list[Layer]:
+    return [lay for lay in graph.layers if lay.quantized and lay.kind in WEIGHTED]
+
+
+def _has_bias(layer: Layer, res) -> bool:
+    if layer.kind is Convolution:
+        return bool(res.has_bias) and res.bias is not None
+    return bool(layer.params.has_bias) and res.bias is not None and res.bias.size > 0
+
+
+def _weight_scale(res, out_ch: int) -> np.ndarray:
+    return np.broadcast_to(res.scale.data.astype(np.float64), (out_ch,))
+
+
+def _with_bias(res, bq: np.ndarray):
+    bias = RawBuffer.of(np.clip(bq, INT32_MIN, INT32_MAX).astype(np.int32), DataType.INT32)
+    return dataclasses.replace(res, bias=bias)
+
+
+def round_biases(graph: Graph, ctx: PassContext) -> Graph:
+    """Return a copy whose quantized layers' int32 biases are ``RHAZ(b / S)`` (0 where S is 0)
+    instead of TNN's truncation."""
+    graph = graph.copy()
+    for layer in _weighted(graph):
+        res = graph.resources[layer.name]
+        if not _has_bias(layer, res):
+            continue
+        b = ctx.float_graph.resources[layer.name].bias.data.astype(np.float64)
+        s = _weight_scale(res, len(b))
+        q = np.zeros(len(b))
+        np.divide(b, s, out=q, where=s != 0)
+        graph.resources[layer.name] = _with_bias(res, int8_math.rhaz(q))
+    return graph
+
+
+def _linear(layer: Layer) -> Layer:
+    """The layer without its fused activation (the bias acts before it)."""
+    if layer.kind is Convolution and layer.params.activation_type:
+        return layer.replace(params=dataclasses.replace(layer.params, activation_type=0))
+    return layer
+
+
+class _MeanError:
+    """Per quantized layer: Σ (y_q - y) and the count of terms, per output channel."""
+
+    def __init__(self, graph: Graph, float_graph: Graph) -> None:
+        self.float_graph = float_graph
+        self.layers = [lay for lay in _weighted(graph)
+                       if _has_bias(lay, graph.resources[lay.name])]
+        self.by_input: dict[str, list[Layer]] = {}
+        for lay in self.layers:
+            self.by_input.setdefault(lay.inputs[0], []).append(lay)
+        self.fake = {lay.name: float_resource(lay, graph.resources[lay.name],
+                                              graph.blob_scales[lay.inputs[0]].scale)
+                     for lay in self.layers}
+        self.sums = {lay.name: 0.0 for lay in self.layers}
+        self.counts = {lay.name: 0 for lay in self.layers}
+
+    def hook(self, executor: Executor):
+        def hook(name: str, x: np.ndarray, layer: Layer | None) -> None:
+            blob = name[:-len(REFORMAT_SUFFIX)] if name.endswith(REFORMAT_SUFFIX) else name
+            if blob not in self.by_input or x.dtype != np.int8:
+                return
+            x_deq = executor.dequantize(name, x)
+            for lay in self.by_input[blob]:
+                linear = _linear(lay)
+                y = linear.kind.forward(linear.params, self.float_graph.resources[lay.name],
+                                        x_deq)
+                y_q = linear.kind.forward(linear.params, self.fake[lay.name], x_deq)
+                d = np.asarray(y_q, np.float64) - y
+                d = d.reshape(d.shape[0], d.shape[1], -1)
+                self.sums[lay.name] = self.sums[lay.name] + d.sum(axis=(0, 2))
+                self.counts[lay.name] += d.shape[0] * d.shape[2]
+        return hook
+
+
+def correct_biases(graph: Graph, ctx: PassContext) -> Graph:
+    """Return a copy whose int32 biases absorb the mean output error measured on the
+    calibration data (module docstring)."""
+    state = _MeanError(graph, ctx.float_graph)
+    if not state.layers:
+        return graph
+    int8_exec = Executor(runtime_graph(graph), mode="int8")
+    done = 0
+    for batch in ctx.batches():
+        int8_exec.run(batch, hooks=[state.hook(int8_exec)])
+        done += len(next(iter(batch.values())))
+        ctx.tick("bias correction", done)
+    graph = graph.copy()
+    for lay in state.layers:
+        if not state.counts[lay.name]:
+            continue
+        res = graph.resources[lay.name]
+        mean_error = np.asarray(state.sums[lay.name]) / state.counts[lay.name]
+        s = _weight_scale(res, len(res.bias.data))
+        step = np.zeros(len(s))
+        np.divide(mean_error, s, out=step, where=s != 0)
+        bq = res.bias.data.astype(np.float64) - int8_math.rhaz(step)
+        graph.resources[lay.name] = _with_bias(res, bq)
+    return graph

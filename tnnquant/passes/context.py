@@ -1,0 +1,36 @@
+"""What the quantizer's passes may read besides the graph: the typed context of a recipe."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterator
+
+import numpy as np
+
+from ..ir.graph import BlobScale, Graph
+
+if TYPE_CHECKING:
+    from ..config import QuantConfig
+    from .quantize_layers import LayerQuantOptions
+
+Batches = Callable[[], Iterator[dict[str, np.ndarray]]]
+Progress = Callable[[str, int], None]   # (stage, items done in this stage)
+
+
+@dataclass
+class PassContext:
+    """Shared, read-mostly state of one ``quantize`` run."""
+
+    config: "QuantConfig"
+    float_graph: Graph                  # the fused float graph that was calibrated
+    batches: Batches                    # the calibration batches, re-iterable
+    weight_options: "LayerQuantOptions"
+    # blob -> alternative scales (label -> BlobScale), computed from the calibration
+    # statistics for the scale search; the graph's own blob scale is always a candidate too
+    candidates: dict[str, dict[str, BlobScale]] = field(default_factory=dict)
+    progress: Progress | None = None
+    warn: Callable[[str], None] = lambda message: None
+    notes: list[str] = field(default_factory=list)   # what the recipe decided, for summaries
+
+    def tick(self, stage: str, done: int) -> None:
+        if self.progress is not None:
+            self.progress(stage, done)
