@@ -18,9 +18,15 @@ __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'tnnquant' has no attribute '{name}'")
-    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    else:   # a subpackage used as an attribute (``tnnquant.api.run``) is imported on demand
+        try:
+            value = importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as err:
+            if err.name != f"{__name__}.{name}":   # a dependency of the module is missing
+                raise
+            raise AttributeError(f"module 'tnnquant' has no attribute '{name}'") from None
     globals()[name] = value
     return value
 
