@@ -33,7 +33,7 @@ def ort_reference(onnx_path: Path, threads: int = ORT_THREADS):
     import onnx
     import onnxruntime as ort
 
-    ort.set_default_logger_severity(3)
+    ort.set_default_logger_severity(4)   # the fixed-batch probe failing is expected
     model = onnx.load(str(onnx_path))
     for value in list(model.graph.input) + list(model.graph.output):
         dims = value.type.tensor_type.shape.dim
