@@ -92,8 +92,9 @@ def main(argv: list[str]) -> int:
             if args.load:
                 with busy_core():
                     loaded = timings(name, batch, args)
+                ratios = (loaded['ort'] / quiet['ort'], loaded['ranges'] / quiet['ranges'])
                 row += f" {loaded['ort']:11.1f} {loaded['ranges']:11.1f} " \
-                       f"{loaded['ort'] / quiet['ort']:5.2f}x {loaded['ranges'] / quiet['ranges']:7.2f}x"
+                       f"{ratios[0]:5.2f}x {ratios[1]:7.2f}x"
             print(row, flush=True)
     return 0
 

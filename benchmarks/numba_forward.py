@@ -13,17 +13,19 @@ cache load) and the peak RSS."""
 import resource
 import sys
 import time
-t0 = time.perf_counter()
+from pathlib import Path
+
 import numpy as np
-import numba
-from numba import njit, prange
-t_import = time.perf_counter() - t0
-from pathlib import Path  # noqa: E402
+
+_start = time.perf_counter()
+from numba import njit, prange  # noqa: E402 - timed
+
+IMPORT_SECONDS = time.perf_counter() - _start
 
 import tnnquant.layers.convolution as C  # noqa: E402
-from tnnquant.formats.io import load_model
-from tnnquant.exec.executor import Executor
-from tnnquant.passes.fuse_activation import fuse_conv_activation
+from tnnquant.exec.executor import Executor  # noqa: E402
+from tnnquant.formats.io import load_model  # noqa: E402
+from tnnquant.passes.fuse_activation import fuse_conv_activation  # noqa: E402
 
 CACHE = "--cache" in sys.argv
 
@@ -103,11 +105,13 @@ def conv_numba(x, p, res):
     for b_ in range(n):
         for g_ in range(group):
             xs = x[b_, g_ * cg:(g_ + 1) * cg]
-            if p.kernel_h == p.kernel_w == 1 and geo.pad_top == geo.pad_left == 0 and p.stride_h == p.stride_w == 1:
+            pointwise = p.kernel_h == p.kernel_w == 1 and geo.pad_top == geo.pad_left == 0
+            if pointwise and p.stride_h == p.stride_w == 1:
                 cols = xs.reshape(cg, pix)
             else:
                 cols = np.empty((cg * p.kernel_h * p.kernel_w, pix), np.float32)
-                im2col(np.ascontiguousarray(xs), cols, p.stride_h, p.stride_w, geo.pad_top, geo.pad_left,
+                im2col(np.ascontiguousarray(xs), cols, p.stride_h, p.stride_w, geo.pad_top,
+                       geo.pad_left,
                        dh, dw, p.kernel_h, p.kernel_w, geo.out_h, geo.out_w)
             y = wg[g_] @ cols
             epilogue(y, bias[g_ * og:(g_ + 1) * og], p.activation_type)
@@ -137,8 +141,10 @@ def main():
                 for _ in range(max(3, 16 // batch)):
                     t = time.perf_counter(); e.run({inp: x}); ts.append(time.perf_counter() - t)
                 res[tag] = np.median(ts) / batch * 1e3
-            rows.append(f"{name:12s} b{batch} numba {res['numba']:7.2f} ms/img  onnxruntime backend {res['ort']:7.2f} ms/img  ratio {res['numba']/res['ort']:.2f}  first call (compile) {first:.2f} s  max rel diff {err:.1e}")
-    print(f"import numba {t_import:.2f} s; cache={CACHE}")
+            rows.append(f"{name:12s} b{batch} numba {res['numba']:7.2f} ms/img  onnxruntime "
+                        f"backend {res['ort']:7.2f} ms/img  ratio {res['numba'] / res['ort']:.2f}"
+                        f"  first call (compile) {first:.2f} s  max rel diff {err:.1e}")
+    print(f"import numba {IMPORT_SECONDS:.2f} s; cache={CACHE}")
     print("\n".join(rows))
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024:.0f} MB")
 

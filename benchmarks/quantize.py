@@ -18,7 +18,6 @@ calib/ repeated) to check that peak memory does not grow with them.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -84,7 +83,6 @@ def main() -> None:
     print(f"{'model':<12} {'combo':<6} {'tnnquant':>9} {'ort':>7} {'TNN':>8} {'speed-up':>9} "
           f"{'target':>6} {'RSS MB':>7} {'TNN MB':>7}" + (f" {'loaded':>8} {'x quiet':>8}"
                                                           if opts.load else ""))
-    env = dict(os.environ)
     with tempfile.TemporaryDirectory() as tmp:
         for model in opts.models.split(","):
             base = opts.shared_models / model

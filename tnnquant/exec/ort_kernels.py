@@ -118,8 +118,8 @@ def conv_int8_x86(res: object, x_q: np.ndarray, weight_q: np.ndarray,
     max_w = int(np.abs(weight_q.astype(np.int32)).max(initial=0))
     bias_bound = 0 if bias is None else int(np.abs(bias.astype(np.int64)).max(initial=0))
     m = np.asarray(m, np.float32).reshape(-1)
-    if not np.isfinite(m).all() or \
-            (k * MAX_CODE * max_w + bias_bound) * float(np.abs(m).max(initial=0)) >= INT32_LIMIT - 2:
+    largest = (k * MAX_CODE * max_w + bias_bound) * float(np.abs(m).max(initial=0))
+    if not np.isfinite(m).all() or largest >= INT32_LIMIT - 2:
         return None
     key = (x_q.shape[1:], geometry, activation)
     with _lock:

@@ -186,6 +186,9 @@ class Int8Context:
     device: str = "x86"
 
 
+TensorType = tuple[tuple[int, ...], np.dtype]   # a blob's static (shape, dtype)
+
+
 class Value(NamedTuple):
     """A blob as a layer's ONNX export sees it: its name in the ONNX graph and its static
     shape and dtype for a batch of one (``exec.ort_backend.infer_types``)."""
@@ -238,8 +241,7 @@ class LayerType:
                                f"(spec int8 §13.1)")
 
     @classmethod
-    def output_types(cls, p: Any, res: Any,
-                     *xs: tuple[tuple[int, ...], np.dtype]) -> list[tuple[tuple[int, ...], np.dtype]]:
+    def output_types(cls, p: Any, res: Any, *xs: TensorType) -> list[TensorType]:
         """(shape, dtype) of each output for inputs of these shapes and dtypes. By default
         the fp32 kernel runs on zeros, so the answer (and any error) is the kernel's own;
         layers whose kernel is costly compute it directly."""
