@@ -6,6 +6,7 @@ never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any, Callable, Sequence
 
@@ -216,8 +217,8 @@ def add_quantize_options(p: argparse.ArgumentParser) -> None:
                             "ReLU/max-pool scale merging (TNN folds stale ones, spec int8 §9)")
     extra.add_argument("--batch", type=int, default=8, metavar="N",
                        help="samples per forward pass (default 8)")
-    extra.add_argument("--hist-memory", type=int, default=256, metavar="MB",
-                       help="KL histograms kept at once (default 256); a smaller budget "
+    extra.add_argument("--hist-memory", type=int, default=32, metavar="MB",
+                       help="KL histograms kept at once (default 32); a smaller budget "
                             "lowers peak memory at the cost of extra float passes")
     extra.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     extra.add_argument("--eval", metavar="DIR", help="folder for the accuracy summary at the "
@@ -232,10 +233,13 @@ def add_quantize_options(p: argparse.ArgumentParser) -> None:
 def _warn(message: str) -> None:
     """Print a warning once (a folder read twice, e.g. for calibration and the accuracy
     summary, says what it skips once)."""
-    from tqdm import tqdm
     if message in _warned:
         return
     _warned.add(message)
+    if "tqdm" not in sys.modules:   # no progress bar was ever shown
+        print(f"warning: {message}", file=sys.stderr)
+        return
+    from tqdm import tqdm
     tqdm.write(f"warning: {message}", file=sys.stderr)   # above a progress bar, not through it
 
 
@@ -326,8 +330,6 @@ def _summary(result, proto_path: str, model_path: str) -> str:
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from .quantize import quantize
     from .report.compare import evaluation_samples
     config = quant_config_from(args)
@@ -341,7 +343,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     if not args.no_report and (args.eval or args.labels):
         # a bad --eval folder or --labels file fails before anything is written
         evaluation_samples(graph, eval_folder, args.labels, _warn)
-    bars: dict[str, tqdm] = {}
+    bars: dict = {}
 
     def progress(stage: str, done: int) -> None:
         bar = bars.get(stage)
@@ -351,8 +353,9 @@ def cmd_quantize(args: argparse.Namespace) -> int:
             bar = bars[stage] = _progress_bar(stage, args.quiet)
         bar.update(done - bar.n)
 
-    try:
-        result = quantize(graph, args.input_path, config, progress, _warn)
+    try:   # without a bar to show, tqdm is not even imported (start-up time)
+        result = quantize(graph, args.input_path, config,
+                          progress if _shows_progress(args.quiet) else None, _warn)
     finally:
         for bar in bars.values():
             bar.close()
@@ -451,6 +454,10 @@ def _write_quantize_html(args: argparse.Namespace, config, result, report, detai
     print(f"wrote {args.html}")
 
 
+def _shows_progress(quiet: bool) -> bool:
+    return not quiet and sys.stderr.isatty()
+
+
 def _progress_bar(stage: str, quiet: bool):
     from tqdm import tqdm
     return tqdm(desc=stage, unit="sample", file=sys.stderr, leave=False,
@@ -459,6 +466,7 @@ def _progress_bar(stage: str, quiet: bool):
 
 def quantization_cmd_main(argv: Sequence[str] | None = None) -> int:
     """`quantization_cmd`: TNN's command line, same flags and output files."""
+    _one_blas_thread()
     _tolerant_output()
     parser = _Parser(prog="quantization_cmd",
                      description="Quantize a float TNN model to int8 (drop-in for TNN's "
@@ -605,7 +613,18 @@ def _tolerant_output() -> None:
             reconfigure(errors="backslashreplace")
 
 
+def _one_blas_thread() -> None:
+    """numpy's BLAS (OpenBLAS) runs one thread unless the user set one of its variables:
+    the heavy float work is onnxruntime's, and a second BLAS thread that waits on a busy core
+    slowed whole runs several-fold (README, Benchmarks). Must run before numpy is imported."""
+    if "numpy" not in sys.modules and not any(
+            v in os.environ for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                      "MKL_NUM_THREADS")):
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _one_blas_thread()
     _tolerant_output()
     args = build_parser().parse_args(argv)
     return guarded(args.func, args)

@@ -373,7 +373,8 @@ def test_executor_runs_naive_kernels():
 
 
 def test_executor_rejects_unknown_kernels():
-    with pytest.raises(ConfigError, match="unknown fp32 kernels 'exact' \\(known: fast, naive\\)"):
+    with pytest.raises(ConfigError,
+                       match="unknown fp32 kernels 'exact' \\(known: fast, numpy, naive\\)"):
         Executor(small_net(), fp32="exact")
 
 

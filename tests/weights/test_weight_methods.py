@@ -21,7 +21,7 @@ from tnnquant.weights import (
     weight_method_by_code,
 )
 from tnnquant.weights.methods import WeightRangeError
-from tnnquant.weights.methods.admm import admm_solve, seq_sum
+from tnnquant.weights.methods.admm import admm_solve, admm_step, seq_sum
 from tnnquant.exec.int8_math import rhaz
 
 F32 = np.float32
@@ -145,6 +145,24 @@ def test_admm_equals_literal_iterations():
                 if n == 1000 and so == s[o] and qo.tolist() == q[o].tolist():
                     break  # fixed point reached: the remaining literal steps repeat it
             assert qo.tolist() == q[o].tolist() and so == s[o], (n, o)
+
+
+def test_admm_step_rounds_half_away_from_zero_in_f32():
+    """t = w / f32(1 + eps) = w: every rounding corner, against RHAZ and the clamp; 0.49999997
+    (which ``t + 0.5`` in f32 rounds to 1) included."""
+    corners = [0.49999997, 0.5, 0.50000006, 1.4999999, 1.5, 2.5, 126.5, 126.49999, 127.49999,
+               127.5, 300.0, 0.0, -0.0, 1e-30]
+    w = np.array([c * sign for c in corners for sign in (1, -1)], F32)
+    q_t, _ = admm_step(w[:, None], np.ones(1, F32))
+    assert q_t[:, 0].tolist() == [min(max(rhaz_exact(v), -127.0), 127.0) for v in w]
+
+
+def test_admm_blocks_of_rows_on_threads_equal_one_block(monkeypatch):
+    w = weights(3, rows=40, k=27)
+    whole = admm_solve(w, threads=1)
+    monkeypatch.setattr("tnnquant.weights.methods.admm._ROWS_PER_TASK", 7)
+    for got, ref in zip(admm_solve(w, threads=2), whole):
+        np.testing.assert_array_equal(got, ref)
 
 
 def test_admm_init_is_divided_in_double():

@@ -55,13 +55,15 @@ import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import numpy as np
-from PIL import Image
 
 from ..errors import ConfigError, InputError
 from ..ir.graph import InputSpec
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +74,9 @@ SAMPLE_EXTENSIONS = TEXT_EXTENSIONS + NPY_EXTENSIONS + IMAGE_EXTENSIONS
 
 Warn = Callable[[str], None]
 
-_BILINEAR = getattr(Image, "Resampling", Image).BILINEAR  # Pillow < 9.1 has no Resampling
 _NUMBER_BYTES = b"0123456789+-.eE"  # everything else in a .txt number token is garbage
 _FLOAT_SYNTAX = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]")
-# Pillow errors for corrupt or unsupported image files; it has no common base class for them
-_IMAGE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError,
-                 Image.DecompressionBombError)
 
 
 @dataclass(frozen=True)
@@ -545,6 +543,10 @@ def read_image(path: Path, spec: InputSpec, preprocess: Preprocess) -> np.ndarra
         raise InputError(f"image inputs need a 1-, 3- or 4-channel input; input "
                          f"'{spec.name}' has {channels} channels", path=str(path))
     mean, scale = preprocess.channel_values(channels)
+    from PIL import Image   # only image inputs need Pillow (imported on demand: start-up time)
+    # Pillow errors for corrupt or unsupported image files; it has no common base class for them
+    image_errors = (OSError, SyntaxError, ValueError, EOFError, IndexError,
+                    Image.DecompressionBombError)
     try:
         with warnings.catch_warnings():   # Pillow warns above its limit; we refuse instead
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -556,11 +558,12 @@ def read_image(path: Path, spec: InputSpec, preprocess: Preprocess) -> np.ndarra
                 raise InputError(f"the image claims {w}x{h} pixels, more than Pillow's "
                                  f"decompression-bomb limit of {limit}", path=str(path))
             pixels = _decode(image, channels)            # (h, w, C) uint8
-    except _IMAGE_ERRORS as e:
+    except image_errors as e:
         raise InputError(f"cannot decode image: {e}", path=str(path)) from None
     if pixels.shape[:2] != (height, width):
         # channel by channel, as TNN's resizer does: Pillow would premultiply RGBA by alpha
-        planes = [np.asarray(Image.fromarray(pixels[..., c]).resize((width, height), _BILINEAR))
+        bilinear = getattr(Image, "Resampling", Image).BILINEAR  # Pillow < 9.1: no Resampling
+        planes = [np.asarray(Image.fromarray(pixels[..., c]).resize((width, height), bilinear))
                   for c in range(channels)]
     else:
         planes = [pixels[..., c] for c in range(channels)]
@@ -571,8 +574,9 @@ def read_image(path: Path, spec: InputSpec, preprocess: Preprocess) -> np.ndarra
     return ((chw - mean[:, None, None]) * scale[:, None, None])[None]
 
 
-def _decode(image: Image.Image, channels: int) -> np.ndarray:
+def _decode(image: "Image.Image", channels: int) -> np.ndarray:
     """Pixels as (h, w, channels) uint8 with stb_image's conversions (spec int8 §3.5 step 1)."""
+    from PIL import Image
     if channels == 1 and image.format == "JPEG":
         image.draft("L", None)   # like stb, take a colour JPEG's decoded luma plane
     image.load()
