@@ -113,7 +113,10 @@ def conv_int8_x86(res: object, x_q: np.ndarray, weight_q: np.ndarray,
     factors M (O or 1), the ReLU6 limit codes when ``activation == "relu6"``; ``geometry`` =
     (group, kernel (kh, kw), strides, dilations, window) as for the float export. Returns the
     int8 output codes, or None where a requantized value could reach 2^31 (x86's overflow
-    rule is left to ``int8_math``)."""
+    rule is left to ``int8_math``) or where ONNX cannot state the geometry (a damaged proto's
+    zero dilation or stride, which the numpy kernel still runs as TNN would)."""
+    if min(geometry[2]) < 1 or min(geometry[3]) < 1:
+        return None
     k = weight_q[0].size
     max_w = int(np.abs(weight_q.astype(np.int32)).max(initial=0))
     bias_bound = 0 if bias is None else int(np.abs(bias.astype(np.int64)).max(initial=0))

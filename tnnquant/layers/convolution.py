@@ -497,7 +497,7 @@ def _conv2d_int8_onnxruntime(p: ConvParams, res: ConvResource, q: Int8Context,
               extents)
     geometry = (group, (p.kernel_h, p.kernel_w), (p.stride_h, p.stride_w), dil, window)
     out = conv_int8_x86(res, x_q, weight, bias, m, r6, activation, geometry)
-    if out is None:   # a value may overflow int32: int8_math knows what x86 does then
+    if out is None:   # int32 overflow (int8_math knows what x86 does then), odd geometry
         acc = conv_accumulate_int8(x_q.astype(np.float32), weight.astype(np.float32), group, p)
         out = requantize_conv(acc, bias, m, s_out, activation)
     return out
