@@ -41,8 +41,13 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture(autouse=True)
 def fp32_kernels(request, monkeypatch):
-    """The kernels ``run_layer`` uses by default (parametrized for tests/layers/)."""
+    """The kernels ``run_layer`` uses by default (parametrized for tests/layers/); the
+    "numpy" run also keeps the int8 kernels out of onnxruntime (``exec.ort_kernels``), so
+    both paths of an int8 layer meet the same reference."""
+    import tnnquant.exec.ort_kernels
     import tnnquant.testing
     kernels = getattr(request, "param", tnnquant.testing.RUN_LAYER_KERNELS)
     monkeypatch.setattr(tnnquant.testing, "RUN_LAYER_KERNELS", kernels)
+    if getattr(request, "param", None) == "numpy":
+        monkeypatch.setattr(tnnquant.exec.ort_kernels, "ENABLED", False)
     return kernels

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from int8_refs import conv_sums, float2int8, requantize
+from int8_refs import conv_sums, float2int8, fma, requantize, x86_round
 
 from tnnquant.exec.int8_math import FUSION_ACT_ADD, FUSION_ADD_ACT
 from tnnquant.formats.rawbuffer import DataType, RawBuffer
@@ -162,3 +162,45 @@ def test_zero_dilation_runs_on_x86():
     got = run_int8_layer("QuantizedConvolution", p, x, resource=res, scales=[s_in],
                          out_scales=[s_out], device="x86")
     np.testing.assert_array_equal(got, expected(x, res, p, s_out, "x86"))
+
+
+# (v, a_q, A) where TNN's single-rounding fma(a_q, A, v) and two roundings f32(f32(a_q·A) + v)
+# give different codes (found by search); the first six are inside the range where
+# onnxruntime's double sum is provably exact, the last two (tiny A) are not
+FMA_CASES = [(89.74951934814453, 63, 0.3134996294975281),
+             (149.41876220703125, -112, 0.48141756653785706),
+             (36.328636169433594, 100, 0.3517135977745056),
+             (31.984371185302734, 127, 0.5001230239868164),
+             (23.757431030273438, 77, 0.7239294052124023),
+             (148.18475341796875, -106, 0.3177807331085205)]
+FMA_TINY = [(2.499999761581421, 25, 4.76837147544984e-09),
+            (-3.499999761581421, 29, -4.11066514161007e-09)]
+
+
+@pytest.mark.parametrize("fusion", [FUSION_ADD_ACT, FUSION_ACT_ADD])
+@pytest.mark.parametrize("cases", [FMA_CASES, FMA_TINY], ids=["double-exact", "tiny-factor"])
+def test_fused_add_rounds_once(cases, fusion, fp32_kernels, monkeypatch):
+    """x86's fused add is one FMA: a 1x1 conv of code 1 with weight 1 and s_out 1 makes
+    v = M = the weight scale, so each channel meets one hard case. Both paths (onnxruntime's
+    double sum where provably exact, numpy's round-to-odd elsewhere) must round once."""
+    from tnnquant.exec import ort_kernels
+    v, a, s_add = (np.array(col, dtype) for col, dtype in zip(zip(*cases), (f32, int, f32)))
+    o = len(cases)
+    two_roundings = [x86_round(f32(f32(ai) * si) + vi) for vi, ai, si in zip(v, a, s_add)]
+    assert two_roundings != [x86_round(fma(ai, si, vi)) for vi, ai, si in zip(v, a, s_add)]
+    res = ConvResource("layer", 0, RawBuffer.of(np.ones((o, 1, 1, 1), np.int8)), None,
+                       RawBuffer.of(np.zeros(o, np.int8), DataType.INT8),
+                       RawBuffer.of(v, DataType.FLOAT))
+    p = FusedConvParams(**vars(params(o, o, o, 1, bias=False)), fusion=fusion)
+    x = np.ones((1, o, 2, 3), np.int8)
+    other = np.broadcast_to(a.reshape(1, o, 1, 1), (1, o, 2, 3)).astype(np.int8)
+    ran = []
+    kernel = ort_kernels.conv_int8_x86
+    monkeypatch.setattr(ort_kernels, "conv_int8_x86",
+                        lambda *args: ran.append(kernel(*args)) or ran[-1])
+    got = run_int8_layer("QuantizedConvolution", p, x, other, resource=res,
+                         scales=[[1.0], s_add], out_scales=[[1.0]])
+    np.testing.assert_array_equal(got, expected(x, res, p, np.array([1.0], f32), "x86", other,
+                                                s_add, add_first=fusion == FUSION_ADD_ACT))
+    in_onnxruntime = fp32_kernels == "onnxruntime" and cases is FMA_CASES
+    assert (ran[0] is not None) == in_onnxruntime

@@ -443,64 +443,76 @@ def _int8_epilogue(p: ConvParams, res: ConvResource, q: Int8Context, out_shape: 
     return bias, m, INT8_ACTIVATIONS[p.activation_type]
 
 
+def _fused_add(p: ConvParams, q: Int8Context, xs: tuple[np.ndarray, ...],
+               out_shape: tuple[int, ...]) -> tuple[int, np.ndarray | None,
+                                                   np.ndarray | None, np.ndarray | None]:
+    """(fusion, add operand codes, factors A = s_add / s_out, NAIVE's add zero points) of a
+    conv that absorbed an Add (spec int8 §11.2), checked; Nones without one."""
+    fusion = p.fusion if isinstance(p, FusedConvParams) else FUSION_NONE
+    if fusion == FUSION_NONE:
+        return fusion, None, None, None
+    if len(xs) != 2:
+        raise ValueError(f"a conv with a fused add takes 2 inputs, got {len(xs)}")
+    add = xs[1]
+    if add.shape != out_shape:
+        raise ValueError(f"fused add operand {add.shape} differs from the conv output "
+                         f"{out_shape}")
+    add_factor = ratio(q.inputs[1].scale, q.outputs[0].scale)
+    check_channels(add_factor, out_shape, "add / output scale")
+    zp_add = q.inputs[1].zero_points if q.device == "naive" else None
+    return fusion, add, add_factor, zp_add
+
+
 def conv2d_int8(p: ConvParams, res: ConvResource, q: Int8Context,
                 *xs: np.ndarray) -> np.ndarray:
     """TNN's int8 Convolution (any group; fused ReLU/ReLU6; fused add): exact int32 sums, then
-    ``requantize_conv`` (spec int8 §12.3, §13).
+    ``requantize_conv`` (spec int8 §12.3, §13). x86 runs in onnxruntime where that is
+    provably exact (``exec.ort_kernels``), else in numpy.
 
     x86 ignores zero points (§13). NAIVE's sum ``Σ x_q·q − x_q·zp_w`` (in-bounds) ``+
     Σ zp_in·q − zp_in·zp_w`` (padding) ``+ Z[o]`` equals the convolution of ``x_q − zp_in``
     with ``q − zp_w`` and zero padding, which is how it is computed here.
     """
     x_q = xs[0]
-    group, weight = conv_filter(p, res, need_4d(x_q, "Convolution")[1], np.int8)
-    fusion = p.fusion if isinstance(p, FusedConvParams) else FUSION_NONE
-    if q.device == "x86" and fusion == FUSION_NONE:
-        return _conv2d_int8_onnxruntime(p, res, q, x_q, group, weight)
-    x, weight = x_q.astype(np.float32), weight.astype(np.float32)
+    n, c, h, w = need_4d(x_q, "Convolution")
+    group, weight = conv_filter(p, res, c, np.int8)
+    geo = conv_pads(p, h, w)
+    out_shape = (n, p.output_channel, geo.out_h, geo.out_w)
+    bias, m, activation = _int8_epilogue(p, res, q, out_shape)
+    fusion, add, add_factor, zp_add = _fused_add(p, q, xs, out_shape)
     out, zp_out = q.outputs[0], None
+    if q.device == "x86":
+        y = _conv2d_int8_onnxruntime(p, q, res, x_q, group, weight, geo, bias, m, activation,
+                                     add, add_factor, fusion)
+        if y is not None:
+            return y
+    x, weight = x_q.astype(np.float32), weight.astype(np.float32)
     if q.device == "naive":
         x -= channel_view(q.inputs[0].zero_points.astype(np.float32), 4)
         if res.zero_point is not None:
             weight -= res.zero_point.data.astype(np.float32).reshape(-1, 1, 1, 1)
         zp_out = out.zero_points
     acc = conv_accumulate_int8(x, weight, group, p)
-    bias, m, activation = _int8_epilogue(p, res, q, acc.shape)
-    add = add_factor = zp_add = None
-    if fusion != FUSION_NONE:
-        if len(xs) != 2:
-            raise ValueError(f"a conv with a fused add takes 2 inputs, got {len(xs)}")
-        add = xs[1]
-        if add.shape != acc.shape:
-            raise ValueError(f"fused add operand {add.shape} differs from the conv output "
-                             f"{acc.shape}")
-        add_factor = ratio(q.inputs[1].scale, out.scale)
-        zp_add = q.inputs[1].zero_points if q.device == "naive" else None
     return requantize_conv(acc, bias, m, out.scale, activation, add, add_factor, fusion,
                            q.device, zp_out, zp_add)
 
 
-def _conv2d_int8_onnxruntime(p: ConvParams, res: ConvResource, q: Int8Context,
-                             x_q: np.ndarray, group: int, weight: np.ndarray) -> np.ndarray:
-    """``conv2d_int8`` on x86 without a fused add, in onnxruntime (``exec.ort_kernels``):
-    the same integer sums and f32 requantization, several times faster."""
+def _conv2d_int8_onnxruntime(p: ConvParams, q: Int8Context, res: ConvResource,
+                             x_q: np.ndarray, group: int, weight: np.ndarray,
+                             geo: ConvGeometry, bias: np.ndarray | None, m: np.ndarray,
+                             activation: str | None, add: np.ndarray | None,
+                             add_factor: np.ndarray | None, fusion: int) -> np.ndarray | None:
+    """``conv2d_int8`` on x86 in onnxruntime (``exec.ort_kernels``): the same integer sums
+    and f32 requantization, several times faster; None where it cannot be proven exact."""
     from ..exec.ort_kernels import conv_int8_x86
-    n, c, h, w = x_q.shape
-    geo = conv_pads(p, h, w)
     dil = tap_dilation(p)
-    bias, m, activation = _int8_epilogue(p, res, q, (n, p.output_channel, geo.out_h,
-                                                     geo.out_w))
-    s_out = q.outputs[0].scale
-    r6 = relu6_limit(s_out).astype(np.float32) if activation == "relu6" else None
+    r6 = relu6_limit(q.outputs[0].scale).astype(np.float32) if activation == "relu6" else None
     extents = (dil[0] * (p.kernel_h - 1) + 1, dil[1] * (p.kernel_w - 1) + 1)
     window = ((geo.pad_top, geo.pad_left), (geo.out_h, geo.out_w), (p.stride_h, p.stride_w),
               extents)
     geometry = (group, (p.kernel_h, p.kernel_w), (p.stride_h, p.stride_w), dil, window)
-    out = conv_int8_x86(res, x_q, weight, bias, m, r6, activation, geometry)
-    if out is None:   # int32 overflow (int8_math knows what x86 does then), odd geometry
-        acc = conv_accumulate_int8(x_q.astype(np.float32), weight.astype(np.float32), group, p)
-        out = requantize_conv(acc, bias, m, s_out, activation)
-    return out
+    return conv_int8_x86(res, x_q, weight, bias, m, r6, activation, geometry, add, add_factor,
+                         fusion)
 
 
 @register
