@@ -23,16 +23,16 @@ def test_onnxruntime_and_numpy_int8_kernels_agree(model, monkeypatch):
     root = need_shared("models", model)
     inputs = sorted((root / "inputs").glob("*.npy"))[:2]
     feeds_x = np.concatenate([np.load(p) for p in inputs])
-    ran = []   # (fusion, ran in onnxruntime) of each conv of the onnxruntime runs
-    kernel = ort_kernels.conv_int8_x86
+    ran = []   # (fusions, ran in onnxruntime) of each session run of the onnxruntime runs
+    run_convs = ort_kernels.run_convs
 
-    def spy(*args):
-        out = kernel(*args)
+    def spy(convs, *args):
+        out = run_convs(convs, *args)
         if ort_kernels.ENABLED:
-            ran.append((args[10], out is not None))
+            ran.append(([conv.fusion for conv in convs], out is not None))
         return out
 
-    monkeypatch.setattr(ort_kernels, "conv_int8_x86", spy)
+    monkeypatch.setattr(ort_kernels, "run_convs", spy)
     for combo in ("b0w0", "b2w1"):   # TNN's MinMax and KL scales
         proto = root / "quant" / f"{combo}.quantized.tnnproto"
         graph = load_model(proto, proto.with_suffix(".tnnmodel"))
@@ -46,5 +46,6 @@ def test_onnxruntime_and_numpy_int8_kernels_agree(model, monkeypatch):
             assert fast[name].dtype == value.dtype, name
             np.testing.assert_array_equal(fast[name], value, err_msg=f"{proto.name}: {name}")
     assert ran and all(ok for _, ok in ran)
-    if model == "mobilenetv2":
-        assert any(fusion for fusion, _ in ran)
+    if model == "mobilenetv2":   # one session for the 52 convolutions, 10 with a fused add
+        assert {len(fusions) for fusions, _ in ran} == {52}
+        assert sum(map(bool, ran[0][0])) == 10

@@ -110,6 +110,19 @@ class Executor:
                 self.free_after[i].append(b)
         self._ort: OrtBackend | None = None
         self._ort_usable = mode == "fp32" and fp32 == "fast"
+        # x86 int8: runs of consecutive int8 layers that have an onnxruntime form (the
+        # convolutions, ``ort_kernels``) go through one session; start -> end index
+        self.chains: dict[int, int] = {}
+        if mode == "int8" and device == "x86":
+            start = None
+            for i, layer in enumerate([*self.order, None]):
+                if layer is not None and self._int8(layer) \
+                        and has_kernel(layer.kind, "int8_onnxruntime"):
+                    start = i if start is None else start
+                    continue
+                if start is not None and i - start >= 2:
+                    self.chains[start] = i
+                start = None
 
     @property
     def backend(self) -> str:
@@ -201,17 +214,36 @@ class Executor:
                     hook(name, blobs[name], None)
         blobs.update(self.constants)
         kept: dict[str, np.ndarray] = {}
-        for i, layer in enumerate(self.order):
-            outs = self.run_layer(layer, [blobs[b] for b in layer.inputs])
-            for name, y in zip(layer.outputs, outs):
-                blobs[name] = y
-                if seen is None or name in seen:
-                    for hook in hooks:
-                        hook(name, y, layer)
-                if name in keep:
-                    kept[name] = y
-            for b in self.free_after[i]:
-                blobs.pop(b, None)
+        i = 0
+        while i < len(self.order):
+            end = self.chains.get(i, i + 1)
+            made = None
+            if end > i + 1:   # the chain's blobs nothing reads are not made
+                wanted = {name for layer in self.order[i:end] for name in layer.outputs
+                          if self.last_use[name] >= end or name in keep
+                          or name in self.graph.outputs
+                          or (hooks and (seen is None or name in seen))}
+                made = self._run_chain(i, end, blobs, wanted)
+            if made is None:
+                end = i + 1
+            for k in range(i, end):
+                layer = self.order[k]
+                if made is None:
+                    outs = self.run_layer(layer, [blobs[b] for b in layer.inputs])
+                else:
+                    outs = [made.pop(name, None) for name in layer.outputs]
+                for name, y in zip(layer.outputs, outs):
+                    if y is None:
+                        continue
+                    blobs[name] = y
+                    if seen is None or name in seen:
+                        for hook in hooks:
+                            hook(name, y, layer)
+                    if name in keep:
+                        kept[name] = y
+                for b in self.free_after[k]:
+                    blobs.pop(b, None)
+            i = end
         result = {name: blobs[name] for name in self.graph.outputs}
         result.update(kept)
         return {name: self.dequantize(name, value) for name, value in result.items()}
@@ -281,6 +313,31 @@ class Executor:
                 return {name: out[name] for name in names if name in out}
         self.run(feeds, hooks=[observe], observe=names)
         return {name: out[name] for name in names if name in out}
+
+    def _run_chain(self, start: int, end: int, blobs: dict[str, np.ndarray], wanted: set[str]
+                   ) -> dict[str, np.ndarray] | None:
+        """The ``wanted`` outputs of layers ``start:end`` (a chain) from one onnxruntime
+        session, or None where one of them has no provably exact onnxruntime form for these
+        inputs (the layers then run one by one)."""
+        from . import ort_kernels
+        if not ort_kernels.ENABLED:
+            return None
+        shapes: dict[str, tuple[int, ...]] = {}
+        convs, wiring = [], []
+        for layer in self.order[start:end]:
+            if len(layer.outputs) != 1 or any(
+                    b not in shapes and blobs[b].dtype != np.int8 for b in layer.inputs):
+                return None
+            found = layer.kind.int8_onnxruntime(
+                layer.params, self.graph.resources.get(layer.name), self.contexts[layer.name],
+                *(shapes[b] if b in shapes else blobs[b].shape for b in layer.inputs))
+            if found is None:
+                return None
+            conv, shapes[layer.outputs[0]] = found
+            convs.append(conv)
+            wiring.append((layer.inputs[0], layer.inputs[1] if len(layer.inputs) > 1 else None,
+                           layer.outputs[0]))
+        return ort_kernels.run_convs(convs, wiring, blobs, wanted)
 
     def run_layer(self, layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
         res = self.graph.resources.get(layer.name)

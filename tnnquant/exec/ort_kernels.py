@@ -1,4 +1,5 @@
-"""Single layers run in onnxruntime: the int8 simulator's convolutions.
+"""The int8 simulator's x86 convolutions in onnxruntime: one layer, or a run of consecutive
+convolutions as one session (``run_convs``).
 
 TNN's x86 int8 convolution (spec int8 §12.3, §13) is integer sums, then
 ``x86_round(f32((float)(acc + bq) · M[o]))`` with the fused ReLU/ReLU6 and the fused add
@@ -27,6 +28,7 @@ from __future__ import annotations
 import math
 import threading
 import weakref
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -41,9 +43,9 @@ SATURATED = 130                # |sum| >= this rounds to a saturated code (|code
 # False runs every int8 layer in numpy (int8_math), e.g. to test both paths
 ENABLED = True
 
-# one session per live weight resource and input geometry: the weights are constants (so
-# onnxruntime packs them once; a session is rebuilt if they change), the factors M, A and the
-# ReLU6 limits are inputs (new blob scales need no new session)
+# one session per live run of weight resources and input geometries: the weights are
+# constants (so onnxruntime packs them once; a session is rebuilt if they change), the factors
+# M, A and the ReLU6 limits are inputs (new blob scales need no new session)
 _sessions: dict[int, dict] = {}
 _lock = threading.Lock()
 
@@ -60,86 +62,160 @@ def _options():
     return options
 
 
-def _x86_round(g: OnnxGraph, v: str, out: str, nonnegative: bool) -> None:
+def _round(g: OnnxGraph, v: str, out: str) -> str:
     """``int8_math.x86_round`` for |v| < 2^31 - 1 (the caller checks): ±0.5 added in f32,
-    clamp, truncate. A value known to be >= 0 gets +0.5 (as copysign gives for +0 too) and
-    only the upper clamp."""
-    if nonnegative:
-        t = g.node("Min", [g.node("Add", [v, g.const(int8_math.HALF)]),
-                           g.const(np.float32(int8_math.QMAX))])
-    else:
-        t = g.node("Add", [v, g.node("Mul", [g.node("Sign", [v]), g.const(int8_math.HALF)])])
-        t = g.node("Clip", [t, g.const(np.float32(int8_math.QMIN)),
-                            g.const(np.float32(int8_math.QMAX))])
-    g.node("Cast", [t], out, to=3)   # to int8: truncation of in-range values
+    clamp, truncate. Writes the int8 codes ``out``; returns them as floats."""
+    t = g.node("Add", [v, g.node("Mul", [g.node("Sign", [v]), g.const(int8_math.HALF)])])
+    t = g.node("Clip", [t, g.const(np.float32(int8_math.QMIN)),
+                        g.const(np.float32(int8_math.QMAX))])
+    return g.node("Cast", [g.node("Cast", [t], out, to=3)], to=1)   # truncation to int8
 
 
-def _activation(g: OnnxGraph, v: str, activation: str | None) -> str:
-    if activation in ("relu", "relu6"):
-        v = g.node("Relu", [v])
-    if activation == "relu6":
-        v = g.node("Min", [v, g.node("Reshape", ["r6", g.ints([1, -1, 1, 1])])])
-    return v
+def _round_nonnegative(g: OnnxGraph, v: str, out: str) -> str:
+    """``_round`` of a value in [-0, 127]: +0.5 (what copysign gives for +0; -0 ends at code
+    0 either way), no clamp can act, and truncation is Floor."""
+    codes = g.node("Floor", [g.node("Add", [v, g.const(int8_math.HALF)])])
+    g.node("Cast", [codes], out, to=3)
+    return codes
 
 
-def _fused_add(g: OnnxGraph, v: str) -> str:
+def _fused_add(g: OnnxGraph, v: str, add: str, tag: str) -> str:
     """``fma(a_q, A, v)`` as the double sum of ``clamp(v, -C, C)`` and the exact ``a_q·A``
     (exact where ``fma_exact_in_double`` holds), rounded once to f32."""
-    v = g.node("Clip", [v, "neg_limit", "limit"])
-    term = g.node("Mul", [g.node("Cast", ["a"], to=11),
-                          g.node("Reshape", ["af", g.ints([1, -1, 1, 1])])])
+    v = g.node("Clip", [v, f"{tag}neg_limit", f"{tag}limit"])
+    term = g.node("Mul", [g.node("Cast", [add], to=11), f"{tag}af"])
     return g.node("Cast", [g.node("Add", [g.node("Cast", [v], to=11), term])], to=1)
 
 
-def _conv_model(weight_q: np.ndarray, bias: np.ndarray | None, activation: str | None,
-                shape: tuple[int, ...], geometry, fusion: int, nonnegative: bool) -> bytes:
-    from ..layers._spatial import onnx_window
-    group, kernel, strides, dilations, window = geometry
-    _, c, h, w = shape
-    o, cg = weight_q.shape[:2]
-    max_w = max(int(np.abs(weight_q.astype(np.int32)).max(initial=0)), 1)
-    chunk = max(1, int8_math.F32_EXACT_INT // (MAX_CODE * max_w) // (kernel[0] * kernel[1]))
-    bias_bound = 0 if bias is None else int(np.abs(bias.astype(np.int64)).max(initial=0))
-    single = chunk >= cg
-    # with one chunk and |sum| + |bias| < 2^24 the Conv adds the bias exactly in f32
-    f32_bias = single and bias is not None and \
-        cg * kernel[0] * kernel[1] * MAX_CODE * max_w + bias_bound < int8_math.F32_EXACT_INT
-    g = OnnxGraph()
-    g.prefix = "conv_int8"
-    x, pads = onnx_window(g, g.node("Cast", ["x"], to=1), (h, w), *window)
-    wf = weight_q.astype(np.float32)
-    parts = []
-    for c0 in range(0, cg, chunk):   # exact f32 sums per chunk of input channels
-        c1 = min(c0 + chunk, cg)
-        xs = x
-        if not single:
-            channels = (np.arange(group)[:, None] * cg + np.arange(c0, c1)).reshape(-1)
-            xs = g.node("Gather", [x, g.ints(channels)], axis=1)
-        inputs = [xs, g.const(np.ascontiguousarray(wf[:, c0:c1]))]
-        if f32_bias:
-            inputs.append(g.const(bias.astype(np.float32)))
-        part = g.node("Conv", inputs, group=group, kernel_shape=list(kernel), pads=pads,
-                      strides=list(strides), dilations=list(dilations))
-        parts.append(part if single else g.node("Cast", [part], to=11))
-    acc = parts[0] if single else g.node("Sum", parts)
-    if bias is not None and not f32_bias:   # (float)(acc + bq): int32 sum, one conversion
-        acc = g.node("Add", [g.node("Cast", [acc], to=6),
-                             g.const(bias.astype(np.int32).reshape(1, -1, 1, 1))])
-    v = g.node("Mul", [g.node("Cast", [acc], to=1) if not (single and (f32_bias or bias is None))
-                       else acc, g.node("Reshape", ["m", g.ints([1, -1, 1, 1])])])
-    if fusion == int8_math.FUSION_ADD_ACT:
-        v = _fused_add(g, v)
-    v = _activation(g, v, activation)
-    if fusion == int8_math.FUSION_ACT_ADD:
-        v = _fused_add(g, v)
-    _x86_round(g, v, "y", nonnegative)
-    inputs = [("x", np.int8, ("N", c, h, w)), ("m", np.float32, (None,))]
-    if activation == "relu6":
-        inputs.append(("r6", np.float32, (None,)))
-    if fusion != int8_math.FUSION_NONE:
-        inputs += [("a", np.int8, ("N", o, None, None)), ("af", np.float64, (None,)),
-                   ("neg_limit", np.float32, ()), ("limit", np.float32, ())]
-    return g.model(inputs, [("y", np.int8, ("N", None, None, None))])
+@dataclass
+class Int8Conv:
+    """One TNN x86 int8 convolution: the int8 filter [O][C/g][kH][kW] and int32 bias (or
+    None) of the weight resource ``res``, f32 factors M (O or 1), the ReLU6 limit codes when
+    ``activation == "relu6"``; ``geometry`` = (group, kernel (kh, kw), strides, dilations,
+    window) as for the float export; ``in_shape`` the input's (N, C, H, W); with a fused add
+    (``fusion``), the factors ``add_factor`` A (O or 1) of its operand."""
+
+    res: object
+    weight_q: np.ndarray
+    bias: np.ndarray | None
+    m: np.ndarray
+    r6: np.ndarray | None
+    activation: str | None
+    geometry: tuple
+    in_shape: tuple[int, ...]
+    add_factor: np.ndarray | None = None
+    fusion: int = int8_math.FUSION_NONE
+
+    def __post_init__(self) -> None:
+        self.m = np.asarray(self.m, np.float32).reshape(-1)
+        if self.add_factor is not None:
+            self.add_factor = np.asarray(self.add_factor, np.float32).reshape(-1)
+        if self.r6 is not None:
+            self.r6 = np.asarray(self.r6, np.float32).reshape(-1)
+        # the value rounded is in [-0, 127]: after a ReLU (clamped to 127 first, which
+        # changes no code) or a ReLU6 with limits in [0, 127], unless an add follows
+        self.nonnegative = self.fusion != int8_math.FUSION_ACT_ADD and (
+            self.activation == "relu" or (self.activation == "relu6" and bool(
+                ((self.r6 >= 0) & (self.r6 <= int8_math.QMAX)).all())))
+
+    def key(self) -> tuple:
+        return (id(self.res), self.in_shape[1:], self.geometry, self.activation, self.fusion,
+                self.nonnegative)
+
+    def sums_bound(self) -> int:
+        """Largest possible |acc + bq|."""
+        max_w = int(np.abs(self.weight_q.astype(np.int32)).max(initial=0))
+        bias = 0 if self.bias is None else int(np.abs(self.bias.astype(np.int64)).max(initial=0))
+        return self.weight_q[0].size * MAX_CODE * max_w + bias
+
+    def factor_feeds(self, sums_bound: int, tag: str) -> dict[str, np.ndarray] | None:
+        """The factor inputs of this convolution's nodes, or None where its onnxruntime form
+        is not provably exact: a requantized value that could reach 2^31 (x86's overflow rule
+        is left to ``int8_math``), a fused add whose double sum could round, a damaged
+        proto's zero dilation or stride (which the numpy kernel still runs as TNN would)."""
+        if min(self.geometry[2]) < 1 or min(self.geometry[3]) < 1 or \
+                not np.isfinite(self.m).all():
+            return None
+        feeds = {f"{tag}m": self.m.reshape(1, -1, 1, 1)}
+        largest_add = 0.0
+        if self.fusion != int8_math.FUSION_NONE:
+            if not np.isfinite(self.add_factor).all():
+                return None
+            limit = saturation_limit(self.add_factor)
+            if not fma_exact_in_double(self.m, self.add_factor, limit):
+                return None
+            largest_add = MAX_CODE * float(np.abs(self.add_factor).max(initial=0))
+            feeds.update({f"{tag}af": self.add_factor.astype(np.float64).reshape(1, -1, 1, 1),
+                          f"{tag}neg_limit": np.array(-limit, np.float32),
+                          f"{tag}limit": np.array(limit, np.float32)})
+        if sums_bound * float(np.abs(self.m).max(initial=0)) + largest_add >= INT32_LIMIT - 2:
+            return None
+        if self.activation == "relu6":
+            feeds[f"{tag}r6"] = self.r6.reshape(1, -1, 1, 1)
+        return feeds
+
+    def write(self, g: OnnxGraph, x: str, add: str | None, out: str, tag: str
+              ) -> tuple[str, list]:
+        """The convolution's nodes from the input codes ``x`` (and the add operand's ``add``),
+        as floats, to the int8 output codes ``out``. Returns the output codes as floats and
+        the factor inputs the nodes read (name, dtype, dims)."""
+        from ..layers._spatial import onnx_window
+        group, kernel, strides, dilations, window = self.geometry
+        _, c, h, w = self.in_shape
+        weight_q, bias = self.weight_q, self.bias
+        cg = weight_q.shape[1]
+        max_w = max(int(np.abs(weight_q.astype(np.int32)).max(initial=0)), 1)
+        chunk = max(1, int8_math.F32_EXACT_INT // (MAX_CODE * max_w) // (kernel[0] * kernel[1]))
+        bias_bound = 0 if bias is None else int(np.abs(bias.astype(np.int64)).max(initial=0))
+        single = chunk >= cg
+        # with one chunk and |sum| + |bias| < 2^24 the Conv adds the bias exactly in f32
+        f32_bias = single and bias is not None and \
+            cg * kernel[0] * kernel[1] * MAX_CODE * max_w + bias_bound < int8_math.F32_EXACT_INT
+        xf, pads = onnx_window(g, x, (h, w), *window)
+        wf = weight_q.astype(np.float32)
+        parts = []
+        for c0 in range(0, cg, chunk):   # exact f32 sums per chunk of input channels
+            c1 = min(c0 + chunk, cg)
+            xs = xf
+            if not single:
+                channels = (np.arange(group)[:, None] * cg + np.arange(c0, c1)).reshape(-1)
+                xs = g.node("Gather", [xf, g.ints(channels)], axis=1)
+            inputs = [xs, g.const(np.ascontiguousarray(wf[:, c0:c1]))]
+            if f32_bias:
+                inputs.append(g.const(bias.astype(np.float32)))
+            part = g.node("Conv", inputs, group=group, kernel_shape=list(kernel), pads=pads,
+                          strides=list(strides), dilations=list(dilations))
+            parts.append(part if single else g.node("Cast", [part], to=11))
+        acc = parts[0] if single else g.node("Sum", parts)
+        if bias is not None and not f32_bias:   # (float)(acc + bq): int32 sum, one conversion
+            acc = g.node("Add", [g.node("Cast", [acc], to=6),
+                                 g.const(bias.astype(np.int32).reshape(1, -1, 1, 1))])
+        if not (single and (f32_bias or bias is None)):
+            acc = g.node("Cast", [acc], to=1)
+        v = g.node("Mul", [acc, f"{tag}m"])
+        if self.fusion == int8_math.FUSION_ADD_ACT:
+            v = _fused_add(g, v, add, tag)
+        if self.nonnegative and self.activation == "relu":
+            codes = _round_nonnegative(g, g.node("Clip", [v, g.const(np.float32(0)), g.const(
+                np.float32(int8_math.QMAX))]), out)
+        elif self.nonnegative:
+            codes = _round_nonnegative(g, g.node("Min", [g.node("Relu", [v]), f"{tag}r6"]), out)
+        else:
+            if self.activation in ("relu", "relu6"):
+                v = g.node("Relu", [v])
+            if self.activation == "relu6":
+                v = g.node("Min", [v, f"{tag}r6"])
+            if self.fusion == int8_math.FUSION_ACT_ADD:
+                v = _fused_add(g, v, add, tag)
+            codes = _round(g, v, out)
+        factors = (1, None, 1, 1)
+        inputs = [(f"{tag}m", np.float32, factors)]
+        if self.activation == "relu6":
+            inputs.append((f"{tag}r6", np.float32, factors))
+        if self.fusion != int8_math.FUSION_NONE:
+            inputs += [(f"{tag}af", np.float64, factors), (f"{tag}neg_limit", np.float32, ()),
+                       (f"{tag}limit", np.float32, ())]
+        return codes, inputs
 
 
 def saturation_limit(add_factor: np.ndarray) -> float:
@@ -165,67 +241,74 @@ def fma_exact_in_double(m: np.ndarray, add_factor: np.ndarray, limit: float) -> 
     return bool(np.all((limit + MAX_CODE * a.astype(np.float64)) / grain < DOUBLE_EXACT))
 
 
-def conv_int8_x86(res: object, x_q: np.ndarray, weight_q: np.ndarray,
-                  bias: np.ndarray | None, m: np.ndarray, r6: np.ndarray | None,
-                  activation: str | None, geometry, add: np.ndarray | None = None,
-                  add_factor: np.ndarray | None = None,
-                  fusion: int = int8_math.FUSION_NONE) -> np.ndarray | None:
-    """TNN's x86 int8 convolution: int8 codes (N, C, H, W), the int8 filter [O][C/g][kH][kW]
-    and int32 bias (or None) of the weight resource ``res``, f32 factors M (O or 1), the
-    ReLU6 limit codes when ``activation == "relu6"``; ``geometry`` = (group, kernel (kh, kw),
-    strides, dilations, window) as for the float export; with a fused add (``fusion``), its
-    operand codes ``add`` (the output's shape) and factors ``add_factor`` A (O or 1). Returns
-    the int8 output codes, or None where this path is not provably exact or cannot run: a
-    requantized value that could reach 2^31 (x86's overflow rule is left to ``int8_math``), a
-    fused add whose double sum could round, a damaged proto's zero dilation or stride (which
-    the numpy kernel still runs as TNN would)."""
-    if not ENABLED or min(geometry[2]) < 1 or min(geometry[3]) < 1:
+def run_convs(convs: list[Int8Conv], wiring: list[tuple[str, str | None, str]],
+              blobs: dict[str, np.ndarray], wanted: set[str] | None = None
+              ) -> dict[str, np.ndarray] | None:
+    """Run int8 convolutions, in order, as one onnxruntime session: ``wiring[i]`` names the
+    input, fused-add operand (or None) and output blobs of ``convs[i]``; ``blobs`` holds the
+    int8 codes of every input no earlier convolution makes. Returns the outputs named in
+    ``wanted`` (default: all), or None where one convolution's onnxruntime form is not
+    provably exact (``Int8Conv.factor_feeds``)."""
+    if not ENABLED:
         return None
-    m = np.asarray(m, np.float32).reshape(-1)
-    if not np.isfinite(m).all():
-        return None
-    feeds = {"x": np.ascontiguousarray(x_q, np.int8), "m": m}
-    largest_add = 0.0
-    if fusion != int8_math.FUSION_NONE:
-        add_factor = np.asarray(add_factor, np.float32).reshape(-1)
-        if not np.isfinite(add_factor).all():
-            return None
-        limit = saturation_limit(add_factor)
-        if not fma_exact_in_double(m, add_factor, limit):
-            return None
-        largest_add = MAX_CODE * float(np.abs(add_factor).max(initial=0))
-        feeds.update(a=np.ascontiguousarray(add, np.int8), af=add_factor.astype(np.float64),
-                     neg_limit=np.array(-limit, np.float32),
-                     limit=np.array(limit, np.float32))
-    nonnegative = activation == "relu" or \
-        (activation == "relu6" and bool((np.asarray(r6) >= 0).all()))
-    nonnegative = nonnegative and fusion != int8_math.FUSION_ACT_ADD
-    if activation == "relu6":
-        feeds["r6"] = np.asarray(r6, np.float32).reshape(-1)
-    key = (x_q.shape[1:], geometry, activation, fusion, nonnegative)
+    key = tuple(conv.key() for conv in convs) + tuple(wiring)
     with _lock:
-        per_res = _sessions.get(id(res))
+        per_res = _sessions.get(id(convs[0].res))
         if per_res is None:
-            per_res = _sessions[id(res)] = {}
-            weakref.finalize(res, _sessions.pop, id(res), None)
+            per_res = _sessions[id(convs[0].res)] = {}
+            weakref.finalize(convs[0].res, _sessions.pop, id(convs[0].res), None)
         entry = per_res.get(key)
-    if entry is None or not (np.array_equal(entry[1], weight_q) and
-                             (bias is None or np.array_equal(entry[2], bias))):
+    if entry is not None and not all(
+            np.array_equal(w, conv.weight_q) and (conv.bias is None or np.array_equal(b, conv.bias))
+            for conv, (w, b, _) in zip(convs, entry[1])):
         entry = None
-        max_w = int(np.abs(weight_q.astype(np.int32)).max(initial=0))
-        bias_bound = 0 if bias is None else int(np.abs(bias.astype(np.int64)).max(initial=0))
-        sums_bound = weight_q[0].size * MAX_CODE * max_w + bias_bound
-    else:
-        sums_bound = entry[3]
-    largest = sums_bound * float(np.abs(m).max(initial=0)) + largest_add
-    if largest >= INT32_LIMIT - 2:
-        return None
+    bounds = [conv.sums_bound() for conv in convs] if entry is None else \
+        [bound for *_, bound in entry[1]]
+    feeds = {}
+    for i, (conv, bound) in enumerate(zip(convs, bounds)):
+        factors = conv.factor_feeds(bound, f"{i}.")
+        if factors is None:
+            return None
+        feeds.update(factors)
+    made = {out for *_, out in wiring}
+    outside = list(dict.fromkeys(b for x, add, _ in wiring for b in (x, add)
+                                 if b is not None and b not in made))
     if entry is None:
         import onnxruntime as ort
-        session = ort.InferenceSession(
-            _conv_model(weight_q, bias, activation, x_q.shape, geometry, fusion, nonnegative),
-            _options(), providers=["CPUExecutionProvider"])
-        entry = (session, weight_q.copy(), None if bias is None else bias.copy(), sums_bound)
+        session = ort.InferenceSession(_chain_model(convs, wiring, outside, blobs), _options(),
+                                       providers=["CPUExecutionProvider"])
+        entry = (session, [(conv.weight_q.copy(), None if conv.bias is None else
+                            conv.bias.copy(), bound) for conv, bound in zip(convs, bounds)])
         with _lock:
             per_res[key] = entry
-    return entry[0].run(["y"], feeds)[0]
+    for k, name in enumerate(outside):
+        feeds[f"in{k}"] = np.ascontiguousarray(blobs[name], np.int8)
+    outs = [(f"out{i}", out) for i, (*_, out) in enumerate(wiring)
+            if wanted is None or out in wanted]
+    values = entry[0].run([name for name, _ in outs], feeds)
+    return {out: value for (_, out), value in zip(outs, values)}
+
+
+def _chain_model(convs: list[Int8Conv], wiring: list[tuple[str, str | None, str]],
+                 outside: list[str], blobs: dict[str, np.ndarray]) -> bytes:
+    """The convolutions as one graph: int8 inputs ``in<k>`` (the blobs ``outside``), int8
+    outputs ``out<i>``; codes pass between the convolutions as floats."""
+    g = OnnxGraph()
+    g.prefix = "conv_int8"
+    codes = {name: g.node("Cast", [f"in{k}"], to=1) for k, name in enumerate(outside)}
+    inputs = [(f"in{k}", np.int8, ("N", *blobs[name].shape[1:]))
+              for k, name in enumerate(outside)]
+    for i, (conv, (x, add, out)) in enumerate(zip(convs, wiring)):
+        codes[out], factors = conv.write(g, codes[x], None if add is None else codes[add],
+                                         f"out{i}", f"{i}.")
+        inputs += factors
+    return g.model(inputs, [(f"out{i}", np.int8, ("N", None, None, None))
+                            for i in range(len(convs))])
+
+
+def conv_int8_x86(conv: Int8Conv, x_q: np.ndarray,
+                  add: np.ndarray | None = None) -> np.ndarray | None:
+    """One TNN x86 int8 convolution (``run_convs``): int8 codes (N, C, H, W) and the fused
+    add's operand codes -> the int8 output codes, or None where not provably exact."""
+    out = run_convs([conv], [("x", None if add is None else "a", "y")], {"x": x_q, "a": add})
+    return None if out is None else out["y"]

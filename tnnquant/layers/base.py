@@ -241,6 +241,14 @@ class LayerType:
                                f"(spec int8 §13.1)")
 
     @classmethod
+    def int8_onnxruntime(cls, p: Any, res: Any, q: Int8Context,
+                         *shapes: tuple[int, ...]) -> Any:
+        """The int8 kernel as an onnxruntime op for inputs of these shapes: (an
+        ``exec.ort_kernels`` op, output shape), or None where it has none. The executor runs
+        consecutive layers that have one as a single session."""
+        return None
+
+    @classmethod
     def output_types(cls, p: Any, res: Any, *xs: TensorType) -> list[TensorType]:
         """(shape, dtype) of each output for inputs of these shapes and dtypes. By default
         the fp32 kernel runs on zeros, so the answer (and any error) is the kernel's own;

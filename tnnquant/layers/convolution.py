@@ -8,6 +8,7 @@ import numpy as np
 
 from ..exec.int8_math import (FUSION_NONE, channel_view, check_channels, exact_terms, ratio,
                                relu6_limit, requantize_conv)
+from ..errors import TnnQuantError
 from ..exec.naive_math import seq_matmul, sigmoid_mul
 from ._resources import ConvResource
 from ._spatial import (PAD_EXPLICIT, PAD_SAME, PAD_VALID, StridePlanes, c_div, need_4d,
@@ -443,24 +444,36 @@ def _int8_epilogue(p: ConvParams, res: ConvResource, q: Int8Context, out_shape: 
     return bias, m, INT8_ACTIVATIONS[p.activation_type]
 
 
-def _fused_add(p: ConvParams, q: Int8Context, xs: tuple[np.ndarray, ...],
-               out_shape: tuple[int, ...]) -> tuple[int, np.ndarray | None,
-                                                   np.ndarray | None, np.ndarray | None]:
-    """(fusion, add operand codes, factors A = s_add / s_out, NAIVE's add zero points) of a
-    conv that absorbed an Add (spec int8 §11.2), checked; Nones without one."""
+def _fused_add(p: ConvParams, q: Int8Context, shapes: tuple[tuple[int, ...], ...],
+               out_shape: tuple[int, ...]) -> tuple[int, np.ndarray | None, np.ndarray | None]:
+    """(fusion, factors A = s_add / s_out, NAIVE's add zero points) of a conv that absorbed
+    an Add (spec int8 §11.2), checked against the input shapes; Nones without one."""
     fusion = p.fusion if isinstance(p, FusedConvParams) else FUSION_NONE
     if fusion == FUSION_NONE:
-        return fusion, None, None, None
-    if len(xs) != 2:
-        raise ValueError(f"a conv with a fused add takes 2 inputs, got {len(xs)}")
-    add = xs[1]
-    if add.shape != out_shape:
-        raise ValueError(f"fused add operand {add.shape} differs from the conv output "
+        return fusion, None, None
+    if len(shapes) != 2:
+        raise ValueError(f"a conv with a fused add takes 2 inputs, got {len(shapes)}")
+    if tuple(shapes[1]) != out_shape:
+        raise ValueError(f"fused add operand {tuple(shapes[1])} differs from the conv output "
                          f"{out_shape}")
     add_factor = ratio(q.inputs[1].scale, q.outputs[0].scale)
     check_channels(add_factor, out_shape, "add / output scale")
     zp_add = q.inputs[1].zero_points if q.device == "naive" else None
-    return fusion, add, add_factor, zp_add
+    return fusion, add_factor, zp_add
+
+
+def _int8_plan(p: ConvParams, res: ConvResource, q: Int8Context,
+               shapes: tuple[tuple[int, ...], ...]):
+    """Everything an int8 convolution needs besides its input codes, checked: (group,
+    filter, geometry, int32 bias or None, M, activation, fusion, A, NAIVE's add zero
+    points)."""
+    n, c, h, w = need_4d(shapes[0], "Convolution")
+    group, weight = conv_filter(p, res, c, np.int8)
+    geo = conv_pads(p, h, w)
+    out_shape = (n, p.output_channel, geo.out_h, geo.out_w)
+    bias, m, activation = _int8_epilogue(p, res, q, out_shape)
+    fusion, add_factor, zp_add = _fused_add(p, q, shapes, out_shape)
+    return group, weight, geo, bias, m, activation, fusion, add_factor, zp_add
 
 
 def conv2d_int8(p: ConvParams, res: ConvResource, q: Int8Context,
@@ -474,16 +487,14 @@ def conv2d_int8(p: ConvParams, res: ConvResource, q: Int8Context,
     with ``q − zp_w`` and zero padding, which is how it is computed here.
     """
     x_q = xs[0]
-    n, c, h, w = need_4d(x_q, "Convolution")
-    group, weight = conv_filter(p, res, c, np.int8)
-    geo = conv_pads(p, h, w)
-    out_shape = (n, p.output_channel, geo.out_h, geo.out_w)
-    bias, m, activation = _int8_epilogue(p, res, q, out_shape)
-    fusion, add, add_factor, zp_add = _fused_add(p, q, xs, out_shape)
+    group, weight, geo, bias, m, activation, fusion, add_factor, zp_add = \
+        _int8_plan(p, res, q, tuple(x.shape for x in xs))
+    add = xs[1] if fusion != FUSION_NONE else None
     out, zp_out = q.outputs[0], None
     if q.device == "x86":
-        y = _conv2d_int8_onnxruntime(p, q, res, x_q, group, weight, geo, bias, m, activation,
-                                     add, add_factor, fusion)
+        from ..exec.ort_kernels import conv_int8_x86
+        y = conv_int8_x86(_int8_conv(p, res, q, x_q.shape, group, weight, geo, bias, m,
+                                     activation, fusion, add_factor), x_q, add)
         if y is not None:
             return y
     x, weight = x_q.astype(np.float32), weight.astype(np.float32)
@@ -497,22 +508,20 @@ def conv2d_int8(p: ConvParams, res: ConvResource, q: Int8Context,
                            q.device, zp_out, zp_add)
 
 
-def _conv2d_int8_onnxruntime(p: ConvParams, q: Int8Context, res: ConvResource,
-                             x_q: np.ndarray, group: int, weight: np.ndarray,
-                             geo: ConvGeometry, bias: np.ndarray | None, m: np.ndarray,
-                             activation: str | None, add: np.ndarray | None,
-                             add_factor: np.ndarray | None, fusion: int) -> np.ndarray | None:
-    """``conv2d_int8`` on x86 in onnxruntime (``exec.ort_kernels``): the same integer sums
-    and f32 requantization, several times faster; None where it cannot be proven exact."""
-    from ..exec.ort_kernels import conv_int8_x86
+def _int8_conv(p: ConvParams, res: ConvResource, q: Int8Context, in_shape: tuple[int, ...],
+               group: int, weight: np.ndarray, geo: ConvGeometry, bias: np.ndarray | None,
+               m: np.ndarray, activation: str | None, fusion: int,
+               add_factor: np.ndarray | None):
+    """The x86 int8 convolution as ``exec.ort_kernels`` runs it in onnxruntime."""
+    from ..exec.ort_kernels import Int8Conv
     dil = tap_dilation(p)
     r6 = relu6_limit(q.outputs[0].scale).astype(np.float32) if activation == "relu6" else None
     extents = (dil[0] * (p.kernel_h - 1) + 1, dil[1] * (p.kernel_w - 1) + 1)
     window = ((geo.pad_top, geo.pad_left), (geo.out_h, geo.out_w), (p.stride_h, p.stride_w),
               extents)
     geometry = (group, (p.kernel_h, p.kernel_w), (p.stride_h, p.stride_w), dil, window)
-    return conv_int8_x86(res, x_q, weight, bias, m, r6, activation, geometry, add, add_factor,
-                         fusion)
+    return Int8Conv(res, weight, bias, m, r6, activation, geometry, tuple(in_shape),
+                    add_factor, fusion)
 
 
 @register
@@ -551,6 +560,20 @@ class Convolution(LayerType):
     def forward_int8(cls, p: ConvParams, res: ConvResource, q: Int8Context,
                      *xs: np.ndarray) -> np.ndarray:
         return conv2d_int8(p, res, q, *xs)
+
+    @classmethod
+    def int8_onnxruntime(cls, p: ConvParams, res: ConvResource, q: Int8Context,
+                         *shapes: tuple[int, ...]):
+        if q.device != "x86":
+            return None
+        try:
+            group, weight, geo, bias, m, activation, fusion, add_factor, _ = \
+                _int8_plan(p, res, q, shapes)
+        except (ValueError, TnnQuantError):   # the layer's own kernel reports it
+            return None
+        out_shape = (shapes[0][0], p.output_channel, geo.out_h, geo.out_w)
+        return _int8_conv(p, res, q, shapes[0], group, weight, geo, bias, m, activation,
+                          fusion, add_factor), out_shape
 
     @classmethod
     def check_resource(cls, p: ConvParams, res: ConvResource) -> str | None:
