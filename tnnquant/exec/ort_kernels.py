@@ -73,10 +73,9 @@ def _round(g: OnnxGraph, v: str, out: str) -> str:
 
 def _round_nonnegative(g: OnnxGraph, v: str, out: str) -> str:
     """``_round`` of a value in [-0, 127]: +0.5 (what copysign gives for +0; -0 ends at code
-    0 either way), no clamp can act, and truncation is Floor."""
-    codes = g.node("Floor", [g.node("Add", [v, g.const(int8_math.HALF)])])
-    g.node("Cast", [codes], out, to=3)
-    return codes
+    0 either way), and no clamp can act."""
+    t = g.node("Add", [v, g.const(int8_math.HALF)])
+    return g.node("Cast", [g.node("Cast", [t], out, to=3)], to=1)   # truncation to int8
 
 
 def _fused_add(g: OnnxGraph, v: str, add: str, tag: str) -> str:
@@ -112,6 +111,8 @@ class Int8Conv:
             self.add_factor = np.asarray(self.add_factor, np.float32).reshape(-1)
         if self.r6 is not None:
             self.r6 = np.asarray(self.r6, np.float32).reshape(-1)
+            if self.r6.size > 1 and (self.r6 == self.r6[0]).all():
+                self.r6 = self.r6[:1]   # one limit (a per-tensor scale stored per channel)
         # the value rounded is in [-0, 127]: after a ReLU (clamped to 127 first, which
         # changes no code) or a ReLU6 with limits in [0, 127], unless an add follows
         self.nonnegative = self.fusion != int8_math.FUSION_ACT_ADD and (
@@ -120,7 +121,7 @@ class Int8Conv:
 
     def key(self) -> tuple:
         return (id(self.res), self.in_shape[1:], self.geometry, self.activation, self.fusion,
-                self.nonnegative)
+                self.nonnegative, None if self.r6 is None else self.r6.size)
 
     def sums_bound(self) -> int:
         """Largest possible |acc + bq|."""
@@ -151,7 +152,8 @@ class Int8Conv:
         if sums_bound * float(np.abs(self.m).max(initial=0)) + largest_add >= INT32_LIMIT - 2:
             return None
         if self.activation == "relu6":
-            feeds[f"{tag}r6"] = self.r6.reshape(1, -1, 1, 1)
+            feeds[f"{tag}r6"] = self.r6.reshape(1, -1, 1, 1) if self.r6.size > 1 \
+                else self.r6.reshape(())
         return feeds
 
     def write(self, g: OnnxGraph, x: str, add: str | None, out: str, tag: str
@@ -198,6 +200,9 @@ class Int8Conv:
         if self.nonnegative and self.activation == "relu":
             codes = _round_nonnegative(g, g.node("Clip", [v, g.const(np.float32(0)), g.const(
                 np.float32(int8_math.QMAX))]), out)
+        elif self.nonnegative and self.r6.size == 1:   # one limit: a single Clip
+            codes = _round_nonnegative(g, g.node("Clip", [v, g.const(np.float32(0)),
+                                                          f"{tag}r6"]), out)
         elif self.nonnegative:
             codes = _round_nonnegative(g, g.node("Min", [g.node("Relu", [v]), f"{tag}r6"]), out)
         else:
@@ -211,7 +216,7 @@ class Int8Conv:
         factors = (1, None, 1, 1)
         inputs = [(f"{tag}m", np.float32, factors)]
         if self.activation == "relu6":
-            inputs.append((f"{tag}r6", np.float32, factors))
+            inputs.append((f"{tag}r6", np.float32, factors if self.r6.size > 1 else ()))
         if self.fusion != int8_math.FUSION_NONE:
             inputs += [(f"{tag}af", np.float64, factors), (f"{tag}neg_limit", np.float32, ()),
                        (f"{tag}limit", np.float32, ())]
