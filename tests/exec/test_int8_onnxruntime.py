@@ -23,16 +23,16 @@ def test_onnxruntime_and_numpy_int8_kernels_agree(model, monkeypatch):
     root = need_shared("models", model)
     inputs = sorted((root / "inputs").glob("*.npy"))[:2]
     feeds_x = np.concatenate([np.load(p) for p in inputs])
-    ran = []   # (fusions, ran in onnxruntime) of each session run of the onnxruntime runs
-    run_convs = ort_kernels.run_convs
+    ran = []   # (ops, ran in onnxruntime) of each session run of the onnxruntime runs
+    run_chain = ort_kernels.run_chain
 
-    def spy(convs, *args):
-        out = run_convs(convs, *args)
+    def spy(ops, *args):
+        out = run_chain(ops, *args)
         if ort_kernels.ENABLED:
-            ran.append(([conv.fusion for conv in convs], out is not None))
+            ran.append((ops, out is not None))
         return out
 
-    monkeypatch.setattr(ort_kernels, "run_convs", spy)
+    monkeypatch.setattr(ort_kernels, "run_chain", spy)
     for combo in ("b0w0", "b2w1"):   # TNN's MinMax and KL scales
         proto = root / "quant" / f"{combo}.quantized.tnnproto"
         graph = load_model(proto, proto.with_suffix(".tnnmodel"))
@@ -46,6 +46,10 @@ def test_onnxruntime_and_numpy_int8_kernels_agree(model, monkeypatch):
             assert fast[name].dtype == value.dtype, name
             np.testing.assert_array_equal(fast[name], value, err_msg=f"{proto.name}: {name}")
     assert ran and all(ok for _, ok in ran)
-    if model == "mobilenetv2":   # one session for the 52 convolutions, 10 with a fused add
-        assert {len(fusions) for fusions, _ in ran} == {52}
-        assert sum(map(bool, ran[0][0])) == 10
+    kinds = {type(op).__name__ for ops, _ in ran for op in ops}
+    assert "Int8Conv" in kinds
+    if model == "mobilenetv2":   # the 52 convolutions (10 with an add) and a Reformat
+        assert {len(ops) for ops, _ in ran} == {53}
+        assert sum(getattr(op, "fusion", 0) > 0 for op in ran[0][0]) == 10
+    if model == "pplcnet":       # convolutions, Reformats both ways and HardSwish together
+        assert {"Fp32Layer", "Dequantize", "Quantize"} <= kinds

@@ -110,19 +110,27 @@ class Executor:
                 self.free_after[i].append(b)
         self._ort: OrtBackend | None = None
         self._ort_usable = mode == "fp32" and fp32 == "fast"
-        # x86 int8: runs of consecutive int8 layers that have an onnxruntime form (the
-        # convolutions, ``ort_kernels``) go through one session; start -> end index
+        # x86 int8: runs of consecutive layers with an exact onnxruntime form (``ort_kernels``:
+        # int8 convolutions and Reformats, and fp32 layers that compute exactly what their
+        # numpy kernel does on inputs the run makes) go through one session; start -> end
         self.chains: dict[int, int] = {}
         if mode == "int8" and device == "x86":
-            start = None
+            start, made = None, set()
             for i, layer in enumerate([*self.order, None]):
-                if layer is not None and self._int8(layer) \
-                        and has_kernel(layer.kind, "int8_onnxruntime"):
-                    start = i if start is None else start
+                if layer is not None and start is not None and self._in_chain(layer, made):
+                    made.update(layer.outputs)
                     continue
                 if start is not None and i - start >= 2:
                     self.chains[start] = i
-                start = None
+                start, made = None, set()
+                if layer is not None and self._in_chain(layer, made):
+                    start, made = i, set(layer.outputs)
+
+    def _in_chain(self, layer: Layer, made: set[str]) -> bool:
+        """Whether the layer can run in an onnxruntime chain after layers making ``made``."""
+        if self._int8(layer):
+            return has_kernel(layer.kind, "int8_onnxruntime")
+        return layer.kind.exact_onnx(layer.params) and all(b in made for b in layer.inputs)
 
     @property
     def backend(self) -> str:
@@ -323,21 +331,29 @@ class Executor:
         if not ort_kernels.ENABLED:
             return None
         shapes: dict[str, tuple[int, ...]] = {}
-        convs, wiring = [], []
+        ops, wiring = [], []
         for layer in self.order[start:end]:
-            if len(layer.outputs) != 1 or any(
-                    b not in shapes and blobs[b].dtype != np.int8 for b in layer.inputs):
+            if len(layer.outputs) != 1:
                 return None
-            found = layer.kind.int8_onnxruntime(
-                layer.params, self.graph.resources.get(layer.name), self.contexts[layer.name],
-                *(shapes[b] if b in shapes else blobs[b].shape for b in layer.inputs))
-            if found is None:
-                return None
-            conv, shapes[layer.outputs[0]] = found
-            convs.append(conv)
-            wiring.append((layer.inputs[0], layer.inputs[1] if len(layer.inputs) > 1 else None,
-                           layer.outputs[0]))
-        return ort_kernels.run_convs(convs, wiring, blobs, wanted)
+            in_shapes = [shapes[b] if b in shapes else blobs[b].shape for b in layer.inputs]
+            res = self.graph.resources.get(layer.name)
+            if layer.name in self.contexts:
+                found = layer.kind.int8_onnxruntime(layer.params, res, self.contexts[layer.name],
+                                                    *in_shapes)
+                if found is None:
+                    return None
+                op, shapes[layer.outputs[0]] = found
+            else:
+                try:
+                    (out_shape, _), = layer.kind.output_types(
+                        layer.params, res, *((s, np.dtype(np.float32)) for s in in_shapes))
+                except (ValueError, TnnQuantError):   # the numpy kernel reports it
+                    return None
+                op = ort_kernels.Fp32Layer(layer.kind, layer.params, res, in_shapes)
+                shapes[layer.outputs[0]] = tuple(out_shape)
+            ops.append(op)
+            wiring.append((list(layer.inputs), layer.outputs[0]))
+        return ort_kernels.run_chain(ops, wiring, blobs, wanted)
 
     def run_layer(self, layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
         res = self.graph.resources.get(layer.name)

@@ -1,5 +1,6 @@
-"""The int8 simulator's x86 convolutions in onnxruntime: one layer, or a run of consecutive
-convolutions as one session (``run_convs``).
+"""The int8 simulator's x86 layers in onnxruntime: one convolution, or a run of consecutive
+layers (convolutions, Reformats, fp32 layers with an exact export) as one session
+(``run_chain``).
 
 TNN's x86 int8 convolution (spec int8 §12.3, §13) is integer sums, then
 ``x86_round(f32((float)(acc + bq) · M[o]))`` with the fused ReLU/ReLU6 and the fused add
@@ -119,9 +120,18 @@ class Int8Conv:
             self.activation == "relu" or (self.activation == "relu6" and bool(
                 ((self.r6 >= 0) & (self.r6 <= int8_math.QMAX)).all())))
 
+    out_dtype = np.int8
+
     def key(self) -> tuple:
         return (id(self.res), self.in_shape[1:], self.geometry, self.activation, self.fusion,
                 self.nonnegative, None if self.r6 is None else self.r6.size)
+
+    def constants(self) -> list[np.ndarray | None]:
+        """The arrays the session holds as constants (it is rebuilt when they change)."""
+        return [self.weight_q, self.bias]
+
+    def bound(self) -> int:
+        return self.sums_bound()
 
     def sums_bound(self) -> int:
         """Largest possible |acc + bq|."""
@@ -156,11 +166,11 @@ class Int8Conv:
                 else self.r6.reshape(())
         return feeds
 
-    def write(self, g: OnnxGraph, x: str, add: str | None, out: str, tag: str
-              ) -> tuple[str, list]:
-        """The convolution's nodes from the input codes ``x`` (and the add operand's ``add``),
-        as floats, to the int8 output codes ``out``. Returns the output codes as floats and
-        the factor inputs the nodes read (name, dtype, dims)."""
+    def write(self, g: OnnxGraph, xs: list[str], out: str, tag: str) -> tuple[str, list]:
+        """The convolution's nodes from the input codes (and the add operand's), as floats,
+        to the int8 output codes ``out``. Returns the output codes as floats and the factor
+        inputs the nodes read (name, dtype, dims)."""
+        x, add = xs[0], (xs[1] if len(xs) > 1 else None)
         from ..layers._spatial import onnx_window
         group, kernel, strides, dilations, window = self.geometry
         _, c, h, w = self.in_shape
@@ -246,74 +256,156 @@ def fma_exact_in_double(m: np.ndarray, add_factor: np.ndarray, limit: float) -> 
     return bool(np.all((limit + MAX_CODE * a.astype(np.float64)) / grain < DOUBLE_EXACT))
 
 
-def run_convs(convs: list[Int8Conv], wiring: list[tuple[str, str | None, str]],
-              blobs: dict[str, np.ndarray], wanted: set[str] | None = None
-              ) -> dict[str, np.ndarray] | None:
-    """Run int8 convolutions, in order, as one onnxruntime session: ``wiring[i]`` names the
-    input, fused-add operand (or None) and output blobs of ``convs[i]``; ``blobs`` holds the
-    int8 codes of every input no earlier convolution makes. Returns the outputs named in
-    ``wanted`` (default: all), or None where one convolution's onnxruntime form is not
-    provably exact (``Int8Conv.factor_feeds``)."""
+@dataclass
+class Dequantize:
+    """TNN's x86 int8 -> fp32 Reformat (spec int8 §13): ``f32(q · s)``; ``scale`` shaped to
+    broadcast over the blob (``int8_math.channel_view``)."""
+
+    scale: np.ndarray
+    out_dtype = np.float32
+    res = None
+
+    def key(self) -> tuple:
+        return ("dequantize", self.scale.shape)
+
+    def constants(self) -> list:
+        return []
+
+    def bound(self) -> None:
+        return None
+
+    def factor_feeds(self, bound: None, tag: str) -> dict[str, np.ndarray]:
+        return {f"{tag}s": self.scale.astype(np.float32)}
+
+    def write(self, g: OnnxGraph, xs: list[str], out: str, tag: str) -> tuple[str, list]:
+        return g.node("Mul", [xs[0], f"{tag}s"], out), [(f"{tag}s", np.float32,
+                                                         self.scale.shape)]
+
+
+@dataclass
+class Quantize(Dequantize):
+    """TNN's x86 fp32 -> int8 Reformat (spec int8 §13): ``x86_round(x · f32(1/s))``, NaN and
+    |t| >= 2^31 giving code -128 as ``cvttps2dq`` does; ``scale`` holds the reciprocals."""
+
+    out_dtype = np.int8
+
+    def key(self) -> tuple:
+        return ("quantize", self.scale.shape)
+
+    def write(self, g: OnnxGraph, xs: list[str], out: str, tag: str) -> tuple[str, list]:
+        t = g.node("Mul", [xs[0], f"{tag}s"])
+        # Sign(NaN) is 0 here and ±0.5 there, NaN either way; Sign(-0) = 0 gives code 0 too
+        t = g.node("Add", [t, g.node("Mul", [g.node("Sign", [t]), g.const(int8_math.HALF)])])
+        in_range = g.node("Less", [g.node("Abs", [t]), g.const(np.float32(INT32_LIMIT))])
+        t = g.node("Where", [in_range, t, g.const(np.float32(-INT32_LIMIT))])
+        t = g.node("Clip", [t, g.const(np.float32(int8_math.QMIN)),
+                            g.const(np.float32(int8_math.QMAX))])
+        codes = g.node("Cast", [g.node("Cast", [t], out, to=3)], to=1)
+        return codes, [(f"{tag}s", np.float32, self.scale.shape)]
+
+
+@dataclass
+class Fp32Layer:
+    """An fp32 layer whose ONNX export computes its numpy kernel's f32 operations one for one
+    (``LayerType.exact_onnx``), on inputs of these batch-of-one shapes."""
+
+    kind: type
+    params: object
+    res: object
+    in_shapes: list[tuple[int, ...]]
+    out_dtype = np.float32
+
+    def key(self) -> tuple:
+        return ("fp32", self.kind.__name__, repr(self.params), id(self.res),
+                tuple(s[1:] for s in self.in_shapes))
+
+    def constants(self) -> list:
+        return []
+
+    def bound(self) -> None:
+        return None
+
+    def factor_feeds(self, bound: None, tag: str) -> dict[str, np.ndarray]:
+        return {}
+
+    def write(self, g: OnnxGraph, xs: list[str], out: str, tag: str) -> tuple[str, list]:
+        from ..layers.base import Value
+        values = [Value(x, (1, *shape[1:]), np.dtype(np.float32))
+                  for x, shape in zip(xs, self.in_shapes)]
+        self.kind.to_onnx(self.params, self.res, g, values, [out])
+        return out, []
+
+
+def run_chain(ops: list, wiring: list[tuple[list[str], str]], blobs: dict[str, np.ndarray],
+              wanted: set[str] | None = None) -> dict[str, np.ndarray] | None:
+    """Run layers, in order, as one onnxruntime session: ``ops`` are ``Int8Conv``,
+    ``Quantize``, ``Dequantize`` or ``Fp32Layer``; ``wiring[i]`` names the input blobs and
+    the output blob of ``ops[i]``; ``blobs`` holds every input (int8 codes or float32) no
+    earlier op makes. Returns the outputs named in ``wanted`` (default: all), or None where
+    one op's onnxruntime form is not provably exact (``Int8Conv.factor_feeds``)."""
     if not ENABLED:
         return None
-    key = tuple(conv.key() for conv in convs) + tuple(wiring)
+    made = {out for _, out in wiring}
+    outside = list(dict.fromkeys(b for xs, _ in wiring for b in xs if b not in made))
+    if any(blobs[b].dtype not in (np.int8, np.float32) for b in outside):
+        return None
+    key = tuple(op.key() for op in ops) + tuple((tuple(xs), out) for xs, out in wiring) + \
+        tuple((blobs[b].dtype.char, blobs[b].shape[1:]) for b in outside)
+    anchor = next((op.res for op in ops if op.res is not None), None)
     with _lock:
-        per_res = _sessions.get(id(convs[0].res))
+        per_res = _sessions.get(id(anchor))
         if per_res is None:
-            per_res = _sessions[id(convs[0].res)] = {}
-            weakref.finalize(convs[0].res, _sessions.pop, id(convs[0].res), None)
+            per_res = _sessions[id(anchor)] = {}
+            if anchor is not None:
+                weakref.finalize(anchor, _sessions.pop, id(anchor), None)
         entry = per_res.get(key)
     if entry is not None and not all(
-            np.array_equal(w, conv.weight_q) and (conv.bias is None or np.array_equal(b, conv.bias))
-            for conv, (w, b, _) in zip(convs, entry[1])):
+            all(c is None or np.array_equal(old, c) for old, c in zip(held, op.constants()))
+            for op, (held, _) in zip(ops, entry[1])):
         entry = None
-    bounds = [conv.sums_bound() for conv in convs] if entry is None else \
-        [bound for *_, bound in entry[1]]
+    bounds = [op.bound() for op in ops] if entry is None else [b for _, b in entry[1]]
     feeds = {}
-    for i, (conv, bound) in enumerate(zip(convs, bounds)):
-        factors = conv.factor_feeds(bound, f"{i}.")
+    for i, (op, bound) in enumerate(zip(ops, bounds)):
+        factors = op.factor_feeds(bound, f"{i}.")
         if factors is None:
             return None
         feeds.update(factors)
-    made = {out for *_, out in wiring}
-    outside = list(dict.fromkeys(b for x, add, _ in wiring for b in (x, add)
-                                 if b is not None and b not in made))
     if entry is None:
         import onnxruntime as ort
-        session = ort.InferenceSession(_chain_model(convs, wiring, outside, blobs), _options(),
+        session = ort.InferenceSession(_chain_model(ops, wiring, outside, blobs), _options(),
                                        providers=["CPUExecutionProvider"])
-        entry = (session, [(conv.weight_q.copy(), None if conv.bias is None else
-                            conv.bias.copy(), bound) for conv, bound in zip(convs, bounds)])
+        entry = (session, [([None if c is None else c.copy() for c in op.constants()], bound)
+                           for op, bound in zip(ops, bounds)])
         with _lock:
             per_res[key] = entry
     for k, name in enumerate(outside):
-        feeds[f"in{k}"] = np.ascontiguousarray(blobs[name], np.int8)
-    outs = [(f"out{i}", out) for i, (*_, out) in enumerate(wiring)
+        feeds[f"in{k}"] = np.ascontiguousarray(blobs[name])
+    outs = [(f"out{i}", out) for i, (_, out) in enumerate(wiring)
             if wanted is None or out in wanted]
     values = entry[0].run([name for name, _ in outs], feeds)
     return {out: value for (_, out), value in zip(outs, values)}
 
 
-def _chain_model(convs: list[Int8Conv], wiring: list[tuple[str, str | None, str]],
-                 outside: list[str], blobs: dict[str, np.ndarray]) -> bytes:
-    """The convolutions as one graph: int8 inputs ``in<k>`` (the blobs ``outside``), int8
-    outputs ``out<i>``; codes pass between the convolutions as floats."""
+def _chain_model(ops: list, wiring: list[tuple[list[str], str]], outside: list[str],
+                 blobs: dict[str, np.ndarray]) -> bytes:
+    """The ops as one graph: inputs ``in<k>`` (the blobs ``outside``), outputs ``out<i>``
+    (int8 codes or float32); int8 codes pass between the ops as floats."""
     g = OnnxGraph()
-    g.prefix = "conv_int8"
-    codes = {name: g.node("Cast", [f"in{k}"], to=1) for k, name in enumerate(outside)}
-    inputs = [(f"in{k}", np.int8, ("N", *blobs[name].shape[1:]))
+    g.prefix = "chain"
+    values = {name: f"in{k}" if blobs[name].dtype == np.float32 else
+              g.node("Cast", [f"in{k}"], to=1) for k, name in enumerate(outside)}
+    inputs = [(f"in{k}", blobs[name].dtype, ("N", *blobs[name].shape[1:]))
               for k, name in enumerate(outside)]
-    for i, (conv, (x, add, out)) in enumerate(zip(convs, wiring)):
-        codes[out], factors = conv.write(g, codes[x], None if add is None else codes[add],
-                                         f"out{i}", f"{i}.")
+    for i, (op, (xs, out)) in enumerate(zip(ops, wiring)):
+        values[out], factors = op.write(g, [values[x] for x in xs], f"out{i}", f"{i}.")
         inputs += factors
-    return g.model(inputs, [(f"out{i}", np.int8, ("N", None, None, None))
-                            for i in range(len(convs))])
+    return g.model(inputs, [(f"out{i}", op.out_dtype, None) for i, op in enumerate(ops)])
 
 
 def conv_int8_x86(conv: Int8Conv, x_q: np.ndarray,
                   add: np.ndarray | None = None) -> np.ndarray | None:
-    """One TNN x86 int8 convolution (``run_convs``): int8 codes (N, C, H, W) and the fused
+    """One TNN x86 int8 convolution (``run_chain``): int8 codes (N, C, H, W) and the fused
     add's operand codes -> the int8 output codes, or None where not provably exact."""
-    out = run_convs([conv], [("x", None if add is None else "a", "y")], {"x": x_q, "a": add})
+    out = run_chain([conv], [(["x"] if add is None else ["x", "a"], "y")],
+                    {"x": x_q, "a": add})
     return None if out is None else out["y"]

@@ -241,6 +241,14 @@ class LayerType:
                                f"(spec int8 §13.1)")
 
     @classmethod
+    def exact_onnx(cls, p: Any) -> bool:
+        """Whether ``to_onnx`` computes exactly the f32 operations of ``forward``, one for one
+        and in order, so that both give the same bits on finite inputs (element-wise IEEE
+        operations; no library function such as exp). Such fp32 layers may run inside the
+        int8 simulator's onnxruntime chains."""
+        return False
+
+    @classmethod
     def int8_onnxruntime(cls, p: Any, res: Any, q: Int8Context,
                          *shapes: tuple[int, ...]) -> Any:
         """The int8 kernel as an onnxruntime op for inputs of these shapes: (an

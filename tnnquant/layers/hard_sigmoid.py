@@ -38,6 +38,12 @@ class HardSigmoid(LayerType):
         return hard_sigmoid(x, p.alpha, p.beta)
 
     @classmethod
+    def exact_onnx(cls, p: HardSigmoidParams) -> bool:
+        # the export is forward's f32 steps (Mul, Add, Clip, Mul); with finite factors a
+        # finite input meets no NaN that Clip could treat differently
+        return bool(np.isfinite([p.alpha, p.beta]).all())
+
+    @classmethod
     def to_onnx(cls, p: HardSigmoidParams, res: None, g, xs: list[Value],
                 ys: list[str]) -> None:
         hard_sigmoid_onnx(g, xs[0].name, p.alpha, p.beta, ys[0])

@@ -32,6 +32,12 @@ class HardSwish(LayerType):
         return xs[0] * hard_sigmoid(xs[-1], p.alpha, p.beta)
 
     @classmethod
+    def exact_onnx(cls, p: HardSwishParams) -> bool:
+        # the export is forward's f32 steps (Mul, Add, Clip, Mul); with finite factors a
+        # finite input meets no NaN that Clip could treat differently
+        return bool(np.isfinite([p.alpha, p.beta]).all())
+
+    @classmethod
     def to_onnx(cls, p: HardSwishParams, res: None, g, xs: list[Value],
                 ys: list[str]) -> None:
         if len(xs) not in (1, 2):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..exec.int8_math import dequantize, quantize
+from ..exec.int8_math import channel_view, check_channels, dequantize, quantize, reciprocal
 from ..formats.rawbuffer import DataType
 from .base import Int8Context, LayerType, Params, register
 
@@ -41,3 +41,23 @@ class Reformat(LayerType):
             return tuple(dequantize(x, s.scale, s.zero_points, q.device)
                          for x, s in zip(xs, q.inputs))
         raise ValueError(f"no int8 reformat from data type {p.src_type} to {p.dst_type}")
+
+    @classmethod
+    def int8_onnxruntime(cls, p: ReformatParams, res: None, q: Int8Context,
+                         *shapes: tuple[int, ...]):
+        if q.device != "x86" or len(shapes) != 1:
+            return None
+        from ..exec.ort_kernels import Dequantize, Quantize
+        shape = tuple(shapes[0])
+        if (p.src_type, p.dst_type) == (DataType.FLOAT, DataType.INT8):
+            scale, op = q.outputs[0].scale, Quantize
+        elif (p.src_type, p.dst_type) == (DataType.INT8, DataType.FLOAT):
+            scale, op = q.inputs[0].scale, Dequantize
+        else:
+            return None
+        try:
+            check_channels(scale, shape, "scale")
+        except ValueError:   # the layer's own kernel reports it
+            return None
+        factor = reciprocal(scale) if op is Quantize else np.asarray(scale, np.float32)
+        return op(np.asarray(channel_view(factor, len(shape)), np.float32)), shape
