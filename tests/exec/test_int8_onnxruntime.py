@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import MODEL_NAMES, need_shared
+from int8_refs import x86_round
 
 from tnnquant.exec import ort_kernels
+from tnnquant.exec.int8_math import channel_view, dequantize, quantize, reciprocal
 from tnnquant.exec.executor import Executor
 from tnnquant.formats.io import load_model
 
@@ -53,3 +55,67 @@ def test_onnxruntime_and_numpy_int8_kernels_agree(model, monkeypatch):
         assert sum(getattr(op, "fusion", 0) > 0 for op in ran[0][0]) == 10
     if model == "pplcnet":       # convolutions, Reformats both ways and HardSwish together
         assert {"Fp32Layer", "Dequantize", "Quantize"} <= kinds
+
+
+ODD_VALUES = [np.nan, np.inf, -np.inf, 2.0**31, -2.0**31, 2.0**31 - 128, 3e9, -0.0, 0.0,
+              0.49999997, -0.49999997, 0.5, -0.5, 1.5, -1.5, 127.49999, 127.5, -128.5, -128.49998,
+              1e-45, 6e4]
+
+
+@pytest.mark.parametrize("scale", [[0.5], [1e-3, 2.0, 0.25], [1e-30]])
+def test_reformats_match_the_spec_on_odd_values(scale):
+    """Quantize (x86_round(x · f32(1/s)), NaN and |t| >= 2^31 -> -128) and Dequantize
+    (f32(q·s)) in onnxruntime against int8_refs' scalar rounding and the numpy kernels."""
+    rng = np.random.default_rng(3)
+    values = np.array(ODD_VALUES + list(rng.normal(0, 100, 43)), np.float32)
+    x = np.resize(values, (2, len(scale), 4, 16)).astype(np.float32)
+    scale = np.array(scale, np.float32)
+    view = channel_view(reciprocal(scale), 4)
+    got = ort_kernels.run_chain([ort_kernels.Quantize(np.asarray(view, np.float32))],
+                                [(["x"], "y")], {"x": x})["y"]
+    with np.errstate(over="ignore"):
+        t = x * view
+    np.testing.assert_array_equal(got, np.vectorize(x86_round, otypes=[np.int8])(t))
+    np.testing.assert_array_equal(got, quantize(x, scale))
+    deq = ort_kernels.run_chain([ort_kernels.Dequantize(channel_view(scale, 4))],
+                                [(["q"], "y")], {"q": got})["y"]
+    np.testing.assert_array_equal(deq, dequantize(got, scale))
+
+
+def test_chains_and_single_layers_agree_on_a_small_net(monkeypatch):
+    """conv -> HardSwish (fp32, between Reformats) -> conv + residual add, quantized by hand:
+    one onnxruntime chain, the same layers one by one, and the numpy kernels give the same
+    blobs."""
+    from test_executor_int8 import quantize_by_hand
+
+    from tnnquant.testing import GraphBuilder
+    b = GraphBuilder(seed=7)
+    x = b.input("data", (1, 3, 12, 12))
+    c1 = b.conv(x, 8, 3, pad=1, activation=2, name="c1")
+    h = b.layer("HardSwish", c1, "0.16666667 0.5", name="hs")
+    c2 = b.conv(h, 8, 1, name="c2")
+    s = b.layer("Add", [c2, c1], "-1", name="add")
+    r = b.layer("ReLU", s, "", name="relu")
+    p = b.layer("Pooling", r, "1 0 0 1 1 0 0 -1 -1 -1 0", name="gap")
+    graph = b.build(b.inner_product(p, 5, 8, name="fc"))
+    rng = np.random.default_rng(0)
+    qgraph = quantize_by_hand(graph, rng.normal(0, 1, (8, 3, 12, 12)).astype(np.float32))
+    feeds = {"data": rng.normal(0, 1.5, (3, 3, 12, 12)).astype(np.float32)}
+    chained = Executor(qgraph, mode="int8")
+    assert max(end - start for start, end in chained.chains.items()) >= 5
+    single = Executor(qgraph, mode="int8")
+    single.chains = {}
+    runs = [every_blob_of(chained, feeds), every_blob_of(single, feeds)]
+    monkeypatch.setattr(ort_kernels, "ENABLED", False)
+    runs.append(every_blob_of(Executor(qgraph, mode="int8"), feeds))
+    for other in runs[1:]:
+        assert other.keys() == runs[0].keys()
+        for name, value in runs[0].items():
+            assert value.dtype == other[name].dtype
+            np.testing.assert_array_equal(value, other[name], err_msg=name)
+
+
+def every_blob_of(executor, feeds) -> dict[str, np.ndarray]:
+    blobs = {}
+    executor.run(feeds, hooks=[lambda n, v, _: blobs.setdefault(n, v)])
+    return blobs
