@@ -82,10 +82,9 @@ def test_reformats_match_the_spec_on_odd_values(scale):
     np.testing.assert_array_equal(deq, dequantize(got, scale))
 
 
-def test_chains_and_single_layers_agree_on_a_small_net(monkeypatch):
-    """conv -> HardSwish (fp32, between Reformats) -> conv + residual add, quantized by hand:
-    one onnxruntime chain, the same layers one by one, and the numpy kernels give the same
-    blobs."""
+def small_net():
+    """conv -> HardSwish (fp32, between Reformats) -> conv + residual add, quantized by
+    hand, and a batch of inputs."""
     from test_executor_int8 import quantize_by_hand
 
     from tnnquant.testing import GraphBuilder
@@ -100,7 +99,13 @@ def test_chains_and_single_layers_agree_on_a_small_net(monkeypatch):
     graph = b.build(b.inner_product(p, 5, 8, name="fc"))
     rng = np.random.default_rng(0)
     qgraph = quantize_by_hand(graph, rng.normal(0, 1, (8, 3, 12, 12)).astype(np.float32))
-    feeds = {"data": rng.normal(0, 1.5, (3, 3, 12, 12)).astype(np.float32)}
+    return qgraph, {"data": rng.normal(0, 1.5, (3, 3, 12, 12)).astype(np.float32)}
+
+
+def test_chains_and_single_layers_agree_on_a_small_net(monkeypatch):
+    """One onnxruntime chain, the same layers one by one, and the numpy kernels give the same
+    blobs."""
+    qgraph, feeds = small_net()
     chained = Executor(qgraph, mode="int8")
     assert max(end - start for start, end in chained.chains.items()) >= 5
     single = Executor(qgraph, mode="int8")
@@ -119,3 +124,26 @@ def every_blob_of(executor, feeds) -> dict[str, np.ndarray]:
     blobs = {}
     executor.run(feeds, hooks=[lambda n, v, _: blobs.setdefault(n, v)])
     return blobs
+
+
+def test_a_chain_sees_changed_weights_and_scales(monkeypatch):
+    """The executor keeps each chain's plan between runs: scales changed in place, a bias
+    replaced (as bias correction does) and weights changed in place all reach the next run."""
+    from tnnquant.formats.rawbuffer import DataType, RawBuffer
+    qgraph, feeds = small_net()
+    ex = Executor(qgraph, mode="int8")
+    res = ex.graph.resources["c2"]
+    changes = [lambda: ex.contexts["c2"].outputs[0].scale.__imul__(np.float32(1.5)),
+               lambda: setattr(res, "bias", RawBuffer.of(res.bias.data + 500, DataType.INT32)),
+               lambda: res.filter.data.__setitem__(slice(0, 20), 64)]
+    before = every_blob_of(ex, feeds)
+    for change in changes:
+        change()
+        got = every_blob_of(ex, feeds)
+        monkeypatch.setattr(ort_kernels, "ENABLED", False)
+        want = every_blob_of(ex, feeds)
+        monkeypatch.setattr(ort_kernels, "ENABLED", True)
+        assert not np.array_equal(got["relu"], before["relu"])
+        for name, value in want.items():
+            np.testing.assert_array_equal(got[name], value, err_msg=name)
+        before = got

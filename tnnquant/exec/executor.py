@@ -114,6 +114,7 @@ class Executor:
         # int8 convolutions and Reformats, and fp32 layers that compute exactly what their
         # numpy kernel does on inputs the run makes) go through one session; start -> end
         self.chains: dict[int, int] = {}
+        self._chain_plans: dict[int, tuple] = {}   # start -> (stamp, ops, wiring)
         if mode == "int8" and device == "x86":
             start, made = None, set()
             for i, layer in enumerate([*self.order, None]):
@@ -330,9 +331,45 @@ class Executor:
         from . import ort_kernels
         if not ort_kernels.ENABLED:
             return None
+        layers = self.order[start:end]
+        inside = {b for layer in layers for b in layer.outputs}
+        stamp = (tuple((b, blobs[b].shape) for layer in layers for b in layer.inputs
+                       if b not in inside), self._stamp(layers))
+        cached = self._chain_plans.get(start)
+        if cached is not None and cached[0] == stamp:
+            return ort_kernels.run_chain(cached[1], cached[2], blobs, wanted)
+        plan = self._plan_chain(layers, blobs)
+        if plan is None:
+            return None
+        self._chain_plans[start] = (stamp, *plan)
+        return ort_kernels.run_chain(*plan, blobs, wanted)
+
+    def _stamp(self, layers: list[Layer]) -> tuple:
+        """What a chain's plan is made of besides input shapes: the parameters, the resource
+        objects and their arrays (which the plan keeps alive, so their ids stay theirs;
+        weights changed in place are caught by ``run_chain``), the scales' values."""
+        parts: list = []
+        for layer in layers:
+            res = self.graph.resources.get(layer.name)
+            parts += [layer.params, id(res)]
+            for field in ("filter", "bias", "scale", "zero_point"):
+                buf = getattr(res, field, None)
+                parts.append(None if buf is None else id(buf.data))
+            if getattr(res, "scale", None) is not None:
+                parts.append(res.scale.data.tobytes())
+            q = self.contexts.get(layer.name)
+            if q is not None:
+                parts.extend(None if s is None else s.scale.tobytes()
+                             for s in (*q.inputs, *q.outputs))
+        return tuple(parts)
+
+    def _plan_chain(self, layers: list[Layer], blobs: dict[str, np.ndarray]
+                    ) -> tuple[list, list] | None:
+        """The onnxruntime ops and wiring of a chain for these inputs, or None."""
+        from . import ort_kernels
         shapes: dict[str, tuple[int, ...]] = {}
         ops, wiring = [], []
-        for layer in self.order[start:end]:
+        for layer in layers:
             if len(layer.outputs) != 1:
                 return None
             in_shapes = [shapes[b] if b in shapes else blobs[b].shape for b in layer.inputs]
@@ -353,7 +390,7 @@ class Executor:
                 shapes[layer.outputs[0]] = tuple(out_shape)
             ops.append(op)
             wiring.append((list(layer.inputs), layer.outputs[0]))
-        return ort_kernels.run_chain(ops, wiring, blobs, wanted)
+        return ops, wiring
 
     def run_layer(self, layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
         res = self.graph.resources.get(layer.name)
