@@ -57,29 +57,38 @@ def test_onnxruntime_and_numpy_int8_kernels_agree(model, monkeypatch):
         assert {"Fp32Layer", "Dequantize", "Quantize"} <= kinds
 
 
-ODD_VALUES = [np.nan, np.inf, -np.inf, 2.0**31, -2.0**31, 2.0**31 - 128, 3e9, -0.0, 0.0,
-              0.49999997, -0.49999997, 0.5, -0.5, 1.5, -1.5, 127.49999, 127.5, -128.5, -128.49998,
-              1e-45, 6e4]
+ODD_VALUES = [np.nan, np.inf, -np.inf, 2.0**31, -2.0**31, 3e9]
+CORNERS = [-0.0, 0.0, 0.49999997, -0.49999997, 0.5, -0.5, 1.5, -1.5, 127.49999, 127.5,
+           -128.5, -128.49998, 1e-45, -1e-38, 6e4, 2.0**31 - 1024, -2.0**31 + 1024]
 
 
 @pytest.mark.parametrize("scale", [[0.5], [1e-3, 2.0, 0.25], [1e-30]])
-def test_reformats_match_the_spec_on_odd_values(scale):
-    """Quantize (x86_round(x · f32(1/s)), NaN and |t| >= 2^31 -> -128) and Dequantize
-    (f32(q·s)) in onnxruntime against int8_refs' scalar rounding and the numpy kernels."""
+def test_reformats_match_the_spec(scale):
+    """Quantize (x86_round(x · f32(1/s))) and Dequantize (f32(q·s)) in onnxruntime against
+    int8_refs' scalar rounding and the numpy kernels; NaN, infinities and |t| >= 2^31 make
+    the chain decline (the numpy kernels then give TNN's -128)."""
     rng = np.random.default_rng(3)
-    values = np.array(ODD_VALUES + list(rng.normal(0, 100, 43)), np.float32)
-    x = np.resize(values, (2, len(scale), 4, 16)).astype(np.float32)
     scale = np.array(scale, np.float32)
     view = channel_view(reciprocal(scale), 4)
+    values = np.array(CORNERS + list(rng.normal(0, 100, 47)), np.float32)
+    x = np.resize(values, (2, len(scale), 4, 16)).astype(np.float32)
+    with np.errstate(over="ignore"):
+        x /= np.float32(view)   # the corners land on t = x · (1/s) (to f32 rounding)
+        t = x * view
+    assert (np.abs(t + np.copysign(np.float32(0.5), t)) < 2.0**31).all()
     got = ort_kernels.run_chain([ort_kernels.Quantize(np.asarray(view, np.float32))],
                                 [(["x"], "y")], {"x": x})["y"]
-    with np.errstate(over="ignore"):
-        t = x * view
     np.testing.assert_array_equal(got, np.vectorize(x86_round, otypes=[np.int8])(t))
     np.testing.assert_array_equal(got, quantize(x, scale))
+    for odd in ODD_VALUES:
+        bad = x.copy()
+        bad[1, 0, 2, 5] = odd
+        assert ort_kernels.run_chain([ort_kernels.Quantize(np.asarray(view, np.float32))],
+                                     [(["x"], "y")], {"x": bad}) is None
+    codes = rng.integers(-128, 128, x.shape).astype(np.int8)
     deq = ort_kernels.run_chain([ort_kernels.Dequantize(channel_view(scale, 4))],
-                                [(["q"], "y")], {"q": got})["y"]
-    np.testing.assert_array_equal(deq, dequantize(got, scale))
+                                [(["q"], "y")], {"q": codes})["y"]
+    np.testing.assert_array_equal(deq, dequantize(codes, scale))
 
 
 def small_net():
@@ -147,3 +156,24 @@ def test_a_chain_sees_changed_weights_and_scales(monkeypatch):
         for name, value in want.items():
             np.testing.assert_array_equal(got[name], value, err_msg=name)
         before = got
+
+
+def test_a_chain_declines_what_it_leaves_to_numpy(monkeypatch):
+    """A Reformat output scale of 1e-30 sends the HardSwish values beyond 2^31 before
+    rounding (x86: code -128): the chain declines and the layers run one by one."""
+    qgraph, feeds = small_net()
+    ex = Executor(qgraph, mode="int8")
+    reformat = next(lay.name for lay in ex.graph.layers
+                    if lay.type == "Reformat" and lay.inputs == ["hs"])
+    ex.contexts[reformat].outputs[0].scale[:] = np.float32(1e-30)
+    ran = []
+    run_chain = ort_kernels.run_chain
+    monkeypatch.setattr(ort_kernels, "run_chain",
+                        lambda *args: ran.append(run_chain(*args)) or ran[-1])
+    got = every_blob_of(ex, feeds)
+    assert ran and ran[0] is None
+    assert (got[ex.graph.layer(reformat).outputs[0]] == -128).any()
+    monkeypatch.setattr(ort_kernels, "ENABLED", False)
+    want = every_blob_of(ex, feeds)
+    for name, value in want.items():
+        np.testing.assert_array_equal(got[name], value, err_msg=name)

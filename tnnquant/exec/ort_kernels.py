@@ -63,11 +63,19 @@ def _options():
     return options
 
 
+def _half_away(g: OnnxGraph, v: str) -> str:
+    """``v + copysign(0.5, v)`` in f32 for a number v: the half is ``clamp(v·2^100, ±0.5)``,
+    exactly ±0.5 once |v| >= 2^-101; below, |v + half| stays <= 0.5 and truncates to 0 as
+    ``v ± 0.5`` does. (onnxruntime's Sign is several times slower than Mul and Clip.)"""
+    half = g.node("Clip", [g.node("Mul", [v, g.const(np.float32(2.0 ** 100))]),
+                           g.const(-int8_math.HALF), g.const(int8_math.HALF)])
+    return g.node("Add", [v, half])
+
+
 def _round(g: OnnxGraph, v: str, out: str) -> str:
     """``int8_math.x86_round`` for |v| < 2^31 - 1 (the caller checks): ±0.5 added in f32,
     clamp, truncate. Writes the int8 codes ``out``; returns them as floats."""
-    t = g.node("Add", [v, g.node("Mul", [g.node("Sign", [v]), g.const(int8_math.HALF)])])
-    t = g.node("Clip", [t, g.const(np.float32(int8_math.QMIN)),
+    t = g.node("Clip", [_half_away(g, v), g.const(np.float32(int8_math.QMIN)),
                         g.const(np.float32(int8_math.QMAX))])
     return g.node("Cast", [g.node("Cast", [t], out, to=3)], to=1)   # truncation to int8
 
@@ -230,7 +238,7 @@ class Int8Conv:
         if self.fusion != int8_math.FUSION_NONE:
             inputs += [(f"{tag}af", np.float64, factors), (f"{tag}neg_limit", np.float32, ()),
                        (f"{tag}limit", np.float32, ())]
-        return codes, inputs
+        return codes, inputs, []
 
 
 def saturation_limit(add_factor: np.ndarray) -> float:
@@ -279,29 +287,31 @@ class Dequantize:
 
     def write(self, g: OnnxGraph, xs: list[str], out: str, tag: str) -> tuple[str, list]:
         return g.node("Mul", [xs[0], f"{tag}s"], out), [(f"{tag}s", np.float32,
-                                                         self.scale.shape)]
+                                                         self.scale.shape)], []
 
 
 @dataclass
 class Quantize(Dequantize):
-    """TNN's x86 fp32 -> int8 Reformat (spec int8 §13): ``x86_round(x · f32(1/s))``, NaN and
-    |t| >= 2^31 giving code -128 as ``cvttps2dq`` does; ``scale`` holds the reciprocals."""
+    """TNN's x86 fp32 -> int8 Reformat (spec int8 §13): ``x86_round(x · f32(1/s))``;
+    ``scale`` holds the reciprocals. NaN and |t| >= 2^31 (code -128 from ``cvttps2dq``) are
+    flagged, and the chain then runs in numpy."""
 
     out_dtype = np.int8
 
     def key(self) -> tuple:
         return ("quantize", self.scale.shape)
 
-    def write(self, g: OnnxGraph, xs: list[str], out: str, tag: str) -> tuple[str, list]:
-        t = g.node("Mul", [xs[0], f"{tag}s"])
-        # Sign(NaN) is 0 here and ±0.5 there, NaN either way; Sign(-0) = 0 gives code 0 too
-        t = g.node("Add", [t, g.node("Mul", [g.node("Sign", [t]), g.const(int8_math.HALF)])])
-        in_range = g.node("Less", [g.node("Abs", [t]), g.const(np.float32(INT32_LIMIT))])
-        t = g.node("Where", [in_range, t, g.const(np.float32(-INT32_LIMIT))])
+    def write(self, g: OnnxGraph, xs: list[str], out: str, tag: str
+              ) -> tuple[str, list, list]:
+        t = _half_away(g, g.node("Mul", [xs[0], f"{tag}s"]))
+        # NaN and |t| >= 2^31 (-128 on x86) are left to int8_math: the run is then redone
+        in_range = g.node("Cast", [g.node("Less", [g.node("Abs", [t]), g.const(
+            np.float32(INT32_LIMIT))])], to=1)
+        check = g.node("ReduceMin", [in_range], keepdims=0)
         t = g.node("Clip", [t, g.const(np.float32(int8_math.QMIN)),
                             g.const(np.float32(int8_math.QMAX))])
         codes = g.node("Cast", [g.node("Cast", [t], out, to=3)], to=1)
-        return codes, [(f"{tag}s", np.float32, self.scale.shape)]
+        return codes, [(f"{tag}s", np.float32, self.scale.shape)], [check]
 
 
 @dataclass
@@ -333,7 +343,7 @@ class Fp32Layer:
         values = [Value(x, (1, *shape[1:]), np.dtype(np.float32))
                   for x, shape in zip(xs, self.in_shapes)]
         self.kind.to_onnx(self.params, self.res, g, values, [out])
-        return out, []
+        return out, [], []
 
 
 def run_chain(ops: list, wiring: list[tuple[list[str], str]], blobs: dict[str, np.ndarray],
@@ -342,7 +352,8 @@ def run_chain(ops: list, wiring: list[tuple[list[str], str]], blobs: dict[str, n
     ``Quantize``, ``Dequantize`` or ``Fp32Layer``; ``wiring[i]`` names the input blobs and
     the output blob of ``ops[i]``; ``blobs`` holds every input (int8 codes or float32) no
     earlier op makes. Returns the outputs named in ``wanted`` (default: all), or None where
-    one op's onnxruntime form is not provably exact (``Int8Conv.factor_feeds``)."""
+    one op's onnxruntime form is not provably exact (``Int8Conv.factor_feeds``) or a
+    Reformat met NaN or a value beyond int32 (then the layers run in numpy)."""
     if not ENABLED:
         return None
     made = {out for _, out in wiring}
@@ -372,34 +383,44 @@ def run_chain(ops: list, wiring: list[tuple[list[str], str]], blobs: dict[str, n
         feeds.update(factors)
     if entry is None:
         import onnxruntime as ort
-        session = ort.InferenceSession(_chain_model(ops, wiring, outside, blobs), _options(),
-                                       providers=["CPUExecutionProvider"])
+        model, checked = _chain_model(ops, wiring, outside, blobs)
+        session = ort.InferenceSession(model, _options(), providers=["CPUExecutionProvider"])
         entry = (session, [([None if c is None else c.copy() for c in op.constants()], bound)
-                           for op, bound in zip(ops, bounds)])
+                           for op, bound in zip(ops, bounds)], checked)
         with _lock:
             per_res[key] = entry
     for k, name in enumerate(outside):
         feeds[f"in{k}"] = np.ascontiguousarray(blobs[name])
     outs = [(f"out{i}", out) for i, (_, out) in enumerate(wiring)
             if wanted is None or out in wanted]
-    values = entry[0].run([name for name, _ in outs], feeds)
+    values = entry[0].run([name for name, _ in outs] + (["ok"] if entry[2] else []), feeds)
+    if entry[2] and values.pop() != 1:
+        return None   # NaN or |t| >= 2^31 before a rounding: int8_math's rules apply
     return {out: value for (_, out), value in zip(outs, values)}
 
 
 def _chain_model(ops: list, wiring: list[tuple[list[str], str]], outside: list[str],
-                 blobs: dict[str, np.ndarray]) -> bytes:
+                 blobs: dict[str, np.ndarray]) -> tuple[bytes, bool]:
     """The ops as one graph: inputs ``in<k>`` (the blobs ``outside``), outputs ``out<i>``
-    (int8 codes or float32); int8 codes pass between the ops as floats."""
+    (int8 codes or float32) and, where an op can meet values it leaves to numpy, ``ok``
+    (1 when none did); int8 codes pass between the ops as floats."""
     g = OnnxGraph()
     g.prefix = "chain"
+    checks: list[str] = []
     values = {name: f"in{k}" if blobs[name].dtype == np.float32 else
               g.node("Cast", [f"in{k}"], to=1) for k, name in enumerate(outside)}
     inputs = [(f"in{k}", blobs[name].dtype, ("N", *blobs[name].shape[1:]))
               for k, name in enumerate(outside)]
     for i, (op, (xs, out)) in enumerate(zip(ops, wiring)):
-        values[out], factors = op.write(g, [values[x] for x in xs], f"out{i}", f"{i}.")
+        values[out], factors, op_checks = op.write(g, [values[x] for x in xs], f"out{i}",
+                                                   f"{i}.")
         inputs += factors
-    return g.model(inputs, [(f"out{i}", op.out_dtype, None) for i, op in enumerate(ops)])
+        checks += op_checks
+    outputs = [(f"out{i}", op.out_dtype, None) for i, op in enumerate(ops)]
+    if checks:
+        g.node("Min", checks, "ok")
+        outputs.append(("ok", np.float32, ()))
+    return g.model(inputs, outputs), bool(checks)
 
 
 def conv_int8_x86(conv: Int8Conv, x_q: np.ndarray,
