@@ -330,7 +330,9 @@ class Fp32Layer:
                 tuple(s[1:] for s in self.in_shapes))
 
     def constants(self) -> list:
-        return []
+        """The resource's arrays (the export holds them as constants)."""
+        return [v.data for v in vars(self.res).values() if isinstance(
+            getattr(v, "data", None), np.ndarray)] if self.res is not None else []
 
     def bound(self) -> None:
         return None

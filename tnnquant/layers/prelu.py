@@ -43,6 +43,10 @@ class PReLU(LayerType):
         return np.where(x > 0, x, x * prelu_slope(p, res, x))
 
     @classmethod
+    def exact_onnx(cls, p: PReLUParams) -> bool:
+        return True   # ONNX PRelu is ``x > 0 ? x : x * slope``, forward's one multiply
+
+    @classmethod
     def to_onnx(cls, p: PReLUParams, res: PReLUResource, g, xs: list[Value],
                 ys: list[str]) -> None:
         x = xs[0]
