@@ -114,7 +114,7 @@ class Executor:
         # int8 convolutions and Reformats, and fp32 layers that compute exactly what their
         # numpy kernel does on inputs the run makes) go through one session; start -> end
         self.chains: dict[int, int] = {}
-        self._chain_plans: dict[int, tuple] = {}   # start -> (stamp, ops, wiring)
+        self._chain_plans: dict[int, tuple] = {}   # start -> (stamp, (ops, wiring) or None)
         if mode == "int8" and device == "x86":
             start, made = None, set()
             for i, layer in enumerate([*self.order, None]):
@@ -129,6 +129,8 @@ class Executor:
 
     def _in_chain(self, layer: Layer, made: set[str]) -> bool:
         """Whether the layer can run in an onnxruntime chain after layers making ``made``."""
+        if len(layer.outputs) != 1:
+            return False
         if self._int8(layer):
             return has_kernel(layer.kind, "int8_onnxruntime")
         return layer.kind.exact_onnx(layer.params) and all(b in made for b in layer.inputs)
@@ -336,13 +338,11 @@ class Executor:
         stamp = (tuple((b, blobs[b].shape) for layer in layers for b in layer.inputs
                        if b not in inside), self._stamp(layers))
         cached = self._chain_plans.get(start)
-        if cached is not None and cached[0] == stamp:
-            return ort_kernels.run_chain(cached[1], cached[2], blobs, wanted)
-        plan = self._plan_chain(layers, blobs)
-        if plan is None:
+        if cached is None or cached[0] != stamp:
+            cached = self._chain_plans[start] = (stamp, self._plan_chain(layers, blobs))
+        if cached[1] is None:
             return None
-        self._chain_plans[start] = (stamp, *plan)
-        return ort_kernels.run_chain(*plan, blobs, wanted)
+        return ort_kernels.run_chain(*cached[1], blobs, wanted)
 
     def _stamp(self, layers: list[Layer]) -> tuple:
         """What a chain's plan is made of besides input shapes: the parameters, the resource
@@ -370,8 +370,6 @@ class Executor:
         shapes: dict[str, tuple[int, ...]] = {}
         ops, wiring = [], []
         for layer in layers:
-            if len(layer.outputs) != 1:
-                return None
             in_shapes = [shapes[b] if b in shapes else blobs[b].shape for b in layer.inputs]
             res = self.graph.resources.get(layer.name)
             if layer.name in self.contexts:
@@ -384,7 +382,8 @@ class Executor:
                 try:
                     (out_shape, _), = layer.kind.output_types(
                         layer.params, res, *((s, np.dtype(np.float32)) for s in in_shapes))
-                except (ValueError, TnnQuantError):   # the numpy kernel reports it
+                except (ValueError, IndexError, ZeroDivisionError, OverflowError,
+                        TnnQuantError):   # the numpy kernel reports it
                     return None
                 op = ort_kernels.Fp32Layer(layer.kind, layer.params, res, in_shapes)
                 shapes[layer.outputs[0]] = tuple(out_shape)
