@@ -355,7 +355,8 @@ def run_chain(ops: list, wiring: list[tuple[list[str], str]], blobs: dict[str, n
     the output blob of ``ops[i]``; ``blobs`` holds every input (int8 codes or float32) no
     earlier op makes. Returns the outputs named in ``wanted`` (default: all), or None where
     one op's onnxruntime form is not provably exact (``Int8Conv.factor_feeds``) or a
-    Reformat met NaN or a value beyond int32 (then the layers run in numpy)."""
+    Reformat met NaN or a value beyond int32, or where onnxruntime fails (a damaged model's
+    geometry, an output too large): then the layers run in numpy."""
     if not ENABLED:
         return None
     made = {out for _, out in wiring}
@@ -383,19 +384,23 @@ def run_chain(ops: list, wiring: list[tuple[list[str], str]], blobs: dict[str, n
         if factors is None:
             return None
         feeds.update(factors)
-    if entry is None:
-        import onnxruntime as ort
-        model, checked = _chain_model(ops, wiring, outside, blobs)
-        session = ort.InferenceSession(model, _options(), providers=["CPUExecutionProvider"])
-        entry = (session, [([None if c is None else c.copy() for c in op.constants()], bound)
-                           for op, bound in zip(ops, bounds)], checked)
-        with _lock:
-            per_res[key] = entry
-    for k, name in enumerate(outside):
-        feeds[f"in{k}"] = np.ascontiguousarray(blobs[name])
-    outs = [(f"out{i}", out) for i, (_, out) in enumerate(wiring)
-            if wanted is None or out in wanted]
-    values = entry[0].run([name for name, _ in outs] + (["ok"] if entry[2] else []), feeds)
+    try:
+        if entry is None:
+            import onnxruntime as ort
+            model, checked = _chain_model(ops, wiring, outside, blobs)
+            session = ort.InferenceSession(model, _options(),
+                                           providers=["CPUExecutionProvider"])
+            entry = (session, [([None if c is None else c.copy() for c in op.constants()],
+                                bound) for op, bound in zip(ops, bounds)], checked)
+            with _lock:
+                per_res[key] = entry
+        for k, name in enumerate(outside):
+            feeds[f"in{k}"] = np.ascontiguousarray(blobs[name])
+        outs = [(f"out{i}", out) for i, (_, out) in enumerate(wiring)
+                if wanted is None or out in wanted]
+        values = entry[0].run([name for name, _ in outs] + (["ok"] if entry[2] else []), feeds)
+    except Exception:   # noqa: BLE001 - onnxruntime's own types: a damaged model's geometry
+        return None     # or an output too large; the numpy kernels report it as TNN would run
     if entry[2] and values.pop() != 1:
         return None   # NaN or |t| >= 2^31 before a rounding: int8_math's rules apply
     return {out: value for (_, out), value in zip(outs, values)}
