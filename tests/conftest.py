@@ -29,3 +29,20 @@ def shared_models() -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+def pytest_generate_tests(metafunc):
+    """Every kernel test (tests/layers/) runs twice: on the layer's numpy kernel and on its
+    ONNX export in onnxruntime (``tnnquant.testing.run_layer``), against the same independent
+    reference. Layers without an export run the numpy kernel both times."""
+    if "layers" in metafunc.definition.path.parts:
+        metafunc.parametrize("fp32_kernels", ["numpy", "onnxruntime"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def fp32_kernels(request, monkeypatch):
+    """The kernels ``run_layer`` uses by default (parametrized for tests/layers/)."""
+    import tnnquant.testing
+    kernels = getattr(request, "param", tnnquant.testing.RUN_LAYER_KERNELS)
+    monkeypatch.setattr(tnnquant.testing, "RUN_LAYER_KERNELS", kernels)
+    return kernels

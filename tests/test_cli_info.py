@@ -19,7 +19,7 @@ from tnnquant import save_model
 from tnnquant.formats.rawbuffer import MAGIC_V2
 from tnnquant.testing import GraphBuilder
 
-REPO = Path(tnnquant.__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[1]
 NETWORKS = ["mobilenetv2", "yolov8n", "pplcnet", "mtcnn_onet"]
 
 

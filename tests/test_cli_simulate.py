@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 from conftest import need_shared
 
-import tnnquant
 
-REPO = Path(tnnquant.__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args: object) -> subprocess.CompletedProcess:

@@ -6,20 +6,23 @@ never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
-from .errors import ConfigError, TnnQuantError
+from .errors import ConfigError, TnnQuantError, one_line
 
 
 def _fail(message: str) -> int:
-    # one line, even when a name read from a file holds a line feed or other control character
-    message = "".join(c if c >= " " and c != "\x7f" else f"\\x{ord(c):02x}" for c in message)
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {one_line(message)}", file=sys.stderr)
     return 1
 
 
+_warned: set[str] = set()   # warnings printed by this command (each is printed once)
+
+
 def guarded(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    _warned.clear()   # once per command, also when main() is called again in one process
     try:
         return fn(args)
     except TnnQuantError as err:
@@ -214,8 +217,8 @@ def add_quantize_options(p: argparse.ArgumentParser) -> None:
                             "ReLU/max-pool scale merging (TNN folds stale ones, spec int8 §9)")
     extra.add_argument("--batch", type=int, default=8, metavar="N",
                        help="samples per forward pass (default 8)")
-    extra.add_argument("--hist-memory", type=int, default=256, metavar="MB",
-                       help="KL histograms kept at once (default 256); a smaller budget "
+    extra.add_argument("--hist-memory", type=int, default=32, metavar="MB",
+                       help="KL histograms kept at once (default 32); a smaller budget "
                             "lowers peak memory at the cost of extra float passes")
     extra.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     extra.add_argument("--eval", metavar="DIR", help="folder for the accuracy summary at the "
@@ -228,6 +231,14 @@ def add_quantize_options(p: argparse.ArgumentParser) -> None:
 
 
 def _warn(message: str) -> None:
+    """Print a warning once (a folder read twice, e.g. for calibration and the accuracy
+    summary, says what it skips once)."""
+    if message in _warned:
+        return
+    _warned.add(message)
+    if "tqdm" not in sys.modules:   # no progress bar was ever shown
+        print(f"warning: {message}", file=sys.stderr)
+        return
     from tqdm import tqdm
     tqdm.write(f"warning: {message}", file=sys.stderr)   # above a progress bar, not through it
 
@@ -319,9 +330,8 @@ def _summary(result, proto_path: str, model_path: str) -> str:
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from .quantize import quantize
+    from .report.compare import evaluation_samples
     config = quant_config_from(args)
     proto_path, model_path = output_paths(args.output)
     if args.no_report and (args.html or args.labels):
@@ -329,7 +339,11 @@ def cmd_quantize(args: argparse.Namespace) -> int:
                           f"report: drop --no-report")
     class_names = _check_html_options(args)
     graph = load_model_from(args)
-    bars: dict[str, tqdm] = {}
+    eval_folder = args.eval or args.input_path
+    if not args.no_report and (args.eval or args.labels):
+        # a bad --eval folder or --labels file fails before anything is written
+        evaluation_samples(graph, eval_folder, args.labels, _warn)
+    bars: dict = {}
 
     def progress(stage: str, done: int) -> None:
         bar = bars.get(stage)
@@ -339,35 +353,63 @@ def cmd_quantize(args: argparse.Namespace) -> int:
             bar = bars[stage] = _progress_bar(stage, args.quiet)
         bar.update(done - bar.n)
 
-    try:
-        result = quantize(graph, args.input_path, config, progress, _warn)
+    try:   # without a bar to show, tqdm is not even imported (start-up time)
+        result = quantize(graph, args.input_path, config,
+                          progress if _shows_progress(args.quiet) else None, _warn)
     finally:
         for bar in bars.values():
             bar.close()
     result.save(proto_path, model_path)
     print(_summary(result, proto_path, model_path))
     if not args.no_report:
-        from .report import compare_folder, compare_with_details, summarize
-        folder = args.eval or args.input_path
+        _accuracy_summary(args, config, graph, result, eval_folder, class_names, proto_path)
+    return 0
+
+
+def _accuracy_summary(args: argparse.Namespace, config, graph, result, folder: str,
+                      class_names, proto_path: str) -> None:
+    """Print the accuracy summary (and write the HTML report)."""
+    from .report import compare_folder, compare_with_details, summarize
+
+    def compare():
         with _progress_bar("accuracy", args.quiet) as bar:
             def progress(done: int, total: int | None) -> None:
                 bar.update(done - bar.n)
 
             # one sample at a time: the comparison holds every float blob of a batch
             if args.html:
-                report, details = compare_with_details(
-                    graph, result.graph, folder, config.preprocess, args.labels, 1, progress,
-                    _warn, class_names=class_names)
-            else:
-                report = compare_folder(graph, result.graph, folder, config.preprocess,
-                                        args.labels, 1, progress, _warn)
-        print(f"accuracy of the int8 model (simulated TNN x86/ARM int8) vs float on {folder}:")
-        print(summarize(report))
-        if getattr(args, "preset", "tnn") == "tnn":
-            print(_default_recipe_line(graph, args, config, folder))
-        if args.html:
-            _write_quantize_html(args, config, result, report, details, proto_path)
-    return 0
+                return compare_with_details(graph, result.graph, folder, config.preprocess,
+                                            args.labels, 1, progress, _warn,
+                                            class_names=class_names)
+            return compare_folder(graph, result.graph, folder, config.preprocess,
+                                  args.labels, 1, progress, _warn), None
+
+    compared = _after_writing("accuracy summary", compare)
+    if compared is None:
+        return
+    report, details = compared
+    print(f"accuracy of the int8 model (simulated TNN x86/ARM int8) vs float on {folder}:")
+    print(summarize(report))
+    if getattr(args, "preset", "tnn") == "tnn":
+        line = _after_writing("comparison with the default recipe",
+                              lambda: _default_recipe_line(graph, args, config, folder))
+        if line:
+            print(line)
+    if args.html:
+        _after_writing("HTML report", lambda: _write_quantize_html(args, config, result, report,
+                                                                   details, proto_path))
+
+
+def _after_writing(what: str, step: Callable[[], Any]) -> Any:
+    """Run a step that comes after the model files are written: a problem there (an evaluation
+    file that cannot be read, memory) is a warning and the command still succeeds, never exit
+    1 with finished files on disk."""
+    try:
+        return step()
+    except (TnnQuantError, MemoryError) as err:
+        reason = str(err) if isinstance(err, TnnQuantError) else "out of memory"
+        _warn(f"no {what} ({reason}); the model files are written")
+        return None
 
 
 def _default_recipe_line(graph, args: argparse.Namespace, tnn_config, folder: str) -> str:
@@ -381,9 +423,11 @@ def _default_recipe_line(graph, args: argparse.Namespace, tnn_config, folder: st
     config = dataclasses.replace(QuantConfig(), preprocess=tnn_config.preprocess,
                                  exclude=tnn_config.exclude, batch_size=tnn_config.batch_size)
     with _progress_bar("tnnquant quantize (default recipe)", args.quiet) as bar:
+        # its warnings concern a model that is not written; the folders' were said already
         result = quantize(graph, args.input_path, config,
-                          lambda stage, done: bar.set_postfix_str(stage))
-        report = compare_folder(graph, result.graph, folder, config.preprocess, batch_size=1)
+                          lambda stage, done: bar.set_postfix_str(stage), lambda message: None)
+        report = compare_folder(graph, result.graph, folder, config.preprocess, batch_size=1,
+                                warn=_warn)
     parts = []
     for o in report.outputs:
         text = f"{o.name} cosine {o.cosine:.4f}"
@@ -410,6 +454,10 @@ def _write_quantize_html(args: argparse.Namespace, config, result, report, detai
     print(f"wrote {args.html}")
 
 
+def _shows_progress(quiet: bool) -> bool:
+    return not quiet and sys.stderr.isatty()
+
+
 def _progress_bar(stage: str, quiet: bool):
     from tqdm import tqdm
     return tqdm(desc=stage, unit="sample", file=sys.stderr, leave=False,
@@ -418,6 +466,7 @@ def _progress_bar(stage: str, quiet: bool):
 
 def quantization_cmd_main(argv: Sequence[str] | None = None) -> int:
     """`quantization_cmd`: TNN's command line, same flags and output files."""
+    _one_blas_thread()
     _tolerant_output()
     parser = _Parser(prog="quantization_cmd",
                      description="Quantize a float TNN model to int8 (drop-in for TNN's "
@@ -564,7 +613,18 @@ def _tolerant_output() -> None:
             reconfigure(errors="backslashreplace")
 
 
+def _one_blas_thread() -> None:
+    """numpy's BLAS (OpenBLAS) runs one thread unless the user set one of its variables:
+    the heavy float work is onnxruntime's, and a second BLAS thread that waits on a busy core
+    slowed whole runs several-fold (README, Benchmarks). Must run before numpy is imported."""
+    if "numpy" not in sys.modules and not any(
+            v in os.environ for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                      "MKL_NUM_THREADS")):
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _one_blas_thread()
     _tolerant_output()
     args = build_parser().parse_args(argv)
     return guarded(args.func, args)

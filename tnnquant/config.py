@@ -48,7 +48,7 @@ class QuantConfig:
     # or "naive" (TNN's NAIVE CPU arithmetic bit for bit, spec int8 §14: TNN's files byte for
     # byte, several times slower)
     fp32: str = "fast"
-    hist_memory_mb: int = 256           # histograms alive at once; more need extra float passes
+    hist_memory_mb: int = 32            # histograms alive at once; more need extra float passes
 
     def __post_init__(self) -> None:
         ACT_METHODS.get(self.blob_method)

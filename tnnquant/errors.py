@@ -2,6 +2,18 @@
 from __future__ import annotations
 
 
+NAME_CHARS_SHOWN = 120   # a name read from a damaged file can be any length
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters (line feeds, NUL, ...) written as ``\\xNN``."""
+    return "".join(c if c >= " " and c != "\x7f" else f"\\x{ord(c):02x}" for c in text)
+
+
+def _clip(name: str) -> str:
+    return name if len(name) <= NAME_CHARS_SHOWN else name[:NAME_CHARS_SHOWN] + "…"
+
+
 class TnnQuantError(Exception):
     """An error caused by the user's input; the CLI prints ``str(err)`` and exits 1."""
 
@@ -28,9 +40,9 @@ class TnnQuantError(Exception):
         elif self.offset is not None:
             where = f"byte {self.offset}: "
         if self.layer is not None:
-            kind = f"{self.layer_type} " if self.layer_type else "layer "
-            where += f"{kind}'{self.layer}': "
-        return where + self.message
+            kind = f"{_clip(self.layer_type)} " if self.layer_type else "layer "
+            where += f"{kind}'{_clip(self.layer)}': "
+        return one_line(where + self.message)   # names from files may hold line feeds
 
     def located(self, **where) -> "TnnQuantError":
         """Return a copy with the missing location fields filled in."""

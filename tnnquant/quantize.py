@@ -146,6 +146,7 @@ def quantize(graph: Graph, inputs, config: QuantConfig = QuantConfig(),
         scales.update(blob_scales(collector.plans, finished, exact=config.fp32 == "naive"))
         if config.scale_search:
             candidates.update(per_tensor_candidates(collector.plans, finished))
+        del finished   # before the next group's histograms are allocated
     fused.blob_scales = {name: scales[name] for name in collector.plans}
 
     ctx = PassContext(config, fused, batches,

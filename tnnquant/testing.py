@@ -90,15 +90,27 @@ class GraphBuilder:
         return graph
 
 
+# the fp32 kernels ``run_layer`` uses by default; the kernel tests run once with each
+# ("numpy": the layer's numpy kernel, "onnxruntime": its ONNX export, tests/layers/conftest.py)
+RUN_LAYER_KERNELS = "numpy"
+
+
 def run_layer(type_str: str, params: Params | str, *inputs: np.ndarray, resource: Any = None,
-              n_out: int = 1, fp32: str = "fast") -> Any:
-    """Run one layer through the executor: the one-line kernel test (``fp32="naive"``: the
-    layer's NAIVE-order kernel)."""
+              n_out: int = 1, fp32: str | None = None) -> Any:
+    """Run one layer through the executor: the one-line kernel test. ``fp32``: "numpy",
+    "naive" (the layer's NAIVE-order kernel), "onnxruntime" (its ONNX export where it has one
+    for these parameters and shapes; onnxruntime must then run it), default
+    ``RUN_LAYER_KERNELS``."""
+    fp32 = fp32 or RUN_LAYER_KERNELS
     b = GraphBuilder()
     names = [b.input(f"in{i}", x.shape) for i, x in enumerate(inputs)]
     out = b.layer(type_str, names, params, resource, n_out=n_out, name="layer")
     outs = [out] if n_out == 1 else out
-    result = Executor(b.build(outs), fp32=fp32).run({n: x for n, x in zip(names, inputs)})
+    executor = Executor(b.build(outs), fp32="fast" if fp32 == "onnxruntime" else fp32)
+    exported = fp32 == "onnxruntime" and executor.backend == "onnxruntime"
+    result = executor.run({n: x for n, x in zip(names, inputs)})
+    if exported and executor.backend != "onnxruntime":
+        raise AssertionError(f"{type_str}: onnxruntime failed on the exported layer")
     return result[outs[0]] if n_out == 1 else [result[o] for o in outs]
 
 

@@ -530,7 +530,7 @@ def test_iter_batches_concatenates_and_splits(tmp_path):
 
 def test_iter_batches_streams(tmp_path):
     write_txt(tmp_path / "a.txt", np.ones(60))
-    (tmp_path / "b.txt").write_text("broken")
+    (tmp_path / "b.txt").write_text("1 broken")
     batches = iter_batches(list_samples(tmp_path, [spec()]), [spec()], batch_size=1)
     assert next(batches)["data"].sum() == 60    # the bad file is read only when reached
     with pytest.raises(InputError) as err:
@@ -570,3 +570,22 @@ def test_shared_photos_reproduce_golden_tensors():
         got = load_sample(sample, inputs, IMAGENET)["input"]
         want = np.load(golden / (Path(sample.name).stem + ".npy"))
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5, err_msg=sample.name)
+
+
+def test_label_and_class_lists_are_not_samples(tmp_path):
+    """One rule for every sample folder: a .txt whose first word is not a number is a label or
+    class list, skipped with the other non-samples in one warning that says why."""
+    write_txt(tmp_path / "a.txt", np.zeros(60))
+    (tmp_path / "labels.txt").write_text("a.txt 3\n")
+    (tmp_path / "classes.txt").write_text("tench\ngoldfish\n")
+    (tmp_path / "nan.txt").write_text("nan " * 60)   # number-like: a sample, rejected on read
+    (tmp_path / "notes.md").write_text("x")
+    warnings: list[str] = []
+    samples = list_samples(tmp_path, [spec()], warnings.append)
+    assert [s.name for s in samples] == ["a.txt", "nan.txt"]
+    assert warnings == [f"{tmp_path}: skipped 3 entries that are not samples: classes.txt, "
+                        f"labels.txt (text whose first word is not a number: labels or class "
+                        f"names); notes.md (not .txt .npy .jpg .jpeg .png .bmp files)"]
+    with pytest.raises(InputError) as err:
+        load_sample(samples[1], [spec()])
+    one_line(err, "nan.txt:1", "not a finite number")

@@ -17,6 +17,9 @@ X = {"x": (2, 4, 5, 6)}
     ("HardSigmoid", dict(alpha=0.25, beta=0.4), "HardSigmoid"),
     ("HardSigmoid", {}, "HardSigmoid"),
     ("HardSwish", {}, "HardSwish"),
+    ("Elu", dict(alpha=0.7), "Elu"),
+    ("Elu", {}, "Elu"),
+    ("Abs", {}, "Abs"),
 ])
 def test_unary(tmp_path, op, attrs, tnn):
     opset = 14 if op == "HardSwish" else 13

@@ -91,8 +91,22 @@ def test_conv_weight_must_be_constant(tmp_path):
     assert "must be a constant" in convert_error(model, tmp_path)
 
 
-def test_conv_transpose_geometry_refused(tmp_path):
+@pytest.mark.parametrize("attrs", [
+    dict(strides=[2, 3], pads=[1, 1, 1, 1], output_padding=[1, 1]),   # PyTorch's decoders
+    dict(strides=[3, 2], pads=[1, 0, 2, 1], output_padding=[1, 0]),
+    dict(strides=[2, 2], pads=[1, 0, 0, 1]),
+])
+def test_conv_transpose_other_geometry_crops_the_canvas(tmp_path, attrs):
+    model = make_model([node("ConvTranspose", ["x", "w", "b"], kernel_shape=[3, 3], **attrs)],
+                       {"x": (1, 4, 5, 6)}, consts={"w": w(4, 3, 3, 3), "b": w(3)})
+    graph = check(model, tmp_path)
+    assert layer_types(graph) == ["Deconvolution", "StridedSliceV2"]
+    assert graph.layers[0].params.pad_h == graph.layers[0].params.pad_w == 0
+
+
+def test_conv_transpose_past_the_canvas_refused(tmp_path):
+    # output_padding beyond the end pad asks for rows no kernel tap reaches
     model = make_model([node("ConvTranspose", ["x", "w"], strides=[2, 2],
                              output_padding=[1, 0])], {"x": (1, 2, 4, 4)},
                        consts={"w": w(2, 2, 3, 3)})
-    assert "output geometry" in convert_error(model, tmp_path)
+    assert "past the deconvolution's canvas" in convert_error(model, tmp_path)

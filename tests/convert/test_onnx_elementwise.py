@@ -1,5 +1,5 @@
-"""Add / Sub / Mul / Div mappings (blob and constant operands, broadcasting) against
-onnxruntime."""
+"""Add / Sub / Mul / Div / Sum / Max / Min / Pow mappings (blob and constant operands,
+broadcasting) against onnxruntime."""
 from __future__ import annotations
 
 import numpy as np
@@ -45,3 +45,29 @@ def test_integer_constant_becomes_float(tmp_path):
     graph = convert_onnx(save(model, tmp_path))
     x = RNG.standard_normal((1, 2, 3)).astype(np.float32)
     np.testing.assert_array_equal(run(graph, x)["y"], x * 3)
+
+
+@pytest.mark.parametrize("op, tnn", [("Sum", "Add"), ("Max", "Maximum"), ("Min", "Minimum")])
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_variadic(tmp_path, op, tnn, n):
+    inputs = {f"x{i}": (2, 3, 4, 5) if i else (3, 1, 5) for i in range(n)}
+    relus = [node("Relu", [x], f"r{x}") for x in inputs]
+    graph = check(make_model(relus + [node(op, [f"r{x}" for x in inputs])], inputs), tmp_path)
+    # one operand: an identity, removed (its producer writes the output)
+    assert layer_types(graph) == ["ReLU"] * n + ([tnn] if n > 1 else [])
+
+
+@pytest.mark.parametrize("op, tnn", [("Max", "Maximum"), ("Min", "Minimum")])
+def test_max_min_with_a_constant(tmp_path, op, tnn):
+    model = make_model([node(op, ["x", "c"])], {"x": (2, 3, 4, 5)},
+                       consts={"c": RNG.standard_normal((3, 1, 1)).astype(np.float32)})
+    assert layer_types(check(model, tmp_path)) == [tnn]
+
+
+@pytest.mark.parametrize("exponent", [2.0, 0.5, 3.0])
+def test_pow_by_a_constant_is_power(tmp_path, exponent):
+    x = np.abs(RNG.standard_normal((2, 3, 4, 5))).astype(np.float32) + 0.1
+    model = make_model([node("Pow", ["x", "e"])], {"x": x.shape},
+                       consts={"e": np.array(exponent, np.float32)})
+    graph = check(model, tmp_path, feeds={"x": x})
+    assert layer_types(graph) == ["Power"] and graph.layers[0].params.exponent == exponent

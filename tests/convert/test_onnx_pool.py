@@ -64,3 +64,33 @@ def test_maxpool_indices_refused(tmp_path):
     model = make_model([node("MaxPool", ["x"], ["y", "i"], kernel_shape=[2, 2])],
                        {"x": (1, 1, 4, 4)}, outputs=["y", "i"])
     assert "Indices" in convert_error(model, tmp_path)
+
+
+@pytest.mark.parametrize("op, attrs", [
+    ("ReduceSum", dict(axes=[1], keepdims=0)),
+    ("ReduceSum", dict(axes=[-1, 2])),
+    ("ReduceMax", dict(axes=[1, 2, 3], keepdims=0)),
+    ("ReduceMax", {}),
+])
+def test_reduce_sum_max(tmp_path, op, attrs):
+    opset = 11   # axes as an attribute for both
+    graph = check(make_model([node(op, ["x"], **attrs)], {"x": (2, 3, 4, 5)}, opset=opset),
+                  tmp_path)
+    assert layer_types(graph) == [op]
+
+
+def test_reduce_sum_axes_input_opset13(tmp_path):
+    import numpy as np
+    model = make_model([node("ReduceSum", ["x", "a"], keepdims=1)], {"x": (2, 3, 4, 5)},
+                       consts={"a": np.array([1, 3], np.int64)})
+    assert layer_types(check(model, tmp_path)) == ["ReduceSum"]
+
+
+@pytest.mark.parametrize("op", ["AveragePool", "MaxPool"])
+def test_one_window_over_the_whole_map_is_global_pooling(tmp_path, op):
+    # Caffe's global pooling as Caffe2 exported it (Inception v1): a 7x7 kernel over a 6x6 map
+    # with pads 0, 0, 1, 1 -- one window, every input inside it
+    model = make_model([node(op, ["x"], kernel_shape=[7, 7], pads=[0, 0, 1, 1])],
+                       {"x": (1, 3, 6, 6)}, opset=9)
+    graph = check(model, tmp_path)
+    assert layer_types(graph) == ["Pooling"] and graph.layers[0].params.kernel_h == 0

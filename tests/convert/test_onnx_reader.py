@@ -117,8 +117,8 @@ def test_truncated_file(tmp_path):
 
 
 def test_old_opset_refused(tmp_path):
-    model = make_model([node("Relu", ["x"])], {"x": (1, 3)}, opset=6)
-    assert "opset 6 is not supported" in convert_error(model, tmp_path)
+    model = make_model([node("Relu", ["x"])], {"x": (1, 3)}, opset=5)
+    assert "opset 5 is not supported (ONNX opsets 6 to" in convert_error(model, tmp_path)
 
 
 def test_tensor_dims_larger_than_data(tmp_path):
@@ -180,3 +180,11 @@ def test_constant_output_refused(tmp_path):
     model = make_model([node("Relu", ["x"], "r"), node("Identity", ["c"], "y")], {"x": (1, 2)},
                        outputs=["r", "y"], consts={"c": np.ones(2, F32)})
     assert "is a constant" in convert_error(model, tmp_path)
+
+
+@pytest.mark.parametrize("name", ["a\nb", "tab\there", "line\u2028break"])
+def test_names_with_control_characters_refused(tmp_path, name):
+    # found by mutation fuzzing: a newline in a name made every message naming it two lines
+    model = make_model([node("Relu", ["x"], name), node("Relu", [name])], {"x": (1, 3)})
+    message = convert_error(model, tmp_path)
+    assert "holds a control character" in message and repr(name)[1:-1] in message

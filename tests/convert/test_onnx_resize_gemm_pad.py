@@ -138,3 +138,24 @@ def test_pad_refusals(tmp_path, pads, message):
     model = make_model([node("Pad", ["x", "p"])], {"x": (1, 2, 4, 5)},
                        consts={"p": np.array(pads, np.int64)})
     assert message in convert_error(model, tmp_path)
+
+
+@pytest.mark.parametrize("c_shape, beta", [(None, 1.0), ((4,), 1.0), ((4,), 0.5), ((1, 4), 0.0)])
+def test_gemm_of_two_blobs(tmp_path, c_shape, beta):
+    # PyTorch's mm / addmm of two tensors: B is a blob
+    consts = {"c": RNG.standard_normal(c_shape).astype(F32)} if c_shape else {}
+    inputs = ["a", "b", "c"] if c_shape else ["a", "b"]
+    model = make_model([node("Gemm", inputs, beta=beta)], {"a": (2, 3), "b": (3, 4)},
+                       consts=consts)
+    graph = check(model, tmp_path)
+    assert layer_types(graph) == (["MatMul", "Add"] if c_shape and beta else ["MatMul"])
+
+
+def test_gemm_of_two_blobs_with_a_blob_bias(tmp_path):
+    model = make_model([node("Gemm", ["a", "b", "c"])], {"a": (2, 3), "b": (3, 4), "c": (2, 4)})
+    assert layer_types(check(model, tmp_path)) == ["MatMul", "Add"]
+
+
+def test_gemm_of_two_blobs_transposed_refused(tmp_path):
+    model = make_model([node("Gemm", ["a", "b"], transB=1)], {"a": (2, 3), "b": (4, 3)})
+    assert "transB=0" in convert_error(model, tmp_path)

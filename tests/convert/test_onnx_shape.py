@@ -108,6 +108,25 @@ def test_shape_arithmetic_folds_to_a_constant_reshape(tmp_path):
     assert graph.layers[0].params.shape == (0, -1)   # batch written as "copy" like onnx2tnn
 
 
+def test_shapes_after_folding_are_inferred_again(tmp_path):
+    # Paddle's flatten: Shape -> Slice -> Cast -> Concat as a Reshape target; ONNX's data
+    # propagation stops at the Cast, so the Softmax after it has no rank until the folded
+    # target is seen by a second shape inference
+    model = make_model(
+        [node("Shape", ["x"], "shape"),
+         node("Slice", ["shape", "start", "end"], "n"),
+         node("Cast", ["n"], "n32", to=6),
+         node("Cast", ["minus1"], "m32", to=6),
+         node("Concat", ["n32", "m32"], "target32", axis=0),
+         node("Cast", ["target32"], "target", to=7),
+         node("Reshape", ["x", "target"], "flat"),
+         node("Softmax", ["flat"], axis=1)],
+        {"x": (2, 3, 4, 5)},
+        consts={"start": np.array([0], I64), "end": np.array([1], I64),
+                "minus1": np.array([-1], I64)}, opset=11)
+    assert layer_types(check(model, tmp_path)) == ["Reshape", "SoftmaxCaffe"]
+
+
 def test_identity_and_dropout_removed(tmp_path):
     model = make_model([node("Identity", ["x"], "a"), node("Relu", ["a"], "b"),
                         node("Dropout", ["b"], "c"), node("Identity", ["c"])], {"x": (1, 4)})
@@ -125,3 +144,43 @@ def test_reshape_of_runtime_shape_refused(tmp_path):
     model = make_model([node("Reshape", ["x", "s"])], {"x": (2, 6), "s": (2,)})
     message = convert_error(model, tmp_path)
     assert "must be a constant" in message or "dynamic" in message
+
+
+def test_tile(tmp_path):
+    model = make_model([node("Tile", ["x", "r"])], {"x": (1, 2, 3, 4)},
+                       consts={"r": np.array([2, 1, 3, 1], I64)})
+    assert layer_types(check(model, tmp_path)) == ["Tile"]
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (3, 1, 5), (1, 1, 1, 1, 5)])
+def test_expand(tmp_path, shape):
+    model = make_model([node("Expand", ["x", "s"])], {"x": (3, 1, 5)},
+                       consts={"s": np.array(shape, I64)})
+    assert layer_types(check(model, tmp_path)) == ["Expand"]
+
+
+@pytest.mark.parametrize("indices, axis", [(np.array(1, I64), 1), (np.array([2, -1, 0], I64), 2),
+                                           (np.array([[0, 1], [1, 0]], I64), 0)])
+def test_gather_constant_indices(tmp_path, indices, axis):
+    # x[:, 1] (a 0-d index drops the axis), negative indices, several dims of indices
+    model = make_model([node("Gather", ["x", "i"], axis=axis)], {"x": (2, 3, 4)},
+                       consts={"i": indices})
+    graph = check(model, tmp_path)
+    assert layer_types(graph) == ["Gather"]
+    assert graph.resources[graph.layers[0].name].indices.data.min() >= 0
+
+
+def test_gather_constant_table_is_an_embedding(tmp_path):
+    table = np.random.default_rng(6).standard_normal((10, 4)).astype(np.float32)
+    model = make_model([node("Relu", ["x"], "r"), node("Gather", ["t", "idx"], "g"),
+                        node("Add", ["g", "r"])], {"x": (1, 3, 4), "idx": (1, 3)},
+                       consts={"t": table})
+    model.graph.input[1].type.tensor_type.elem_type = onnx_int64()
+    feeds = {"x": np.zeros((1, 3, 4), np.float32), "idx": np.array([[7, 0, 9]], I64)}
+    graph = check(model, tmp_path, feeds=feeds)
+    assert layer_types(graph) == ["ReLU", "Gather", "Add"]
+
+
+def onnx_int64() -> int:
+    from onnx import TensorProto
+    return TensorProto.INT64

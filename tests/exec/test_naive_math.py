@@ -241,10 +241,18 @@ def test_seq_matmul_strided_operands_and_out_view():
 
 
 def test_seq_matmul_is_not_blas():
-    """The same products summed by BLAS (pairwise/FMA) differ: the test data can tell."""
+    """The same products summed in another order (reversed), or exactly and rounded once (what
+    BLAS's blocked FMA sums approach), differ: the test data can tell the NAIVE order from
+    others. Not compared with ``a @ b`` itself: whether a BLAS kernel set sums a product this
+    small in k order depends on the machine (OpenBLAS's Sandybridge kernels do)."""
     rng = np.random.default_rng(6)
     a, b = adversarial((1, 8, 200), rng), adversarial((1, 200, 50), rng)
-    assert not np.array_equal(seq_matmul(a, b), a @ b)
+    products = (a[:, :, :, None] * b[:, None, :, :]).astype(F32)   # (1, 8, 200, 50)
+    reversed_order = np.cumsum(products[:, :, ::-1], axis=2, dtype=F32)[:, :, -1]
+    rounded_once = (a.astype(np.float64) @ b.astype(np.float64)).astype(F32)
+    naive = seq_matmul(a, b)
+    assert not np.array_equal(naive, reversed_order)
+    assert not np.array_equal(naive, rounded_once)
 
 
 def test_seq_matmul_edge_sizes():

@@ -240,6 +240,42 @@ def test_bad_proto(tmp_path, text, message):
     assert message in str(err)
 
 
+@pytest.mark.parametrize("layers, message", [
+    ('"ReLU a 1 1 x r ,"\n',
+     ":7: ReLU 'a': output blob 'r' is already produced by ReLU 'r' (line 6)"),
+    ('"ReLU a 1 1 r x ,"\n', ":7: ReLU 'a': output blob 'x' is a network input"),
+    ('"ReLU a 1 1 a a ,"\n', ":7: ReLU 'a': the graph has a cycle: a -> a"),
+    ('"ReLU a 1 1 c2 a ,"\n"ReLU b 1 1 a b ,"\n"ReLU c 1 1 b c2 ,"\n',
+     ":7: ReLU 'a': the graph has a cycle: a -> b -> c -> a"),
+])
+def test_blobs_with_two_producers_and_cycles(tmp_path, layers, message):
+    """Rejected at load, naming the layer where it shows (spec model-format §1.7: every blob
+    has one producer and TNN runs layers in file order)."""
+    err = proto_error(tmp_path, HEADER + layers)
+    assert message in str(err), str(err)
+
+
+def test_layers_out_of_file_order_still_load(tmp_path):
+    """A layer reading a blob a later line produces is no cycle: it loads (and runs in
+    dependency order)."""
+    path = tmp_path / "order.tnnproto"
+    path.write_text(HEADER.replace('"ReLU r 1 1 c r ,"\n', '"ReLU r 1 1 a r ,"\n'
+                                                          '"ReLU a 1 1 x a ,"\n'))
+    graph = load_proto(path)
+    assert [layer.name for layer in graph.topo_order()] == ["a", "r"]
+
+
+@pytest.mark.parametrize("dims, message", [
+    ("4 1 3 0 8", "input 'x': dims 1 3 0 8: every dimension must be at least 1"),
+    ("4 1 -3 8 8", "input 'x': dims 1 -3 8 8: every dimension must be at least 1"),
+    ("4 1 3 65536 65536", "input 'x': dims 1x3x65536x65536 make a tensor of 1.29e+10 elements; "
+                          "TNN holds at most 2^31 - 1"),
+])
+def test_input_dims_that_no_tensor_can_hold(tmp_path, dims, message):
+    err = proto_error(tmp_path, HEADER.replace("x 4 1 3 8 8 0", f"x {dims} 0"))
+    assert ":2: " + message in str(err), str(err)
+
+
 def test_long_blob_list_is_fine(tmp_path):
     """TNN ignores line 3 (spec §1.5), so its length does not matter: real files exceed 4095."""
     text = HEADER.replace('" c r x ,"', '"' + " c r x" * 1000 + ' ,"')

@@ -149,3 +149,16 @@ def test_float_filter_is_refused():
     with pytest.raises(ValueError, match="the int8 kernel needs an INT8 filter"):
         run_int8_layer("QuantizedConvolution", params(1, 2, 2, 1), np.zeros((1, 2, 3, 3),
                        np.int8), resource=res, scales=[[1.0]], out_scales=[[1.0]])
+
+
+def test_zero_dilation_runs_on_x86():
+    """A damaged proto's dilation 0 (every tap on one pixel) is not an ONNX geometry: the x86
+    kernel runs it in numpy instead of failing in onnxruntime (found by fuzzing)."""
+    rng = np.random.default_rng(7)
+    p = params(1, 4, 5, 3, pad=1, dilation=0)
+    res = int8_conv(rng, 5, 4, 3)
+    x = rng.integers(-128, 128, (1, 4, 6, 6)).astype(np.int8)
+    s_in, s_out = np.array([0.02], f32), rng.uniform(0.01, 0.03, 5).astype(f32)
+    got = run_int8_layer("QuantizedConvolution", p, x, resource=res, scales=[s_in],
+                         out_scales=[s_out], device="x86")
+    np.testing.assert_array_equal(got, expected(x, res, p, s_out, "x86"))

@@ -174,3 +174,64 @@ def test_unwritable_output_leaves_nothing(model, tmp_path):
                tmp_path)
     assert_one_line_error(proc, "cannot write")
     assert not list((tmp_path).glob("*.quantized.*"))
+
+
+def labelled_eval_folder(folder: Path, rng) -> Path:
+    """An evaluation folder as datasets ship them: samples, labels.txt and classes.txt."""
+    folder.mkdir()
+    for i in range(2):
+        np.save(folder / f"img{i}.npy", rng.normal(size=(3, 12, 12)).astype(np.float32))
+    (folder / "labels.txt").write_text("img0.npy 1\nimg1.npy 0\n")
+    (folder / "classes.txt").write_text("tench\ngoldfish\n")
+    return folder
+
+
+def test_eval_folder_with_label_files(model, tmp_path):
+    """labels.txt / classes.txt are not samples (calib.inputs.not_a_sample): skipped, said once,
+    the summary is printed, exit 0."""
+    proto, weights, calib = model
+    folder = labelled_eval_folder(tmp_path / "eval", np.random.default_rng(1))
+    proc = run(["-p", proto, "-m", weights, "-i", calib, "--eval", folder, "-o", "q"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "accuracy of the int8 model" in proc.stdout and "on 2 samples" in proc.stdout
+    skips = [line for line in proc.stderr.splitlines() if "skipped" in line]
+    assert skips == [f"warning: {folder}: skipped 2 entries that are not samples: classes.txt, "
+                     f"labels.txt (text whose first word is not a number: labels or class "
+                     f"names)"]
+
+
+def test_calibration_folder_read_twice_warns_once(model, tmp_path):
+    """Without --eval the calibration folder is also the evaluation folder: one warning."""
+    proto, weights, calib = model
+    (calib / "notes.md").write_text("calibration photos of the lab, 2024")
+    proc = run(["-p", proto, "-m", weights, "-i", calib, "-o", "q"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("notes.md") == 1, proc.stderr
+
+
+def test_bad_eval_folder_fails_before_writing(model, tmp_path):
+    proto, weights, calib = model
+    (tmp_path / "empty").mkdir()
+    for folder, needle in ((tmp_path / "missing", "no such folder"),
+                           (tmp_path / "empty", "no sample files")):
+        proc = run(["-p", proto, "-m", weights, "-i", calib, "--eval", folder, "-o", "q"],
+                   tmp_path)
+        assert_one_line_error(proc, str(folder), needle)
+        assert not list(tmp_path.glob("q.quantized.*"))
+
+
+def test_eval_problem_after_writing_is_a_warning(model, tmp_path):
+    """A sample that only fails when read (a corrupt image) cannot be seen before the model is
+    written: the model is kept, the summary is skipped with a warning, exit 0."""
+    proto, weights, calib = model
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    np.save(folder / "a.npy", np.zeros((3, 12, 12), np.float32))
+    (folder / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    proc = run(["-p", proto, "-m", weights, "-i", calib, "--eval", folder, "-o", "q"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert (tmp_path / "q.quantized.tnnproto").exists() and (tmp_path / "q.quantized.tnnmodel").exists()
+    warning = [line for line in proc.stderr.splitlines() if "no accuracy summary" in line]
+    assert len(warning) == 1 and "b.png" in warning[0] and "cannot decode" in warning[0]
+    assert warning[0].endswith("the model files are written")

@@ -29,7 +29,7 @@ from tnnquant.report.render import _added, _num, _pct
 
 from html_case import html_case, html_report  # noqa: F401  (fixtures)
 
-REPO = Path(tnnquant.__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 class Tables(HTMLParser):

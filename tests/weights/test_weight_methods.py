@@ -3,6 +3,7 @@ the real TNN tool's quantized models in ../shared (skipped when absent)."""
 from __future__ import annotations
 
 import math
+import warnings
 from fractions import Fraction
 
 import numpy as np
@@ -20,7 +21,7 @@ from tnnquant.weights import (
     weight_method_by_code,
 )
 from tnnquant.weights.methods import WeightRangeError
-from tnnquant.weights.methods.admm import admm_solve, seq_sum
+from tnnquant.weights.methods.admm import admm_solve, admm_step, seq_sum
 from tnnquant.exec.int8_math import rhaz
 
 F32 = np.float32
@@ -93,6 +94,18 @@ def test_minmax_formula():
     assert s[2] == 0 and not q[2].any() and q[3, 5] == 127
 
 
+def test_minmax_subnormal_row_saturates_quietly():
+    """A row whose maximum is subnormal (seen in a shipped PP-OCR model): 1/S overflows to inf
+    as in TNN's f32 arithmetic, so its weights saturate to ±127 and its zeros stay 0, with no
+    numpy warning."""
+    w = np.array([[3e-40, -1e-40, 0], [1, 0.5, -0.25]], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        q, s, _ = WEIGHT_METHODS.get("minmax")(w)
+    assert q[0].tolist() == [127, -127, 0] and q[1].tolist() == [127, 64, -32]
+    assert s[0] == F32(F32(3e-40) / F32(127)) and s[0] > 0
+
+
 # --- ADMM ----------------------------------------------------------------------------------------
 
 
@@ -132,6 +145,24 @@ def test_admm_equals_literal_iterations():
                 if n == 1000 and so == s[o] and qo.tolist() == q[o].tolist():
                     break  # fixed point reached: the remaining literal steps repeat it
             assert qo.tolist() == q[o].tolist() and so == s[o], (n, o)
+
+
+def test_admm_step_rounds_half_away_from_zero_in_f32():
+    """t = w / f32(1 + eps) = w: every rounding corner, against RHAZ and the clamp; 0.49999997
+    (which ``t + 0.5`` in f32 rounds to 1) included."""
+    corners = [0.49999997, 0.5, 0.50000006, 1.4999999, 1.5, 2.5, 126.5, 126.49999, 127.49999,
+               127.5, 300.0, 0.0, -0.0, 1e-30]
+    w = np.array([c * sign for c in corners for sign in (1, -1)], F32)
+    q_t, _ = admm_step(w[:, None], np.ones(1, F32))
+    assert q_t[:, 0].tolist() == [min(max(rhaz_exact(v), -127.0), 127.0) for v in w]
+
+
+def test_admm_blocks_of_rows_on_threads_equal_one_block(monkeypatch):
+    w = weights(3, rows=40, k=27)
+    whole = admm_solve(w, threads=1)
+    monkeypatch.setattr("tnnquant.weights.methods.admm._ROWS_PER_TASK", 7)
+    for got, ref in zip(admm_solve(w, threads=2), whole):
+        np.testing.assert_array_equal(got, ref)
 
 
 def test_admm_init_is_divided_in_double():

@@ -14,6 +14,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from ..errors import TnnQuantError
 from ..exec.executor import Executor
 from ..ir.graph import BlobScale, Graph, Layer
 from ..layers.inner_product import InnerProduct
@@ -67,7 +68,8 @@ class _Pass:
             o.update(x)
 
 
-DEFAULT_HIST_BUDGET = 256 << 20   # bytes of histograms alive at once (QuantConfig.hist_memory_mb)
+DEFAULT_HIST_BUDGET = 32 << 20   # bytes of histograms alive at once (QuantConfig.hist_memory_mb)
+OBSERVED_BYTES = 16 << 20   # observed blobs of one executor run (batches are split to fit)
 
 
 class StatsCollector:
@@ -88,8 +90,8 @@ class StatsCollector:
         self.samples = 0
         self.hist_budget_bytes = hist_budget_bytes
 
-    def _plan(self, name: str, x: np.ndarray) -> BlobPlan:
-        dims = (1,) + tuple(x.shape[1:])
+    def _plan(self, name: str, shape: tuple[int, ...]) -> BlobPlan:
+        dims = (1,) + tuple(shape[1:])
         return BlobPlan(name, dims, self.per_tensor_blobs or self.forced[name],
                         effective_method(self.method, dims, name in self.network_inputs))
 
@@ -106,22 +108,44 @@ class StatsCollector:
         10-20k channels): each group costs one more float pass over the samples, and is
         yielded, and can be dropped, before the next one is allocated.
         """
+        try:
+            yield from self._run(batches, progress)
+        except MemoryError as err:
+            raise TnnQuantError(f"out of memory for the calibration statistics ({err}); a "
+                                f"smaller --batch or --hist-memory needs less") from None
+
+    def _run(self, batches: Batches, progress: Progress | None
+             ) -> Iterator[dict[str, BlobStats]]:
         executor = Executor(self.graph, fp32=self.fp32)
 
-        def make_pass1(name: str, x: np.ndarray) -> list:
-            self.shapes[name] = (1,) + tuple(x.shape[1:])
-            if name not in self.forced:
-                return []
-            plan = self.plans[name] = self._plan(name, x)
+        def make_pass1(name: str, shape: tuple[int, ...]) -> list:
+            self.shapes[name] = (1,) + tuple(shape[1:])
+            plan = self.plans[name] = self._plan(name, shape)
             observers: list = [RangeObserver(plan.slots)]
             if "aciq_means" in self._needs(plan):
                 observers.append(AciqMeansObserver(plan.slots))
             return observers
 
-        pass1 = _Pass(make_pass1)
-        self.samples = self._forward(executor, batches, pass1.hook, "ranges", progress)
-        self.ranges = {n: obs[0].result() for n, obs in pass1.observers.items() if obs}
-        means = {n: obs[1].result() for n, obs in pass1.observers.items() if len(obs) > 1}
+        if "aciq_means" in ACT_METHODS.get(self.method).needs:
+            pass1 = _Pass(lambda name, x: make_pass1(name, x.shape))
+            self.samples = self._forward(executor, batches, pass1.hook, "ranges", progress,
+                                         set(self.forced))
+            observers = pass1.observers
+        else:   # ranges only: the executor reduces each blob where it is made
+            observers = {}
+            self.samples = 0
+            for batch in batches():
+                for part in self._parts(executor, batch, ()):
+                    for name, (lo, hi, shape) in executor.extremes(part, self.forced).items():
+                        obs = observers.get(name) or observers.setdefault(
+                            name, make_pass1(name, shape))
+                        obs[0].update_extremes(lo, hi, int(np.prod(shape[2:])))
+                self.samples += len(next(iter(batch.values())))
+                if progress:
+                    progress("ranges", self.samples)
+        executor.release()   # the scales are computed between passes: free its memory
+        self.ranges = {n: obs[0].result() for n, obs in observers.items()}
+        means = {n: obs[1].result() for n, obs in observers.items() if len(obs) > 1}
 
         need_hist = [n for n, plan in self.plans.items() if "histogram" in self._needs(plan)]
         yield {n: BlobStats(self.ranges[n], None, means.get(n))
@@ -133,7 +157,8 @@ class StatsCollector:
                                                             HistogramObserver(self.ranges[name]))]
                           if name in group else [])
             stage = "histograms" if len(groups) == 1 else f"histograms {k + 1}/{len(groups)}"
-            self._forward(executor, batches, pass2.hook, stage, progress)
+            self._forward(executor, batches, pass2.hook, stage, progress, group)
+            executor.release()
             yield {n: BlobStats(self.ranges[n], hists[n].result(), means.get(n)) for n in group}
 
     def _histogram_groups(self, names: list[str]) -> list[set[str]]:
@@ -150,12 +175,28 @@ class StatsCollector:
             used += size
         return groups
 
-    @staticmethod
-    def _forward(executor: Executor, batches: Batches, hook, stage: str,
-                 progress: Progress | None) -> int:
+    def _parts(self, executor: Executor, batch: dict[str, np.ndarray], observe
+               ) -> Iterator[dict[str, np.ndarray]]:
+        """``batch`` in the pieces the executor runs best. onnxruntime runs one sample as
+        fast per sample as a batch, while the activations it allocates, and the observed
+        blobs it returns all at once, grow with the batch: it gets one sample at a time. The
+        numpy kernels prefer batches, kept to ``OBSERVED_BYTES`` of observed blobs."""
+        if executor.backend == "onnxruntime":
+            step = 1
+        else:
+            per_sample = sum(int(np.prod(self.shapes.get(b, (1,)))) * 4 for b in observe)
+            step = max(1, OBSERVED_BYTES // max(per_sample, 1))
+        n = len(next(iter(batch.values())))
+        for i in range(0, n, step):
+            yield {k: v[i:i + step] for k, v in batch.items()}
+
+    def _forward(self, executor: Executor, batches: Batches, hook, stage: str,
+                 progress: Progress | None, observe: set[str]) -> int:
+        """One pass over the samples, ``hook`` seeing the ``observe`` blobs."""
         done = 0
         for batch in batches():
-            executor.run(batch, hooks=[hook])
+            for part in self._parts(executor, batch, observe):
+                executor.run(part, hooks=[hook], observe=observe)
             done += len(next(iter(batch.values())))
             if progress:
                 progress(stage, done)

@@ -28,8 +28,11 @@ slightly.
 
 Folder layout
 -------------
-Single-input model: the calibration folder holds the sample files directly. Sub-folders and
-files of other types are skipped with a warning.
+Single-input model: the calibration folder holds the sample files directly. Sub-folders,
+files of other types and ``.txt`` files whose first word is not a number (label lists, class
+names) are skipped, with one warning per folder that names them and says why
+(:func:`not_a_sample`). Calibration, evaluation (``--eval``) and ``compare`` read folders by
+this same rule.
 
 Multi-input model: the calibration folder holds one sub-folder per network input, named after
 the input with every character other than an ASCII letter, a digit, ``.``, ``_`` or ``-``
@@ -42,20 +45,25 @@ folder are then skipped with a warning.
 """
 from __future__ import annotations
 
+import io
 import itertools
 import logging
 import math
+import os
 import re
+import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import numpy as np
-from PIL import Image
 
 from ..errors import ConfigError, InputError
 from ..ir.graph import InputSpec
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +74,9 @@ SAMPLE_EXTENSIONS = TEXT_EXTENSIONS + NPY_EXTENSIONS + IMAGE_EXTENSIONS
 
 Warn = Callable[[str], None]
 
-_BILINEAR = getattr(Image, "Resampling", Image).BILINEAR  # Pillow < 9.1 has no Resampling
 _NUMBER_BYTES = b"0123456789+-.eE"  # everything else in a .txt number token is garbage
 _FLOAT_SYNTAX = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]")
-# Pillow errors for corrupt or unsupported image files; it has no common base class for them
-_IMAGE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError,
-                 Image.DecompressionBombError)
 
 
 @dataclass(frozen=True)
@@ -176,18 +180,54 @@ def _entries(folder: Path) -> list[Path]:
         raise InputError(f"cannot list the folder: {e.strerror or e}", path=str(folder)) from None
 
 
+_TEXT_SNIFF_BYTES = 256   # enough for the first word of a .txt
+
+
+def not_a_sample(path: Path) -> str | None:
+    """Why a folder entry is not a sample (None: it is one). The one rule every sample folder
+    follows (calibration, ``--eval``, ``compare``): a sample is a file with a sample extension,
+    except a ``.txt`` whose first word is not a number, which is a label list or class names
+    (``labels.txt``, ``classes.txt`` of an evaluation folder), not a tensor."""
+    if path.is_dir():
+        return "folders"
+    if not path.is_file() or path.suffix.lower() not in SAMPLE_EXTENSIONS:
+        return f"not {' '.join(SAMPLE_EXTENSIONS)} files"
+    if path.suffix.lower() in TEXT_EXTENSIONS:
+        try:
+            with open(path, "rb") as f:
+                head = f.read(_TEXT_SNIFF_BYTES).split(None, 1)
+        except OSError:
+            return None   # read (and reported, with the reason) as a sample
+        if head and not _parses_as_float(head[0]):
+            return "text whose first word is not a number: labels or class names"
+    return None
+
+
+def _parses_as_float(token: bytes) -> bool:
+    """Number-like (NaN and Inf included: such a sample is read, and rejected with its line)."""
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
 def _sample_files(folder: Path, entries: list[Path], warn: Warn) -> list[Path]:
-    """The sample files among ``entries``; warns about the rest, fails if none are left."""
-    files, skipped = [], []
+    """The sample files among ``entries``; says once what it skipped and why, fails if none
+    are left."""
+    files, skipped = [], {}
     for p in entries:
-        if p.is_file() and p.suffix.lower() in SAMPLE_EXTENSIONS:
+        reason = not_a_sample(p)
+        if reason is None:
             files.append(p)
         else:
-            skipped.append(p.name + ("/" if p.is_dir() else ""))
+            skipped.setdefault(reason, []).append(p.name + ("/" if p.is_dir() else ""))
     if skipped:
-        shown = ", ".join(skipped[:5]) + (", ..." if len(skipped) > 5 else "")
-        warn(f"{folder}: skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} "
-             f"that are not sample files ({' '.join(SAMPLE_EXTENSIONS)}): {shown}")
+        n = sum(map(len, skipped.values()))
+        groups = "; ".join(", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+                           + f" ({reason})" for reason, names in skipped.items())
+        what = "entry that is not a sample" if n == 1 else "entries that are not samples"
+        warn(f"{folder}: skipped {n} {what}: {groups}")
     if not files:
         raise InputError(f"no sample files ({' '.join(SAMPLE_EXTENSIONS)}) in the folder",
                          path=str(folder))
@@ -240,17 +280,36 @@ def _file_count(path: Path, spec: InputSpec) -> int:
     """Samples held by one file: N for a .npy (from its header), 1 otherwise."""
     if path.suffix.lower() not in NPY_EXTENSIONS:
         return 1
+    return _npy_header(path, spec)[0]
+
+
+_NPY_HEADER_BYTES = 1 << 16   # numpy refuses headers over 10000 bytes; read no more than this
+
+
+def _npy_header(path: Path, spec: InputSpec) -> tuple[int, tuple[int, ...], np.dtype]:
+    """(N, shape, dtype) of a .npy, from its header, checked against the input and against
+    the file size before anything is allocated (a damaged header can claim any length)."""
     try:
+        size = path.stat().st_size
         with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            shape, _, dtype = read_header(f)
+            head = io.BytesIO(f.read(min(size, _NPY_HEADER_BYTES)))
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror or e}", path=str(path)) from None
-    except ValueError as e:
-        raise InputError(f"not a valid .npy file ({e})", path=str(path)) from None
-    return _npy_batch(shape, dtype, spec, path)
+    try:
+        version = np.lib.format.read_magic(head)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read_header(head)
+    except Exception as e:   # numpy parses the header text with ast: any failure means damage
+        raise InputError(f"not a valid .npy file ({type(e).__name__}: {e})",
+                         path=str(path)) from None
+    n = _npy_batch(shape, dtype, spec, path)
+    data_bytes = math.prod(shape) * dtype.itemsize
+    if head.tell() + data_bytes != size:
+        raise InputError(f"the header describes {data_bytes} bytes of {dtype} values of shape "
+                         f"{shape}, the file holds {size - head.tell()} after the header",
+                         path=str(path))
+    return n, shape, dtype
 
 
 def _npy_batch(shape: tuple[int, ...], dtype: np.dtype, spec: InputSpec, path: Path) -> int:
@@ -329,14 +388,38 @@ def read_input_file(path: str | Path, spec: InputSpec,
     """Read one .txt, .npy or image file for ``spec``: float32 (N, *dims[1:])."""
     path = Path(path)
     ext = path.suffix.lower()
-    if ext in TEXT_EXTENSIONS:
-        return read_text(path, spec)
-    if ext in NPY_EXTENSIONS:
-        return read_npy(path, spec)
-    if ext in IMAGE_EXTENSIONS:
+    if ext not in SAMPLE_EXTENSIONS:
+        raise InputError(f"unsupported file type '{path.suffix}' (expected one of "
+                         f"{' '.join(SAMPLE_EXTENSIONS)})", path=str(path))
+    check_fits_memory(spec)
+    try:
+        if ext in TEXT_EXTENSIONS:
+            return read_text(path, spec)
+        if ext in NPY_EXTENSIONS:
+            return read_npy(path, spec)
         return read_image(path, spec, preprocess)
-    raise InputError(f"unsupported file type '{path.suffix}' (expected one of "
-                     f"{' '.join(SAMPLE_EXTENSIONS)})", path=str(path))
+    except MemoryError:
+        raise InputError(f"out of memory reading a sample for input '{spec.name}' (dims "
+                         f"{'x'.join(map(str, spec.dims))})", path=str(path)) from None
+
+
+def physical_memory() -> int | None:
+    """Bytes of RAM of this machine, if the platform says."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_fits_memory(spec: InputSpec) -> None:
+    """Refuse an input whose float32 tensor (one sample) is larger than this machine's memory,
+    before anything is decoded or resized to it."""
+    nbytes = math.prod(spec.dims[1:]) * 4
+    memory = physical_memory()
+    if memory is not None and nbytes > memory:
+        raise InputError(f"input '{spec.name}' has dims {'x'.join(map(str, spec.dims))}: one "
+                         f"sample takes {nbytes / 2**30:.1f} GiB as float32, more than this "
+                         f"machine's {memory / 2**30:.1f} GiB of memory")
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -426,16 +509,15 @@ def _decimal_to_float32(tokens: list[bytes], values: np.ndarray) -> np.ndarray:
 
 def read_npy(path: Path, spec: InputSpec) -> np.ndarray:
     """A .npy of dims[1:] or (N, *dims[1:]): float32 (N, *dims[1:])."""
+    n, shape, _ = _npy_header(path, spec)   # checked before np.load allocates anything
     try:
         array = np.load(path, allow_pickle=False)
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror or e}", path=str(path)) from None
     except ValueError as e:
         raise InputError(f"not a valid .npy file ({e})", path=str(path)) from None
-    if not isinstance(array, np.ndarray):
-        array.close()
-        raise InputError("is an .npz archive, not a .npy array", path=str(path))
-    n = _npy_batch(array.shape, array.dtype, spec, path)
+    if not isinstance(array, np.ndarray) or array.shape != shape:
+        raise InputError("changed while it was read", path=str(path))
     with np.errstate(over="ignore"):
         out = np.ascontiguousarray(array, dtype=np.float32).reshape((n,) + tuple(spec.dims[1:]))
     finite = np.isfinite(out)
@@ -461,14 +543,27 @@ def read_image(path: Path, spec: InputSpec, preprocess: Preprocess) -> np.ndarra
         raise InputError(f"image inputs need a 1-, 3- or 4-channel input; input "
                          f"'{spec.name}' has {channels} channels", path=str(path))
     mean, scale = preprocess.channel_values(channels)
+    from PIL import Image   # only image inputs need Pillow (imported on demand: start-up time)
+    # Pillow errors for corrupt or unsupported image files; it has no common base class for them
+    image_errors = (OSError, SyntaxError, ValueError, EOFError, IndexError,
+                    Image.DecompressionBombError)
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():   # Pillow warns above its limit; we refuse instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)      # reads the header only
+        with image:
+            w, h = image.size
+            limit = Image.MAX_IMAGE_PIXELS   # None when an application lifted it
+            if limit and w * h > limit:
+                raise InputError(f"the image claims {w}x{h} pixels, more than Pillow's "
+                                 f"decompression-bomb limit of {limit}", path=str(path))
             pixels = _decode(image, channels)            # (h, w, C) uint8
-    except _IMAGE_ERRORS as e:
+    except image_errors as e:
         raise InputError(f"cannot decode image: {e}", path=str(path)) from None
     if pixels.shape[:2] != (height, width):
         # channel by channel, as TNN's resizer does: Pillow would premultiply RGBA by alpha
-        planes = [np.asarray(Image.fromarray(pixels[..., c]).resize((width, height), _BILINEAR))
+        bilinear = getattr(Image, "Resampling", Image).BILINEAR  # Pillow < 9.1: no Resampling
+        planes = [np.asarray(Image.fromarray(pixels[..., c]).resize((width, height), bilinear))
                   for c in range(channels)]
     else:
         planes = [pixels[..., c] for c in range(channels)]
@@ -479,8 +574,9 @@ def read_image(path: Path, spec: InputSpec, preprocess: Preprocess) -> np.ndarra
     return ((chw - mean[:, None, None]) * scale[:, None, None])[None]
 
 
-def _decode(image: Image.Image, channels: int) -> np.ndarray:
+def _decode(image: "Image.Image", channels: int) -> np.ndarray:
     """Pixels as (h, w, channels) uint8 with stb_image's conversions (spec int8 §3.5 step 1)."""
+    from PIL import Image
     if channels == 1 and image.format == "JPEG":
         image.draft("L", None)   # like stb, take a colour JPEG's decoded luma plane
     image.load()

@@ -26,7 +26,7 @@ VALID_ABSMAX = 1e-5  # a channel is valid iff max-abs > 1e-5, compared in double
 EMPTY_BIN = np.float32(1e-7)  # every f32 bin starts at f32(1e-7) (spec int8 §5.3)
 ONE_COUNT_BIN = np.float32(1 + 2.0 ** -23)  # f32(1e-7 + 1) (spec int8 §5.4)
 COUNTER_SATURATION = 2 ** 24  # f32 counters stop growing at 2^24 (spec int8 §5.4)
-_SPARSE_UPDATE = 8  # below C·2048/8 elements an update uses np.add.at instead of np.bincount
+_FLUSH_CHANNELS = 128  # channels counted per np.bincount (its int64 output: 2 MB)
 
 
 # --- shared helpers -----------------------------------------------------------------------
@@ -142,12 +142,34 @@ class BlobStats:
 # --- observers ------------------------------------------------------------------------------
 
 
+def extremes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per batch item and channel, the min and max of a batch ``(N, C, ...)`` over its other
+    axes: float32 ``(N, C)`` arrays (rank 1 ``(N,)`` counts as one channel). NaN is never
+    picked (TNN's strict comparisons never take it): a row gives NaN only when it holds
+    nothing else. Rows without elements give (+inf, -inf)."""
+    x = np.asarray(x)
+    if x.ndim == 0:
+        raise ValueError("expected a batch (N, C, ...), got a scalar")
+    x3 = x.reshape(x.shape[0], x.shape[1] if x.ndim > 1 else 1, -1)
+    if x3.shape[2] == 0:
+        shape = x3.shape[:2]
+        return np.full(shape, np.inf, np.float32), np.full(shape, -np.inf, np.float32)
+    lo = x3.min(axis=2).astype(np.float32, copy=False)
+    hi = x3.max(axis=2).astype(np.float32, copy=False)
+    nan = np.isnan(lo) | np.isnan(hi)
+    if nan.any():
+        lo[nan] = np.fmin.reduce(x3[nan], axis=1)
+        hi[nan] = np.fmax.reduce(x3[nan], axis=1)
+    return lo, hi
+
+
 class RangeObserver:
     """Per-channel min / max with TNN's (1e6, -1e6) init and strict comparisons (spec §5.1).
 
     Vectorized over the batch; equal to TNN's sequential ``if v < min: min = v`` update,
     including its quirks (values beyond ±1e6 never move the "wrong" end, NaN never moves
-    anything).
+    anything). ``update_extremes`` takes the per-item, per-channel extremes instead of the
+    batch (an executor may compute them where the blob is made).
     """
 
     def __init__(self, channels: int) -> None:
@@ -162,20 +184,25 @@ class RangeObserver:
 
     def update(self, x: np.ndarray) -> None:
         """Add a batch ``(N, C, ...)`` of calibration files."""
-        x3, merged = _as_ncl(x, self.channels, "RangeObserver")
+        x3, _ = _as_ncl(x, self.channels, "RangeObserver")
+        lo, hi = extremes(x3)
+        self.update_extremes(lo, hi, x3.shape[2])
+
+    def update_extremes(self, lo: np.ndarray, hi: np.ndarray, numel: int) -> None:
+        """Add a batch given by its ``extremes`` (float32 ``(N, C)`` each) and the element
+        count per channel of one item, ``numel``."""
+        n, c = lo.shape
+        if self.channels not in (c, 1):
+            raise ValueError(f"RangeObserver: built for {self.channels} channels, got {c}")
+        merged = self.channels == 1 and c != 1
         self._merged |= merged
-        self._numel = x3.shape[1] * x3.shape[2] if merged else x3.shape[2]
-        self._files += x3.shape[0]
-        if x3.size == 0:
+        self._numel = c * numel if merged else numel
+        self._files += n
+        if n == 0 or numel == 0:
             return
-        axes = None if merged else (0, 2)
-        lo = np.min(x3, axis=axes)
-        hi = np.max(x3, axis=axes)
-        if np.isnan(lo).any() or np.isnan(hi).any():  # NaN never wins a strict comparison
-            rows = x3.reshape(1, -1) if merged else x3.transpose(1, 0, 2).reshape(x3.shape[1], -1)
-            lo, hi = np.fmin.reduce(rows, axis=1), np.fmax.reduce(rows, axis=1)
-        lo = np.reshape(lo, -1)
-        hi = np.reshape(hi, -1)
+        # fmin/fmax skip NaN: a slot moves only when some element was a number
+        lo = np.fmin.reduce(lo.reshape(-1) if merged else lo, axis=0)
+        hi = np.fmax.reduce(hi.reshape(-1) if merged else hi, axis=0)
         self._min = np.where(lo < self._min, lo, self._min).astype(np.float32)
         self._max = np.where(hi > self._max, hi, self._max).astype(np.float32)
 
@@ -243,61 +270,90 @@ class HistogramObserver:
     counts take the memory of TNN's f32 bins and cannot overflow; ``Histogram.bins()`` maps
     them through TNN's f32 counter semantics.
     NaN elements are not counted (TNN's behaviour on NaN is undefined).
+
+    ``update`` turns a batch into int16 bin numbers and counts them once enough are pending
+    (a quarter of the bins): a ``bincount`` costs as much as the bins it produces, so small
+    blobs fed one sample at a time would otherwise cost their histogram's size per sample.
     """
 
     def __init__(self, ranges: RangeStats) -> None:
         self.interval, self.valid = interval_from_range(ranges.min, ranges.max)
         self.channels = len(self.interval)
         self._counts = np.zeros((self.channels, HIST_BINS), np.int32)
+        self._pending: list[np.ndarray] = []   # (N, C, L) int16 bin numbers
+        self._pending_size = 0
+        self._skipped = np.zeros(self.channels, np.int64)  # zeros and NaN, counted in bin 0
+        self._merged = False
+        self._since_saturation = 0   # elements counted per slot since counts were last clamped
 
     def update(self, x: np.ndarray) -> None:
         """Add a batch ``(N, C, ...)`` of calibration files."""
         x3, merged = _as_ncl(x, self.channels, "HistogramObserver")
         if x3.size == 0 or not self.valid.any():
             return
-        c = x3.shape[1]
+        self._merged |= merged
         interval = self.interval[0] if merged else self.interval[None, :, None]
-        prod = np.abs(x3) * interval  # f32 product, as TNN
+        prod = np.abs(x3)
+        prod *= interval  # f32 product, as TNN
         np.minimum(prod, np.float32(HIST_BINS - 1), out=prod)  # trunc(v) >= 2047 <=> v >= 2047
-        nan = np.isnan(prod)
-        has_nan = bool(nan.any())
-        if has_nan:
-            prod[nan] = 0  # counted in bin 0 below, then removed with the zeros
-        idx = prod.astype(np.intp)  # trunc toward zero (prod >= 0)
-        if merged:
-            counts = np.bincount(idx.reshape(-1), minlength=HIST_BINS)[None, :]
-            skipped = np.count_nonzero(x3 == 0) + (int(np.count_nonzero(nan)) if has_nan else 0)
-            counts[0, 0] -= skipped
-        else:
-            idx += (np.arange(c, dtype=np.intp) * HIST_BINS)[None, :, None]
-            skipped = np.count_nonzero(x3 == 0, axis=(0, 2))
-            if has_nan:
-                skipped = skipped + np.count_nonzero(nan, axis=(0, 2))
-            if idx.size < c * HIST_BINS // _SPARSE_UPDATE:
-                # few elements per channel: add in place rather than allocate C·2048 bins
-                np.add.at(self._counts.reshape(-1), idx.reshape(-1), 1)
-                self._counts[:, 0] -= skipped.astype(np.int32)
-                self._counts[~self.valid] = 0  # invalid slots are never updated (spec §5.4)
-                np.minimum(self._counts, COUNTER_SATURATION, out=self._counts)
-                return
-            counts = np.bincount(idx.reshape(-1), minlength=c * HIST_BINS).reshape(c, HIST_BINS)
-            counts[:, 0] -= skipped
-        counts[~self.valid] = 0  # invalid slots are never updated (spec §5.4)
-        self._add(counts)
+        axes = None if merged else (0, 2)
+        skipped = np.count_nonzero(x3 == 0, axis=axes)
+        if np.isnan(prod.max()):
+            nan = np.isnan(prod)
+            prod[nan] = 0  # counted in bin 0, then removed with the zeros
+            skipped = skipped + np.count_nonzero(nan, axis=axes)
+        self._skipped[:1 if merged else None] += skipped
+        self._pending.append(prod.astype(np.int16))  # trunc toward zero (prod >= 0)
+        self._pending_size += prod.size
+        self._since_saturation += prod.size // (1 if merged else prod.shape[1])
+        if self._pending_size * 4 >= self._counts.size:
+            self._flush()
 
-    def _add(self, counts: np.ndarray) -> None:
-        np.add(self._counts, counts, out=self._counts, casting="unsafe")
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        bins = np.concatenate(self._pending, axis=0) if len(self._pending) > 1 \
+            else self._pending[0]
+        self._pending, self._pending_size = [], 0
+        if self._merged:
+            self._add(0, np.bincount(bins.reshape(-1), minlength=HIST_BINS)[None, :])
+        else:
+            offsets = (np.arange(_FLUSH_CHANNELS, dtype=np.intp) * HIST_BINS)[None, :, None]
+            for c0 in range(0, bins.shape[1], _FLUSH_CHANNELS):   # bounded int64 temporaries
+                idx = bins[:, c0:c0 + _FLUSH_CHANNELS].astype(np.intp)
+                c = idx.shape[1]
+                idx += offsets[:, :c]
+                self._add(c0, np.bincount(idx.reshape(-1), minlength=c * HIST_BINS)
+                          .reshape(c, HIST_BINS))
+        self._skipped[:] = 0
+        if self._since_saturation >= COUNTER_SATURATION:  # int32 keeps 2^31: clamp long before
+            self._saturate()
+
+    def _add(self, c0: int, counts: np.ndarray) -> None:
+        """Add bincount results for slots c0… (bin 0 loses the skipped zeros and NaN)."""
+        slots = slice(c0, c0 + len(counts))
+        counts[:, 0] -= self._skipped[slots]
+        np.add(self._counts[slots], counts, out=self._counts[slots], casting="unsafe")
+
+    def _saturate(self) -> None:
         np.minimum(self._counts, COUNTER_SATURATION, out=self._counts)
+        self._since_saturation = 0
 
     def merge(self, other: "HistogramObserver") -> None:
         """Add another observer's counts (same blob, same ranges), e.g. from a worker."""
         if not np.array_equal(self.interval, other.interval):
             raise ValueError("HistogramObserver.merge: observers were built from different ranges")
-        self._add(other._counts)
+        self._flush()
+        other._flush()
+        np.add(self._counts, other._counts, out=self._counts, casting="unsafe")
+        self._saturate()
 
     def result(self) -> Histogram:
         """The histograms; they share the observer's counts (C·2048 of them per blob, the
         largest statistics of a calibration), so update no more after this."""
+        self._flush()
+        self._counts[~self.valid] = 0  # invalid slots are never updated (spec §5.4)
+        self._saturate()
         return Histogram(self._counts, self.interval.copy(), self.valid.copy())
 
 
@@ -319,7 +375,10 @@ def merged_stats(stats: BlobStats) -> BlobStats:
     counts = np.zeros((1, HIST_BINS), np.int64)
     if valid[0] and h.valid.any():
         centres = (np.arange(HIST_BINS) + 0.5)[None] / h.interval[h.valid, None]
-        index = np.minimum((centres * interval[0]).astype(np.int64), HIST_BINS - 1)
+        # a range reaching inf (a damaged model's activations) gives inf / NaN positions:
+        # they land in the edge bins instead of becoming negative indices
+        position = np.nan_to_num(centres * interval[0], nan=0.0, posinf=HIST_BINS - 1)
+        index = np.clip(position, 0, HIST_BINS - 1).astype(np.int64)
         counts[0] = np.bincount(index.ravel(), weights=h.counts[h.valid].ravel(),
                                 minlength=HIST_BINS)
     counts = np.minimum(counts, COUNTER_SATURATION).astype(np.int32)

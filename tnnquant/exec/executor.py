@@ -11,10 +11,13 @@ layer its fp32 kernel. Int8 blobs are int8 arrays; hooks receive them as stored
 (``int8_math.dequantize`` with the blob's BlobScale gives the values), and the network
 outputs come back dequantized to float32, as TNN returns them (§11.4).
 
-``fp32="naive"`` runs every fp32 layer with ``forward_naive``: TNN's NAIVE CPU arithmetic bit
-for bit (spec int8 §14, ``naive_math``), the blobs TNN's quantization tool calibrates on;
-slower than the default ``fp32="fast"`` (BLAS, within ~1 ulp of it). Layers without a NAIVE
-variant of their own run ``forward`` (``LayerType.forward_naive``).
+fp32 kernels: ``fp32="fast"`` (the default) runs an fp32 graph in onnxruntime
+(``ort_backend``: each layer exported to ONNX nodes, the observed blobs extra outputs) when
+every layer exports, else like ``"numpy"``: each layer's numpy/BLAS ``forward``. Both agree
+with TNN's fp32 runtime to float rounding. ``fp32="naive"`` runs every fp32 layer with
+``forward_naive``: TNN's NAIVE CPU arithmetic bit for bit (spec int8 §14, ``naive_math``), the
+blobs TNN's quantization tool calibrates on; slower. Layers without a NAIVE variant of their
+own run ``forward`` (``LayerType.forward_naive``).
 """
 from __future__ import annotations
 
@@ -27,9 +30,12 @@ from ..formats.rawbuffer import DataType
 from ..ir.graph import BlobScale, Graph, Layer
 from ..layers.base import Int8Context, LayerType
 from . import int8_math
+from .ort_backend import OrtBackend
 
 Hook = Callable[[str, np.ndarray, "Layer | None"], None]
-FP32_KERNELS = ("fast", "naive")   # fp32 layers: numpy/BLAS, or TNN's NAIVE order bit for bit
+# fp32 layers: onnxruntime where the graph exports (else numpy), numpy/BLAS, or TNN's NAIVE
+# order bit for bit
+FP32_KERNELS = ("fast", "numpy", "naive")
 
 
 def has_kernel(kind: type[LayerType], method: str = "forward") -> bool:
@@ -102,6 +108,28 @@ class Executor:
         for b, i in self.last_use.items():
             if b not in outputs and b not in self.constants:
                 self.free_after[i].append(b)
+        self._ort: OrtBackend | None = None
+        self._ort_usable = mode == "fp32" and fp32 == "fast"
+
+    @property
+    def backend(self) -> str:
+        """What runs the fp32 layers: "onnxruntime" or "numpy" (decided on first use)."""
+        return "onnxruntime" if self._onnxruntime() is not None else "numpy"
+
+    def release(self) -> None:
+        """Free what onnxruntime holds between runs (its session: weights and activation
+        memory, tens of MB); the next run rebuilds it. For long pauses, e.g. between the
+        calibration passes, while the statistics are turned into scales."""
+        if self._ort is not None:
+            self._ort.release()
+
+    def _onnxruntime(self) -> OrtBackend | None:
+        if self._ort is None and self._ort_usable:
+            try:
+                self._ort = OrtBackend(self.graph, self.order, self.constants)
+            except UnsupportedError:
+                self._ort_usable = False
+        return self._ort
 
     def _int8(self, layer: Layer) -> bool:
         return self.mode == "int8" and runs_int8(layer)
@@ -145,28 +173,41 @@ class Executor:
                 # an input only quantized layers read is int8: TNN's blob converter quantizes
                 # the float data like an fp32 -> int8 Reformat (spec int8 §11.4)
                 scale = self.blob_scale(spec.name)
-                x = int8_math.quantize(x, scale.scale, scale.zero_points, self.device)
+                try:
+                    x = int8_math.quantize(x, scale.scale, scale.zero_points, self.device)
+                except ValueError as err:   # a scale that does not fit the input's channels
+                    raise TnnQuantError(f"input '{spec.name}': {err}",
+                                        path=self.graph.model_path) from None
             blobs[spec.name] = x
         return blobs
 
     def run(self, feeds: Mapping[str, np.ndarray], hooks: Iterable[Hook] = (),
-            keep: Iterable[str] = ()) -> dict[str, np.ndarray]:
+            keep: Iterable[str] = (), observe: Iterable[str] | None = None
+            ) -> dict[str, np.ndarray]:
         """Run the network; returns the network outputs (and the blobs named in ``keep``), int8
-        blobs dequantized to float32."""
+        blobs dequantized to float32. The hooks see every blob, or only those named in
+        ``observe``, in the order the layers make them."""
         hooks = list(hooks)
         keep = set(keep)
+        seen = None if observe is None else set(observe)
         blobs = self.check_feeds(feeds)
+        if self._onnxruntime() is not None:
+            result = self._run_onnxruntime(blobs, hooks, keep, seen)
+            if result is not None:
+                return result
         for name in blobs:   # no loop variable may keep an input alive after its last use
-            for hook in hooks:
-                hook(name, blobs[name], None)
+            if seen is None or name in seen:
+                for hook in hooks:
+                    hook(name, blobs[name], None)
         blobs.update(self.constants)
         kept: dict[str, np.ndarray] = {}
         for i, layer in enumerate(self.order):
             outs = self.run_layer(layer, [blobs[b] for b in layer.inputs])
             for name, y in zip(layer.outputs, outs):
                 blobs[name] = y
-                for hook in hooks:
-                    hook(name, y, layer)
+                if seen is None or name in seen:
+                    for hook in hooks:
+                        hook(name, y, layer)
                 if name in keep:
                     kept[name] = y
             for b in self.free_after[i]:
@@ -174,6 +215,72 @@ class Executor:
         result = {name: blobs[name] for name in self.graph.outputs}
         result.update(kept)
         return {name: self.dequantize(name, value) for name, value in result.items()}
+
+    def _run_onnxruntime(self, blobs: dict[str, np.ndarray], hooks: list[Hook], keep: set[str],
+                         seen: set[str] | None) -> dict[str, np.ndarray] | None:
+        """``run`` through onnxruntime: the observed blobs are extra outputs of one session
+        run, then handed to the hooks in layer order. None if onnxruntime fails (the numpy
+        kernels then run, and report the error if there is one)."""
+        produced = [(name, layer) for layer in self.order for name in layer.outputs
+                    if hooks and (seen is None or name in seen)]
+        wanted = [b for b in (*self.graph.outputs, *keep, *(n for n, _ in produced))
+                  if b not in blobs and b not in self.constants]
+        try:
+            values = self._ort.run(blobs, wanted)
+        except Exception:   # noqa: BLE001 - onnxruntime's own exception types
+            self._ort_usable, self._ort = False, None
+            return None
+        for name in blobs:
+            if seen is None or name in seen:
+                for hook in hooks:
+                    hook(name, blobs[name], None)
+        returned = {*self.graph.outputs, *keep}
+        for name, layer in produced:   # each blob is released once its hooks have seen it
+            value = values[name] if name in returned else values.pop(name)
+            for hook in hooks:
+                hook(name, value, layer)
+            del value
+        values.update(blobs)
+        values.update(self.constants)
+        return {name: values[name] for name in (*self.graph.outputs, *keep)}
+
+    def extremes(self, feeds: Mapping[str, np.ndarray], blobs: Iterable[str]
+                 ) -> dict[str, tuple[np.ndarray, np.ndarray, tuple[int, ...]]]:
+        """Run the network for the per-item, per-channel min and max of the named blobs
+        (``calib.observers.extremes``) and their shapes: ``{blob: (min (N, C), max (N, C),
+        shape)}``. With onnxruntime the reductions run in the graph, so the blobs never
+        leave it."""
+        from ..calib.observers import extremes
+        names = list(dict.fromkeys(blobs))
+        blobs_in = self.check_feeds(feeds)
+        out = {}
+
+        def observe(name: str, x: np.ndarray, layer: Layer | None) -> None:
+            out[name] = (*extremes(x), x.shape)
+
+        backend = self._onnxruntime()
+        if backend is not None:
+            inside = [b for b in names if b not in blobs_in and b not in self.constants]
+            try:
+                found = backend.extremes(blobs_in, inside)
+            except Exception:   # noqa: BLE001 - onnxruntime's own exception types
+                self._ort_usable, self._ort = False, None
+            else:
+                batch = {s.name: len(blobs_in[s.name]) for s in self.graph.inputs}
+                again = set()
+                for name, (lo, hi) in found.items():
+                    if np.isnan(lo).any() or np.isnan(hi).any():
+                        again.add(name)    # NaN handling in the graph is not TNN's: redo
+                    else:
+                        out[name] = (lo, hi, backend.shape(name, batch))
+                for name in names:
+                    if name in blobs_in:
+                        observe(name, blobs_in[name], None)
+                if again:
+                    self.run(feeds, hooks=[observe], observe=again)
+                return {name: out[name] for name in names if name in out}
+        self.run(feeds, hooks=[observe], observe=names)
+        return {name: out[name] for name in names if name in out}
 
     def run_layer(self, layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
         res = self.graph.resources.get(layer.name)
@@ -187,10 +294,15 @@ class Executor:
         except TnnQuantError as err:
             raise err.located(path=self.graph.proto_path, line=layer.line, layer=layer.name,
                               layer_type=layer.proto_type) from err
-        except (ValueError, IndexError) as err:
+        except (ValueError, IndexError, ZeroDivisionError, OverflowError) as err:
+            # parameters no kernel can honour (a damaged file): one located line
             raise UnsupportedError(f"cannot run: {err}", path=self.graph.proto_path,
                                    line=layer.line, layer=layer.name,
                                    layer_type=layer.proto_type) from err
+        except MemoryError as err:
+            raise UnsupportedError(f"out of memory running this layer ({err})",
+                                   path=self.graph.proto_path, line=layer.line,
+                                   layer=layer.name, layer_type=layer.proto_type) from None
         # one array for a several-output layer (Split) means every output is that array
         outs = list(out) if isinstance(out, (tuple, list)) else [out] * len(layer.outputs)
         if len(outs) != len(layer.outputs):

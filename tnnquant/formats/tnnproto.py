@@ -6,6 +6,8 @@ longer than 4095 bytes, reader and writer refuse it (except the blob list, which
 """
 from __future__ import annotations
 
+import math
+
 from ..errors import FormatError, TnnQuantError
 from ..ir.graph import FileFormat, Graph, InputSpec, Layer
 from ..layers import resolve_type
@@ -100,8 +102,10 @@ def parse_proto(data: bytes, path: str | None = None) -> Graph:
         if name not in produced:
             raise fail(f"output '{name}' is neither a network input nor produced by a layer",
                        segs[3][0])
-    return Graph(inputs=inputs, outputs=outputs, layers=layers, blob_names=blob_names,
-                 format=fmt, proto_path=path)
+    graph = Graph(inputs=inputs, outputs=outputs, layers=layers, blob_names=blob_names,
+                  format=fmt, proto_path=path)
+    graph.check_structure()
+    return graph
 
 
 def _clip(text: str, n: int = 40) -> str:
@@ -121,7 +125,7 @@ def _parse_input(piece: str, magic: int, fail) -> InputSpec:
     if any(abs(n) > MAX_INT for n in numbers):
         raise fail(f"input '{name}': dimension out of range")
     if magic == MAGIC_V1:
-        return InputSpec(name, tuple(numbers))
+        return InputSpec(name, _checked_dims(name, numbers, fail))
     rank = numbers[0]
     if rank < 0 or len(numbers) < rank + 2:   # TNN takes the last word as the type
         raise fail(f"input '{name}': rank {rank} needs {max(rank, 0)} dimensions and a data "
@@ -129,7 +133,19 @@ def _parse_input(piece: str, magic: int, fail) -> InputSpec:
     code = numbers[-1]
     if code not in DataType._value2member_map_:
         raise fail(f"input '{name}': unknown data type {code}")
-    return InputSpec(name, tuple(numbers[1:1 + rank]), DataType(code))
+    return InputSpec(name, _checked_dims(name, numbers[1:1 + rank], fail), DataType(code))
+
+
+def _checked_dims(name: str, dims: list[int], fail) -> tuple[int, ...]:
+    """Input dims TNN can hold: positive, and a tensor of fewer than 2^31 elements (TNN counts
+    elements in an int)."""
+    if any(d < 1 for d in dims):
+        raise fail(f"input '{name}': dims {' '.join(map(str, dims))}: every dimension must be "
+                   f"at least 1")
+    if math.prod(dims) > MAX_INT:
+        raise fail(f"input '{name}': dims {'x'.join(map(str, dims))} make a tensor of "
+                   f"{math.prod(dims):.3g} elements; TNN holds at most 2^31 - 1")
+    return tuple(dims)
 
 
 def _parse_layer(text: str, fail) -> Layer:

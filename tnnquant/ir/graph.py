@@ -151,6 +151,63 @@ class Graph:
             pending = rest
         return order
 
+    def check_structure(self) -> None:
+        """Raise FormatError for a graph TNN cannot run, whatever its weights: a blob produced
+        twice (by two layers, or by a layer and as a network input) or a cycle (a layer that
+        needs its own output). Layers reading blobs nothing produces are checked where the
+        constant map is known (``formats.tnnmodel``)."""
+        producer: dict[str, Layer | None] = {spec.name: None for spec in self.inputs}
+        for layer in self.layers:
+            for b in layer.outputs:
+                if b in producer:
+                    first = producer[b]
+                    by = ("is a network input" if first is None else
+                          f"is already produced by {first.proto_type} '{first.name}'"
+                          + (f" (line {first.line})" if first.line else ""))
+                    raise FormatError(f"output blob '{b}' {by}", path=self.proto_path,
+                                      line=layer.line, layer=layer.name,
+                                      layer_type=layer.proto_type)
+                producer[b] = layer
+        # Kahn's algorithm on the layers; blobs no layer produces are inputs or constants
+        waiting = {layer.name: {b for b in layer.inputs if producer.get(b) is not None}
+                   for layer in self.layers}
+        readers: dict[str, list[Layer]] = {}
+        for layer in self.layers:
+            for b in waiting[layer.name]:
+                readers.setdefault(b, []).append(layer)
+        ready = [layer for layer in self.layers if not waiting[layer.name]]
+        done = 0
+        while ready:
+            layer = ready.pop()
+            done += 1
+            for b in layer.outputs:
+                for reader in readers.get(b, ()):
+                    waiting[reader.name].discard(b)
+                    if not waiting[reader.name]:
+                        ready.append(reader)
+        if done < len(self.layers):
+            stuck = {layer.name for layer in self.layers if waiting[layer.name]}
+            first = next(layer for layer in self.layers if layer.name in stuck)
+            cycle = self._cycle_from(first, producer, stuck)
+            raise FormatError(f"the graph has a cycle: {' -> '.join(cycle)}",
+                              path=self.proto_path, line=first.line, layer=first.name,
+                              layer_type=first.proto_type)
+
+    @staticmethod
+    def _cycle_from(start: Layer, producer: dict[str, "Layer | None"], stuck: set[str]
+                    ) -> list[str]:
+        """Layer names around a cycle reachable upstream from ``start`` (inputs that wait)."""
+        path: list[str] = []
+        seen: dict[str, int] = {}
+        layer = start
+        while layer.name not in seen:
+            seen[layer.name] = len(path)
+            path.append(layer.name)
+            layer = next(producer[b] for b in layer.inputs
+                         if producer.get(b) is not None and producer[b].name in stuck)
+        cycle = path[seen[layer.name]:]   # upstream order: a <- c <- b
+        return [cycle[0], *reversed(cycle[1:]), cycle[0]]   # data-flow order: a -> b -> c -> a
+
     @property
     def is_quantized(self) -> bool:
         return any(layer.quantized for layer in self.layers)

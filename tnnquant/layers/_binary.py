@@ -9,7 +9,7 @@ import numpy as np
 
 from ..formats.rawbuffer import RawBuffer
 from ._resources import ElementResource
-from .base import LayerType, Params
+from .base import LayerType, Params, Value
 
 
 @dataclass(frozen=True)
@@ -43,24 +43,41 @@ class BinaryLayer(LayerType):
     Resource = ElementResource
     op: ClassVar[np.ufunc]
     variadic: ClassVar[bool] = False   # Add/Mul/Maximum/Minimum fold N inputs (spec §3.3.4)
+    onnx_op: ClassVar[str]             # the ONNX operator of ``op`` (numpy broadcasting)
 
     @classmethod
     def requires_resource(cls, layer: Any) -> bool:
         return len(layer.inputs) < 2
 
     @classmethod
-    def forward(cls, p: BinaryParams, res: ElementResource | None,
-                *xs: np.ndarray) -> np.ndarray:
+    def operands(cls, p: BinaryParams, res: ElementResource | None,
+                 xs: tuple[Any, ...], x0: np.ndarray) -> tuple[Any, ...]:
+        """The operands in order: the inputs, or the single input and the constant operand
+        (shaped against ``x0``, an array shaped like the input)."""
         if len(xs) == 1:
             if res is None:
                 raise ValueError("one input and no constant operand in the model")
-            const = constant_operand(res.element, xs[0])
+            const = constant_operand(res.element, x0)
             # TNN puts the constant first only for index 0; any other value means x op const
-            operands = (const, xs[0]) if p.weight_input_index == 0 else (xs[0], const)
-        elif len(xs) == 2 or (cls.variadic and len(xs) > 2):
-            operands = xs
-        else:
-            raise ValueError(f"expected 2 inputs, got {len(xs)}")
+            return (const, xs[0]) if p.weight_input_index == 0 else (xs[0], const)
+        if len(xs) == 2 or (cls.variadic and len(xs) > 2):
+            return xs
+        raise ValueError(f"expected 2 inputs, got {len(xs)}")
+
+    @classmethod
+    def forward(cls, p: BinaryParams, res: ElementResource | None,
+                *xs: np.ndarray) -> np.ndarray:
+        operands = cls.operands(p, res, xs, xs[0])
         # C arithmetic: division by zero and overflow give inf/nan silently
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             return functools.reduce(cls.op, operands)
+
+    @classmethod
+    def to_onnx(cls, p: BinaryParams, res: ElementResource | None, g, xs: list[Value],
+                ys: list[str]) -> None:
+        x0 = np.broadcast_to(np.zeros((), xs[0].dtype), xs[0].shape)
+        names = [v if isinstance(v, str) else g.const(v)
+                 for v in cls.operands(p, res, tuple(x.name for x in xs), x0)]
+        y = names[0]   # folded left to right, as ``forward`` does
+        for k, other in enumerate(names[1:]):
+            y = g.node(cls.onnx_op, [y, other], ys[0] if k == len(names) - 2 else 1)

@@ -8,9 +8,12 @@ columns is then a plain memory copy.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..exec.onnx_model import OnnxGraph
 
 
 PAD_EXPLICIT, PAD_SAME, PAD_VALID = -1, 0, 1   # pad_type of Convolution and Pooling (§3.3.1-2)
@@ -36,10 +39,12 @@ def same_valid_axis(size: int, kernel: int, stride: int, pad_type: int) -> tuple
     return out, c_div(total, 2), total
 
 
-def need_4d(x: np.ndarray, what: str) -> tuple[int, int, int, int]:
-    if x.ndim != 4:
-        raise ValueError(f"{what} needs a 4-D NCHW input, got shape {x.shape}")
-    n, c, h, w = x.shape
+def need_4d(x: np.ndarray | tuple[int, ...], what: str) -> tuple[int, int, int, int]:
+    """The dims of a 4-D NCHW array (or shape)."""
+    shape = tuple(x) if isinstance(x, tuple) else x.shape
+    if len(shape) != 4:
+        raise ValueError(f"{what} needs a 4-D NCHW input, got shape {shape}")
+    n, c, h, w = shape
     return n, c, h, w
 
 
@@ -132,3 +137,25 @@ def stride_planes(x_nchw: np.ndarray, pad_top: int, pad_left: int, out_h: int, o
                     col0:col0 + (p1 - p0 - 1) * stride_w + 1:stride_w]
     return StridePlanes(data.reshape(n, stride_h * stride_w, c, rows * row_len), row_len,
                         out_h, out_w, stride_h, stride_w)
+
+
+def onnx_window(g: "OnnxGraph", x: str, sizes: tuple[int, int], begins: tuple[int, int],
+                outs: tuple[int, int], strides: tuple[int, int],
+                extents: tuple[int, int]) -> tuple[str, list[int]]:
+    """The input and ONNX ``pads`` of a window op whose output position o reads input rows
+    ``o * stride - begin`` onwards over ``extent`` rows (and likewise columns), for exactly
+    ``out`` outputs: rows the windows never reach are sliced off (TNN's VALID windows may
+    start inside the input, and its output sizes need not fill the input), rows beyond the
+    input are padding. Returns (input name, [top, left, bottom, right])."""
+    starts, ends, pads_begin, pads_end = [], [], [], []
+    for size, begin, out, stride, extent in zip(sizes, begins, outs, strides, extents):
+        crop_begin = max(-begin, 0)
+        last = (out - 1) * stride + extent - begin    # one past the last row read
+        crop_end = min(last, size)
+        starts.append(crop_begin)
+        ends.append(crop_end)
+        pads_begin.append(max(begin, 0))
+        pads_end.append(max(last - size, 0))
+    if starts != [0, 0] or ends != list(sizes):
+        x = g.node("Slice", [x, g.ints(starts), g.ints(ends), g.ints([2, 3])])
+    return x, pads_begin + pads_end

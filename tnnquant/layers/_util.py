@@ -1,7 +1,13 @@
 """Small helpers shared by the fp32 kernels."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..exec.onnx_model import OnnxGraph
+    from .base import Value
 
 INT_MAX = 2**31 - 1
 INT_MIN = -2**31
@@ -38,19 +44,32 @@ def standardize(x: np.ndarray, axes: tuple[int, ...], eps: float) -> np.ndarray:
 PAD_MODES = {0: "constant", 1: "reflect", 2: "edge"}
 
 
-def pad(x: np.ndarray, widths: list[tuple[int, int]], mode: int, value: float) -> np.ndarray:
-    """Pad/PadV2 with TNN's mode codes: 0 constant, 1 reflect, 2 edge (spec §3.3.20)."""
+def _check_pad(shape: tuple[int, ...], widths: list[tuple[int, int]], mode: int) -> None:
     if mode not in PAD_MODES:
         raise ValueError(f"unknown pad type {mode} (known: 0 constant, 1 reflect, 2 edge)")
     if any(w < 0 for pair in widths for w in pair):
         raise ValueError(f"negative pads {widths} are not supported")
-    if mode == 0:
-        return np.pad(x, widths, mode="constant", constant_values=np.float32(value))
-    for dim, (begin, end) in zip(x.shape, widths):
+    for dim, (begin, end) in zip(shape, widths):
         if mode == 1 and max(begin, end) >= dim:
             raise ValueError(f"reflect pads {begin}, {end} must be smaller than the dimension "
                              f"{dim}")
+
+
+def pad(x: np.ndarray, widths: list[tuple[int, int]], mode: int, value: float) -> np.ndarray:
+    """Pad/PadV2 with TNN's mode codes: 0 constant, 1 reflect, 2 edge (spec §3.3.20)."""
+    _check_pad(x.shape, widths, mode)
+    if mode == 0:
+        return np.pad(x, widths, mode="constant", constant_values=np.float32(value))
     return np.pad(x, widths, mode=PAD_MODES[mode])
+
+
+def onnx_pad(g: "OnnxGraph", x: "Value", widths: list[tuple[int, int]], mode: int,
+             value: float, out: str) -> None:
+    """``pad`` as an ONNX Pad (whose constant, reflect and edge modes are numpy's)."""
+    _check_pad(x.shape, widths, mode)
+    pads = g.ints([b for b, _ in widths] + [e for _, e in widths])
+    inputs = [x.name, pads] + ([g.const(np.float32(value))] if mode == 0 else [])
+    g.node("Pad", inputs, out, mode=PAD_MODES[mode])
 
 
 def check_int8_pad_value(pad_type: int, value: float) -> None:
@@ -58,3 +77,23 @@ def check_int8_pad_value(pad_type: int, value: float) -> None:
     and the spec does not say how TNN converts another constant to a code."""
     if pad_type == 0 and value != 0:
         raise ValueError(f"int8 constant padding with value {value:g} is not supported")
+
+
+def onnx_slice(g: "OnnxGraph", x: "Value", index: list[slice], out: str) -> None:
+    """``x[index]`` (normalised slices of its static shape) as an ONNX Slice. Axes sliced
+    whole are left out, so the batch dim (whole at any batch size in a symbolic-batch model,
+    where every blob's dim 0 scales with the batch) is never pinned."""
+    starts, ends, axes, steps = [], [], [], []
+    for axis, (s, dim) in enumerate(zip(index, x.shape)):
+        start, stop, step = s.indices(dim)
+        if (start, stop, step) == (0, dim, 1):
+            continue
+        starts.append(start)
+        # a reverse slice down to index 0 ends "before 0": ONNX clamps INT64_MIN to -1
+        ends.append(stop if stop >= 0 else np.iinfo(np.int64).min)
+        axes.append(axis)
+        steps.append(step)
+    if not axes:
+        g.node("Identity", [x.name], out)
+        return
+    g.node("Slice", [x.name, g.ints(starts), g.ints(ends), g.ints(axes), g.ints(steps)], out)

@@ -15,6 +15,7 @@ class Add(BinaryLayer):
     quantized_names = ("QuantizedAdd",)
     enum = 38
     op = np.add
+    onnx_op = "Add"
     variadic = True
     collects_stats = True
     quantizable = True

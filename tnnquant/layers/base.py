@@ -11,7 +11,7 @@ import dataclasses
 import difflib
 import typing
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from ..errors import FormatError, UnsupportedError
 from ..registry import Registry
 
 if TYPE_CHECKING:
+    from ..exec.onnx_model import OnnxGraph
     from ..ir.graph import BlobScale
 
 # --- parameter field kinds -------------------------------------------------------------------
@@ -185,6 +186,22 @@ class Int8Context:
     device: str = "x86"
 
 
+TensorType = tuple[tuple[int, ...], np.dtype]   # a blob's static (shape, dtype)
+
+
+class Value(NamedTuple):
+    """A blob as a layer's ONNX export sees it: its name in the ONNX graph and its static
+    shape and dtype for a batch of one (``exec.ort_backend.infer_types``)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+
 class LayerType:
     """Everything about one TNN layer type. Subclasses set the class attributes below and
     override the kernels they support; all kernels are pure functions of their arguments."""
@@ -222,6 +239,25 @@ class LayerType:
         scale) -> int8 codes of the outputs, with TNN's arithmetic (spec int8 §12-13)."""
         raise UnsupportedError(f"TNN has no int8 kernel for layer type {cls.names[0]} "
                                f"(spec int8 §13.1)")
+
+    @classmethod
+    def output_types(cls, p: Any, res: Any, *xs: TensorType) -> list[TensorType]:
+        """(shape, dtype) of each output for inputs of these shapes and dtypes. By default
+        the fp32 kernel runs on zeros, so the answer (and any error) is the kernel's own;
+        layers whose kernel is costly compute it directly."""
+        with np.errstate(all="ignore"):
+            out = cls.forward(p, res, *(np.zeros(shape, dtype) for shape, dtype in xs))
+        outs = out if isinstance(out, (tuple, list)) else [out]
+        return [(np.shape(y), np.asarray(y).dtype) for y in outs]
+
+    @classmethod
+    def to_onnx(cls, p: Any, res: Any, g: "OnnxGraph", xs: list[Value],
+                ys: list[str]) -> None:
+        """Write the fp32 kernel as ONNX nodes into ``g``: read ``xs``, produce the outputs
+        named ``ys``, computing what ``forward`` computes (TNN's semantics, spec §3.3). Shapes
+        are static except dim 0, the batch: the nodes must hold for any batch size. Layers
+        without an export run on the numpy kernels (``exec.ort_backend``)."""
+        raise UnsupportedError(f"no ONNX export for layer type {cls.names[0]}")
 
     @classmethod
     def requires_resource(cls, layer: Any) -> bool:

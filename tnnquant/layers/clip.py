@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import LayerType, Params, register
+from .base import LayerType, Params, Value, register
 
 
 @dataclass(frozen=True)
@@ -25,3 +25,8 @@ class Clip(LayerType):
         # TNN: a missing bound is 0.0, not +-inf (spec §3.3.19); the lower bound applies
         # first, so min > max yields max
         return np.minimum(np.maximum(x, np.float32(p.min)), np.float32(p.max))
+
+    @classmethod
+    def to_onnx(cls, p: ClipParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
+        low = g.node("Max", [xs[0].name, g.const(np.float32(p.min))])
+        g.node("Min", [low, g.const(np.float32(p.max))], ys[0])

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..exec.int8_math import requantize_tensor
 from ._util import axis_index
-from .base import Int8Context, LayerType, Params, register
+from .base import Int8Context, LayerType, Params, Value, register
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,12 @@ class Concat(LayerType):
         if not xs:
             raise ValueError("no inputs")
         return np.concatenate(xs, axis=axis_index(p.axis, xs[0].ndim))
+
+    @classmethod
+    def to_onnx(cls, p: ConcatParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
+        if not xs:
+            raise ValueError("no inputs")
+        g.node("Concat", [x.name for x in xs], ys[0], axis=axis_index(p.axis, xs[0].ndim))
 
     @classmethod
     def forward_int8(cls, p: ConcatParams, res: None, q: Int8Context,

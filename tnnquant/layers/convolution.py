@@ -7,12 +7,13 @@ from typing import NamedTuple
 import numpy as np
 
 from ..exec.int8_math import (FUSION_NONE, channel_view, check_channels, exact_terms, ratio,
-                               requantize_conv)
+                               relu6_limit, requantize_conv)
 from ..exec.naive_math import seq_matmul, sigmoid_mul
 from ._resources import ConvResource
 from ._spatial import (PAD_EXPLICIT, PAD_SAME, PAD_VALID, StridePlanes, c_div, need_4d,
-                       same_valid_axis, stride_planes, window_input)
-from .base import Int8Context, LayerType, Params, register
+                       onnx_window, same_valid_axis, stride_planes, window_input)
+from .base import Int8Context, LayerType, Params, Value, register
+from .sigmoid import sigmoid_onnx
 
 
 @dataclass(frozen=True)
@@ -257,6 +258,39 @@ def conv2d(x_nchw: np.ndarray, p: ConvParams, res: ConvResource) -> np.ndarray:
     return apply_activation(out, p.activation_type)
 
 
+def onnx_activation(g, y: str, activation_type: int, out: str) -> None:
+    """``apply_activation`` as ONNX nodes, from ``y`` to ``out``."""
+    if activation_type == ACT_NONE:
+        g.node("Identity", [y], out)
+    elif activation_type == ACT_RELU:
+        g.node("Relu", [y], out)
+    elif activation_type == ACT_RELU6:
+        g.node("Clip", [y, g.const(np.float32(0)), g.const(np.float32(6))], out)
+    elif activation_type == ACT_SIGMOID_MUL:
+        g.node("Mul", [y, sigmoid_onnx(g, y)], out)
+    else:
+        raise ValueError(f"activation_type {activation_type} is not supported "
+                         f"(TNN knows 0, 1, 2, 256)")
+
+
+def conv2d_onnx(g, p: ConvParams, res: ConvResource, x: Value, out: str) -> None:
+    """``conv2d`` as an ONNX Conv: TNN's pads and output size (``conv_pads``) become a crop
+    and explicit pads (``onnx_window``), the taps step by ``tap_dilation`` on both axes."""
+    n, c, h, w = need_4d(x.shape, "Convolution")
+    group, weight = conv_filter(p, res, c)
+    geo = conv_pads(p, h, w)
+    dil_h, dil_w = tap_dilation(p)
+    extents = (dil_h * (p.kernel_h - 1) + 1, dil_w * (p.kernel_w - 1) + 1)
+    x_name, pads = onnx_window(g, x.name, (h, w), (geo.pad_top, geo.pad_left),
+                               (geo.out_h, geo.out_w), (p.stride_h, p.stride_w), extents)
+    inputs = [x_name, g.const(weight)]
+    if p.bias:
+        inputs.append(g.const(conv_bias(res, p.output_channel)))
+    y = g.node("Conv", inputs, group=group, kernel_shape=[p.kernel_h, p.kernel_w], pads=pads,
+               strides=[p.stride_h, p.stride_w], dilations=[dil_h, dil_w])
+    onnx_activation(g, y, p.activation_type, out)
+
+
 # --- NAIVE fp32 (spec int8 §14) ----------------------------------------------------------------
 
 NAIVE_COLUMN_BYTES = 4 << 20   # window columns of one block of groups and images (cache-sized)
@@ -392,6 +426,23 @@ def conv_accumulate_int8(x: np.ndarray, weight: np.ndarray, group: int,
     return acc
 
 
+def _int8_epilogue(p: ConvParams, res: ConvResource, q: Int8Context, out_shape: tuple
+                   ) -> tuple[np.ndarray | None, np.ndarray, str | None]:
+    """(int32 bias or None, factors M, activation) of an int8 convolution, checked."""
+    bias = None
+    if p.bias:
+        if res.bias is None or res.bias.data.dtype != np.int32 \
+                or res.bias.size != p.output_channel:
+            raise ValueError(f"bias=1 needs an int32 bias of {p.output_channel} values")
+        bias = res.bias.data
+    m = ratio(res.scale.data, q.outputs[0].scale)
+    check_channels(m, out_shape, "weight / output scale")
+    if p.activation_type not in INT8_ACTIVATIONS:
+        raise ValueError(f"activation_type {p.activation_type} is not supported "
+                         f"(TNN knows 0, 1, 2, 256)")
+    return bias, m, INT8_ACTIVATIONS[p.activation_type]
+
+
 def conv2d_int8(p: ConvParams, res: ConvResource, q: Int8Context,
                 *xs: np.ndarray) -> np.ndarray:
     """TNN's int8 Convolution (any group; fused ReLU/ReLU6; fused add): exact int32 sums, then
@@ -403,6 +454,9 @@ def conv2d_int8(p: ConvParams, res: ConvResource, q: Int8Context,
     """
     x_q = xs[0]
     group, weight = conv_filter(p, res, need_4d(x_q, "Convolution")[1], np.int8)
+    fusion = p.fusion if isinstance(p, FusedConvParams) else FUSION_NONE
+    if q.device == "x86" and fusion == FUSION_NONE:
+        return _conv2d_int8_onnxruntime(p, res, q, x_q, group, weight)
     x, weight = x_q.astype(np.float32), weight.astype(np.float32)
     out, zp_out = q.outputs[0], None
     if q.device == "naive":
@@ -411,18 +465,7 @@ def conv2d_int8(p: ConvParams, res: ConvResource, q: Int8Context,
             weight -= res.zero_point.data.astype(np.float32).reshape(-1, 1, 1, 1)
         zp_out = out.zero_points
     acc = conv_accumulate_int8(x, weight, group, p)
-    bias = None
-    if p.bias:
-        if res.bias is None or res.bias.data.dtype != np.int32 \
-                or res.bias.size != p.output_channel:
-            raise ValueError(f"bias=1 needs an int32 bias of {p.output_channel} values")
-        bias = res.bias.data
-    m = ratio(res.scale.data, out.scale)
-    check_channels(m, acc.shape, "weight / output scale")
-    if p.activation_type not in INT8_ACTIVATIONS:
-        raise ValueError(f"activation_type {p.activation_type} is not supported "
-                         f"(TNN knows 0, 1, 2, 256)")
-    fusion = p.fusion if isinstance(p, FusedConvParams) else FUSION_NONE
+    bias, m, activation = _int8_epilogue(p, res, q, acc.shape)
     add = add_factor = zp_add = None
     if fusion != FUSION_NONE:
         if len(xs) != 2:
@@ -433,8 +476,31 @@ def conv2d_int8(p: ConvParams, res: ConvResource, q: Int8Context,
                              f"{acc.shape}")
         add_factor = ratio(q.inputs[1].scale, out.scale)
         zp_add = q.inputs[1].zero_points if q.device == "naive" else None
-    return requantize_conv(acc, bias, m, out.scale, INT8_ACTIVATIONS[p.activation_type], add,
-                           add_factor, fusion, q.device, zp_out, zp_add)
+    return requantize_conv(acc, bias, m, out.scale, activation, add, add_factor, fusion,
+                           q.device, zp_out, zp_add)
+
+
+def _conv2d_int8_onnxruntime(p: ConvParams, res: ConvResource, q: Int8Context,
+                             x_q: np.ndarray, group: int, weight: np.ndarray) -> np.ndarray:
+    """``conv2d_int8`` on x86 without a fused add, in onnxruntime (``exec.ort_kernels``):
+    the same integer sums and f32 requantization, several times faster."""
+    from ..exec.ort_kernels import conv_int8_x86
+    n, c, h, w = x_q.shape
+    geo = conv_pads(p, h, w)
+    dil = tap_dilation(p)
+    bias, m, activation = _int8_epilogue(p, res, q, (n, p.output_channel, geo.out_h,
+                                                     geo.out_w))
+    s_out = q.outputs[0].scale
+    r6 = relu6_limit(s_out).astype(np.float32) if activation == "relu6" else None
+    extents = (dil[0] * (p.kernel_h - 1) + 1, dil[1] * (p.kernel_w - 1) + 1)
+    window = ((geo.pad_top, geo.pad_left), (geo.out_h, geo.out_w), (p.stride_h, p.stride_w),
+              extents)
+    geometry = (group, (p.kernel_h, p.kernel_w), (p.stride_h, p.stride_w), dil, window)
+    out = conv_int8_x86(res, x_q, weight, bias, m, r6, activation, geometry)
+    if out is None:   # int32 overflow (int8_math knows what x86 does then), odd geometry
+        acc = conv_accumulate_int8(x_q.astype(np.float32), weight.astype(np.float32), group, p)
+        out = requantize_conv(acc, bias, m, s_out, activation)
+    return out
 
 
 @register
@@ -455,6 +521,19 @@ class Convolution(LayerType):
     @classmethod
     def forward_naive(cls, p: ConvParams, res: ConvResource, *xs: np.ndarray) -> np.ndarray:
         return conv2d_naive(xs[0], p, res)
+
+    @classmethod
+    def output_types(cls, p: ConvParams, res: ConvResource, *xs):
+        (shape, _), = xs[:1]
+        n, c, h, w = need_4d(shape, "Convolution")
+        conv_filter(p, res, c)
+        geo = conv_pads(p, h, w)
+        return [((n, p.output_channel, geo.out_h, geo.out_w), np.dtype(np.float32))]
+
+    @classmethod
+    def to_onnx(cls, p: ConvParams, res: ConvResource, g, xs: list[Value],
+                ys: list[str]) -> None:
+        conv2d_onnx(g, p, res, xs[0], ys[0])
 
     @classmethod
     def forward_int8(cls, p: ConvParams, res: ConvResource, q: Int8Context,

@@ -12,3 +12,4 @@ class Div(BinaryLayer):
     names = ("Div",)
     enum = 175
     op = np.divide
+    onnx_op = "Div"

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import LayerType, Params, register
+from .base import LayerType, Params, Value, register
 
 
 @dataclass(frozen=True)
@@ -24,3 +24,7 @@ class Elu(LayerType):
         # exp of the non-positive part only, so large inputs do not overflow
         negative = np.float32(p.alpha) * (np.exp(np.minimum(x, 0)) - 1)
         return np.where(x > 0, x, negative)
+
+    @classmethod
+    def to_onnx(cls, p: EluParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
+        g.node("Elu", [xs[0].name], ys[0], alpha=p.alpha)

@@ -5,12 +5,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Int8Context, LayerType, Params, register, required
+from .base import Int8Context, LayerType, Params, Value, register, required
 
 
 @dataclass(frozen=True)
 class FlattenParams(Params):
     axis: int = required()
+
+
+def _axis(p: FlattenParams, ndim: int) -> int:
+    axis = p.axis + ndim if p.axis < 0 else p.axis
+    if not 0 <= axis <= ndim:
+        raise ValueError(f"axis {p.axis} is out of range for a {ndim}-d input")
+    return axis
 
 
 @register
@@ -22,10 +29,12 @@ class Flatten(LayerType):
     @classmethod
     def forward(cls, p: FlattenParams, res: None, x: np.ndarray) -> np.ndarray:
         # output [prod(dims[:axis]), prod(dims[axis:])] (spec §3.3.8); axis == rank is allowed
-        axis = p.axis + x.ndim if p.axis < 0 else p.axis
-        if not 0 <= axis <= x.ndim:
-            raise ValueError(f"axis {p.axis} is out of range for a {x.ndim}-d input")
+        axis = _axis(p, x.ndim)
         return x.reshape(int(np.prod(x.shape[:axis])), int(np.prod(x.shape[axis:])))
+
+    @classmethod
+    def to_onnx(cls, p: FlattenParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
+        g.node("Flatten", [xs[0].name], ys[0], axis=_axis(p, xs[0].ndim))
 
     @classmethod
     def forward_int8(cls, p: FlattenParams, res: None, q: Int8Context,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import LayerType, Params, register
+from .base import LayerType, Params, Value, register
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,13 @@ def hard_sigmoid(x: np.ndarray, alpha: float, beta: float) -> np.ndarray:
     return np.clip(np.float32(alpha) * x + np.float32(beta), 0, 1)
 
 
+def hard_sigmoid_onnx(g, x: str, alpha: float, beta: float, out: str | int = 1) -> str:
+    """``hard_sigmoid`` as ONNX nodes, in its f32 steps (ONNX HardSigmoid may fuse the
+    multiply-add, one rounding fewer than TNN)."""
+    y = g.node("Add", [g.node("Mul", [g.const(np.float32(alpha)), x]), g.const(np.float32(beta))])
+    return g.node("Clip", [y, g.const(np.float32(0)), g.const(np.float32(1))], out)
+
+
 @register
 class HardSigmoid(LayerType):
     names = ("HardSigmoid",)
@@ -29,3 +36,8 @@ class HardSigmoid(LayerType):
     @classmethod
     def forward(cls, p: HardSigmoidParams, res: None, x: np.ndarray) -> np.ndarray:
         return hard_sigmoid(x, p.alpha, p.beta)
+
+    @classmethod
+    def to_onnx(cls, p: HardSigmoidParams, res: None, g, xs: list[Value],
+                ys: list[str]) -> None:
+        hard_sigmoid_onnx(g, xs[0].name, p.alpha, p.beta, ys[0])

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import LayerType, Params, register
-from .hard_sigmoid import hard_sigmoid
+from .base import LayerType, Params, Value, register
+from .hard_sigmoid import hard_sigmoid, hard_sigmoid_onnx
 
 
 @dataclass(frozen=True)
@@ -30,3 +30,10 @@ class HardSwish(LayerType):
         if len(xs) not in (1, 2):
             raise ValueError(f"expected 1 or 2 inputs, got {len(xs)}")
         return xs[0] * hard_sigmoid(xs[-1], p.alpha, p.beta)
+
+    @classmethod
+    def to_onnx(cls, p: HardSwishParams, res: None, g, xs: list[Value],
+                ys: list[str]) -> None:
+        if len(xs) not in (1, 2):
+            raise ValueError(f"expected 1 or 2 inputs, got {len(xs)}")
+        g.node("Mul", [xs[0].name, hard_sigmoid_onnx(g, xs[-1].name, p.alpha, p.beta)], ys[0])

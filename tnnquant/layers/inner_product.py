@@ -10,7 +10,7 @@ from ..exec.naive_math import seq_matmul
 from ..formats.binio import BinReader, BinWriter
 from ..formats.rawbuffer import DataType, RawBuffer
 from ._resources import read_int8_tail, write_int8_tail
-from .base import Int8Context, LayerType, Params, register, required
+from .base import Int8Context, LayerType, Params, Value, register, required
 
 
 @dataclass(frozen=True)
@@ -47,18 +47,20 @@ class InnerProductResource:
             write_int8_tail(w, self.zero_point, self.scale)
 
 
-def _contraction(x: np.ndarray, p: InnerProductParams) -> tuple[int, int, tuple[int, ...]]:
-    """(batch, K, output shape): K is the product of the input dims from 1 (TNN's CPU kernels,
-    spec model-format §3.3.3); the output shape is the input dims before ``axis`` followed by
-    ``num_output``."""
-    if x.ndim < 2:
-        raise ValueError(f"InnerProduct needs an input of at least 2 dims, got shape {x.shape}")
-    if not 1 <= p.axis < x.ndim:
-        raise ValueError(f"axis {p.axis} is out of range for a {x.ndim}-D input")
-    if int(np.prod(x.shape[1:p.axis])) != 1:
-        raise ValueError(f"axis {p.axis} on input {x.shape}: TNN's CPU kernel contracts every "
+def _contraction(x: np.ndarray | tuple[int, ...], p: InnerProductParams
+                 ) -> tuple[int, int, tuple[int, ...]]:
+    """(batch, K, output shape) for an input array (or shape): K is the product of the input
+    dims from 1 (TNN's CPU kernels, spec model-format §3.3.3); the output shape is the input
+    dims before ``axis`` followed by ``num_output``."""
+    shape = tuple(x) if isinstance(x, tuple) else x.shape
+    if len(shape) < 2:
+        raise ValueError(f"InnerProduct needs an input of at least 2 dims, got shape {shape}")
+    if not 1 <= p.axis < len(shape):
+        raise ValueError(f"axis {p.axis} is out of range for a {len(shape)}-D input")
+    if int(np.prod(shape[1:p.axis])) != 1:
+        raise ValueError(f"axis {p.axis} on input {shape}: TNN's CPU kernel contracts every "
                          f"dim from 1, so the dims between 1 and axis must be 1")
-    return x.shape[0], int(np.prod(x.shape[1:])), x.shape[:p.axis] + (p.num_output,)
+    return shape[0], int(np.prod(shape[1:])), shape[:p.axis] + (p.num_output,)
 
 
 def _weight(res: InnerProductResource | None, p: InnerProductParams, k: int,
@@ -73,16 +75,39 @@ def _weight(res: InnerProductResource | None, p: InnerProductParams, k: int,
     return res.weight.data.reshape(p.num_output, k)
 
 
+def _bias(p: InnerProductParams, res: InnerProductResource) -> np.ndarray | None:
+    if not (p.has_bias and res.bias.size):   # an empty bias buffer means no bias (spec §2.5)
+        return None
+    if res.bias.size != p.num_output:
+        raise ValueError(f"bias has {res.bias.size} values, expected {p.num_output}")
+    return res.bias.data.astype(np.float32, copy=False)
+
+
 def inner_product(x: np.ndarray, p: InnerProductParams, res: InnerProductResource) -> np.ndarray:
     """TNN fp32 InnerProduct: ``y = x.reshape(N, K) @ W.T + b``."""
     batch, k, out_shape = _contraction(x, p)
     weight = _weight(res, p, k, np.float32)
     y = x.astype(np.float32, copy=False).reshape(batch, k) @ weight.T
-    if p.has_bias and res.bias.size:  # an empty bias buffer means no bias (spec §2.5)
-        if res.bias.size != p.num_output:
-            raise ValueError(f"bias has {res.bias.size} values, expected {p.num_output}")
-        y += res.bias.data.astype(np.float32, copy=False)
+    bias = _bias(p, res)
+    if bias is not None:
+        y += bias
     return y.reshape(out_shape)
+
+
+def inner_product_onnx(g, p: InnerProductParams, res: InnerProductResource, x: Value,
+                       out: str) -> None:
+    """``inner_product`` as Flatten, Gemm (and a Reshape back to rank ``axis + 1``)."""
+    _, k, out_shape = _contraction(x.shape, p)
+    weight = _weight(res, p, k, np.float32)
+    bias = _bias(p, res)
+    inputs = [g.node("Flatten", [x.name], axis=1), g.const(weight)]
+    if bias is not None:
+        inputs.append(g.const(bias))
+    if len(out_shape) == 2:
+        g.node("Gemm", inputs, out, transB=1)
+        return
+    y = g.node("Gemm", inputs, transB=1)
+    g.node("Reshape", [y, g.ints((0,) + out_shape[1:])], out)
 
 
 def inner_product_naive(x: np.ndarray, p: InnerProductParams,
@@ -94,10 +119,9 @@ def inner_product_naive(x: np.ndarray, p: InnerProductParams,
     rows = x.astype(np.float32, copy=False).reshape(1, batch, k)
     # the outputs are the long axis of the sequential product: (1, batch, K) x (1, K, num_output)
     y = seq_matmul(rows, np.ascontiguousarray(weight.T)[None])[0]
-    if p.has_bias and res.bias.size:
-        if res.bias.size != p.num_output:
-            raise ValueError(f"bias has {res.bias.size} values, expected {p.num_output}")
-        y += res.bias.data.astype(np.float32, copy=False)
+    bias = _bias(p, res)
+    if bias is not None:
+        y += bias
     return y.reshape(out_shape)
 
 
@@ -150,6 +174,18 @@ class InnerProduct(LayerType):
     def forward_naive(cls, p: InnerProductParams, res: InnerProductResource,
                       *xs: np.ndarray) -> np.ndarray:
         return inner_product_naive(xs[0], p, res)
+
+    @classmethod
+    def output_types(cls, p: InnerProductParams, res: InnerProductResource, *xs):
+        _, k, out_shape = _contraction(xs[0][0], p)
+        _weight(res, p, k, np.float32)
+        _bias(p, res)
+        return [(out_shape, np.dtype(np.float32))]
+
+    @classmethod
+    def to_onnx(cls, p: InnerProductParams, res: InnerProductResource, g, xs: list[Value],
+                ys: list[str]) -> None:
+        inner_product_onnx(g, p, res, xs[0], ys[0])
 
     @classmethod
     def forward_int8(cls, p: InnerProductParams, res: InnerProductResource, q: Int8Context,

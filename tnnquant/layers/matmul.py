@@ -8,7 +8,7 @@ import numpy as np
 
 from ..formats.binio import BinReader, BinWriter
 from ..formats.rawbuffer import DataType, RawBuffer
-from .base import LayerType, Params, register
+from .base import LayerType, Params, Value, register
 
 
 @dataclass(frozen=True)
@@ -47,18 +47,22 @@ def matmul_weight(res: MatMulResource | None) -> np.ndarray:
     return res.weight.data.reshape(dims)
 
 
+def _operands(p: MatMulParams, res: MatMulResource | None, xs: tuple) -> tuple:
+    """(a, b) of ``a @ b``: the inputs, or the input and the weight."""
+    if len(xs) >= 2:
+        return xs[0], xs[1]
+    if p.weight_position == 0:
+        return matmul_weight(res), xs[0]
+    if p.weight_position == 1:
+        return xs[0], matmul_weight(res)
+    raise ValueError(f"weight_position {p.weight_position} with one input: expected 0 "
+                     f"(weight @ x) or 1 (x @ weight)")
+
+
 def matmul(p: MatMulParams, res: MatMulResource | None, *xs: np.ndarray) -> np.ndarray:
     """TNN fp32 MatMul with numpy matmul broadcasting: ``weight @ x`` (weight_position 0),
     ``x @ weight`` (1) or ``x0 @ x1`` (two input blobs)."""
-    if len(xs) >= 2:
-        a, b = xs[0], xs[1]
-    elif p.weight_position == 0:
-        a, b = matmul_weight(res), xs[0]
-    elif p.weight_position == 1:
-        a, b = xs[0], matmul_weight(res)
-    else:
-        raise ValueError(f"weight_position {p.weight_position} with one input: expected 0 "
-                         f"(weight @ x) or 1 (x @ weight)")
+    a, b = _operands(p, res, xs)
     return np.matmul(a.astype(np.float32, copy=False), b.astype(np.float32, copy=False))
 
 
@@ -73,6 +77,15 @@ class MatMul(LayerType):
     @classmethod
     def forward(cls, p: MatMulParams, res: MatMulResource | None, *xs: np.ndarray) -> np.ndarray:
         return matmul(p, res, *xs)
+
+    @classmethod
+    def to_onnx(cls, p: MatMulParams, res: MatMulResource | None, g, xs: list[Value],
+                ys: list[str]) -> None:
+        if any(x.dtype != np.float32 for x in xs):
+            raise ValueError("the ONNX MatMul takes float32 blobs")
+        a, b = (v if isinstance(v, str) else g.const(v)
+                for v in _operands(p, res, tuple(x.name for x in xs)))
+        g.node("MatMul", [a, b], ys[0])
 
     @classmethod
     def requires_resource(cls, layer: Any) -> bool:

@@ -12,4 +12,5 @@ class Maximum(BinaryLayer):
     names = ("Maximum",)
     enum = 137
     op = np.maximum
+    onnx_op = "Max"
     variadic = True

@@ -12,4 +12,5 @@ class Minimum(BinaryLayer):
     names = ("Minimum",)
     enum = 140
     op = np.minimum
+    onnx_op = "Min"
     variadic = True

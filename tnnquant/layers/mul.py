@@ -12,4 +12,5 @@ class Mul(BinaryLayer):
     names = ("Mul",)
     enum = 42
     op = np.multiply
+    onnx_op = "Mul"
     variadic = True

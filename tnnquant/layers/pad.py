@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._util import INT_MIN, check_int8_pad_value, pad
-from .base import Int8Context, LayerType, Params, register
+from ._util import INT_MIN, check_int8_pad_value, onnx_pad, pad
+from .base import Int8Context, LayerType, Params, Value, register
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,16 @@ class PadParams(Params):
     value: float = 0.0
 
 
+def _widths(p: PadParams, ndim: int) -> list[tuple[int, int]]:
+    pads = (p.pad_c_begin, p.pad_c_end, p.pad_top, p.pad_bottom, p.pad_left, p.pad_right)
+    if INT_MIN in pads:
+        raise ValueError("pad words are missing (TNN reads them as INT_MIN)")
+    if ndim != 4:
+        raise ValueError(f"expected a 4-d NCHW input, got {ndim}-d")
+    return [(0, 0), (p.pad_c_begin, p.pad_c_end), (p.pad_top, p.pad_bottom),
+            (p.pad_left, p.pad_right)]
+
+
 @register
 class Pad(LayerType):
     names = ("Pad",)
@@ -31,14 +41,11 @@ class Pad(LayerType):
 
     @classmethod
     def forward(cls, p: PadParams, res: None, x: np.ndarray) -> np.ndarray:
-        pads = (p.pad_c_begin, p.pad_c_end, p.pad_top, p.pad_bottom, p.pad_left, p.pad_right)
-        if INT_MIN in pads:
-            raise ValueError("pad words are missing (TNN reads them as INT_MIN)")
-        if x.ndim != 4:
-            raise ValueError(f"expected a 4-d NCHW input, got {x.ndim}-d")
-        widths = [(0, 0), (p.pad_c_begin, p.pad_c_end), (p.pad_top, p.pad_bottom),
-                  (p.pad_left, p.pad_right)]
-        return pad(x, widths, p.type, p.value)
+        return pad(x, _widths(p, x.ndim), p.type, p.value)
+
+    @classmethod
+    def to_onnx(cls, p: PadParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
+        onnx_pad(g, xs[0], _widths(p, xs[0].ndim), p.type, p.value, ys[0])
 
     @classmethod
     def forward_int8(cls, p: PadParams, res: None, q: Int8Context, x: np.ndarray) -> np.ndarray:

@@ -5,12 +5,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Int8Context, LayerType, Params, counted, register
+from .base import Int8Context, LayerType, Params, Value, counted, register
 
 
 @dataclass(frozen=True)
 class PermuteParams(Params):
     orders: tuple[int, ...] = counted(required=True)   # output dim i = input dim orders[i]
+
+
+def _orders(p: PermuteParams, ndim: int) -> list[int]:
+    if sorted(p.orders) != list(range(ndim)):
+        raise ValueError(f"orders {list(p.orders)} are not a permutation of the {ndim} input "
+                         f"dims")
+    return list(p.orders)
 
 
 @register
@@ -22,10 +29,11 @@ class Permute(LayerType):
 
     @classmethod
     def forward(cls, p: PermuteParams, res: None, x: np.ndarray) -> np.ndarray:
-        if sorted(p.orders) != list(range(x.ndim)):
-            raise ValueError(f"orders {list(p.orders)} are not a permutation of the "
-                             f"{x.ndim} input dims")
-        return np.transpose(x, p.orders)
+        return np.transpose(x, _orders(p, x.ndim))
+
+    @classmethod
+    def to_onnx(cls, p: PermuteParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
+        g.node("Transpose", [xs[0].name], ys[0], perm=_orders(p, xs[0].ndim))
 
     @classmethod
     def forward_int8(cls, p: PermuteParams, res: None, q: Int8Context,

@@ -7,11 +7,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..errors import UnsupportedError
 from ..exec.int8_math import MAXPOOL_START, pool_average
 from ..exec.naive_math import seq_sum, seq_sum_of
-from ._spatial import (PAD_EXPLICIT, PAD_SAME, PAD_VALID, ceil_div, need_4d, same_valid_axis, tap,
-                       window_input)
-from .base import Int8Context, LayerType, Params, register
+from ._spatial import (PAD_EXPLICIT, PAD_SAME, PAD_VALID, ceil_div, need_4d, onnx_window,
+                       same_valid_axis, tap, window_input)
+from .base import Int8Context, LayerType, Params, Value, register
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,46 @@ def pool2d(x_nchw: np.ndarray, p: PoolingParams) -> np.ndarray:
     return _pool_window(x_nchw, p, geo)
 
 
+def pool_output_shape(p: PoolingParams, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The output shape of ``pool2d`` (with its checks)."""
+    n, c, h, w = need_4d(shape, "Pooling")
+    if p.pool_type not in (POOL_MAX, POOL_AVG):
+        raise ValueError(f"pool_type {p.pool_type} is not supported (0 max, 1 average)")
+    if p.is_adaptive_pool:
+        if p.output_h <= 0 or p.output_w <= 0:
+            raise ValueError(f"adaptive pooling needs a positive output size, got "
+                             f"{p.output_h}x{p.output_w}")
+        return n, c, p.output_h, p.output_w
+    geo = pool_pads(p, shape)
+    return n, c, geo.out_h, geo.out_w
+
+
+def pool2d_onnx(g, p: PoolingParams, x: Value, out: str) -> None:
+    """``pool2d`` as ONNX pooling: TNN's geometry as a crop and explicit pads; padding is
+    ignored by MaxPool and, with ``count_include_pad=0``, not counted by AveragePool, which
+    gives TNN's in-bounds divisor. Adaptive pooling other than global has no export."""
+    n, c, h, w = pool_output_shape(p, x.shape)[:2] + x.shape[2:]
+    is_max = p.pool_type == POOL_MAX
+    if p.is_adaptive_pool:
+        if (p.output_h, p.output_w) != (1, 1):
+            raise UnsupportedError("adaptive pooling to more than 1x1 has no ONNX export")
+        g.node("GlobalMaxPool" if is_max else "GlobalAveragePool", [x.name], out)
+        return
+    geo = pool_pads(p, x.shape)
+    if (geo.kernel_h, geo.kernel_w, geo.out_h, geo.out_w) == (h, w, 1, 1) \
+            and geo.pad_top == geo.pad_left == 0:
+        g.node("GlobalMaxPool" if is_max else "GlobalAveragePool", [x.name], out)
+        return
+    kernel = (geo.kernel_h, geo.kernel_w)
+    x_name, pads = onnx_window(g, x.name, (h, w), (geo.pad_top, geo.pad_left),
+                               (geo.out_h, geo.out_w), (p.stride_h, p.stride_w), kernel)
+    if any(pad >= k for pad, k in zip(pads, kernel + kernel)):
+        raise UnsupportedError("a pooling window lies entirely in the padding")
+    g.node("MaxPool" if is_max else "AveragePool", [x_name], out, kernel_shape=list(kernel),
+           pads=pads, strides=[p.stride_h, p.stride_w],
+           count_include_pad=None if is_max else 0)
+
+
 def pool2d_naive(x_nchw: np.ndarray, p: PoolingParams) -> np.ndarray:
     """TNN's NAIVE fp32 Pooling bit for bit (spec int8 §14). Average: the window's in-bounds
     elements summed row by row from 0 in f32 (padding adds exact zeros instead), divided by
@@ -245,6 +286,14 @@ class Pooling(LayerType):
     @classmethod
     def forward_naive(cls, p: PoolingParams, res: None, *xs: np.ndarray) -> np.ndarray:
         return pool2d_naive(xs[0], p)
+
+    @classmethod
+    def output_types(cls, p: PoolingParams, res: None, *xs):
+        return [(pool_output_shape(p, xs[0][0]), np.dtype(np.float32))]
+
+    @classmethod
+    def to_onnx(cls, p: PoolingParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
+        pool2d_onnx(g, p, xs[0], ys[0])
 
     @classmethod
     def forward_int8(cls, p: PoolingParams, res: None, q: Int8Context,

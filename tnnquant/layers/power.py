@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import LayerType, Params, register
+from .base import LayerType, Params, Value, register
 
 
 @dataclass(frozen=True)
@@ -27,3 +27,9 @@ class Power(LayerType):
         # C powf: a negative base with a fractional exponent gives nan silently
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             return np.power(base, np.float32(p.exponent))
+
+    @classmethod
+    def to_onnx(cls, p: PowerParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
+        scaled = g.node("Mul", [g.const(np.float32(p.scale)), xs[0].name])
+        base = g.node("Add", [g.const(np.float32(p.shift)), scaled])
+        g.node("Pow", [base, g.const(np.float32(p.exponent))], ys[0])

@@ -8,7 +8,7 @@ import numpy as np
 from ..formats.binio import BinReader, BinWriter
 from ..formats.rawbuffer import RawBuffer
 from ._util import channel_vector
-from .base import LayerType, Params, register
+from .base import LayerType, Params, Value, register
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,21 @@ class PReLU(LayerType):
 
     @classmethod
     def forward(cls, p: PReLUParams, res: PReLUResource, x: np.ndarray) -> np.ndarray:
-        # the slope's stored dims vary ([C], [1,C,1,1]); only its values matter
-        if p.channel_shared == 1:   # TNN: only the word 1 means shared (spec §3.3.16)
-            if res.slope.size == 0:
-                raise ValueError("the slope buffer is empty")
-            slope = res.slope.data[0].astype(np.float32)
-        else:
-            slope = channel_vector(res.slope.data, x, "slope")
-        return np.where(x > 0, x, x * slope)
+        return np.where(x > 0, x, x * prelu_slope(p, res, x))
+
+    @classmethod
+    def to_onnx(cls, p: PReLUParams, res: PReLUResource, g, xs: list[Value],
+                ys: list[str]) -> None:
+        x = xs[0]
+        slope = prelu_slope(p, res, np.broadcast_to(np.float32(0), x.shape))
+        g.node("PRelu", [x.name, g.const(slope)], ys[0])
+
+
+def prelu_slope(p: PReLUParams, res: PReLUResource, x: np.ndarray) -> np.ndarray:
+    """The slope shaped to broadcast against ``x``; the stored dims vary ([C], [1,C,1,1]), only
+    the values matter."""
+    if p.channel_shared == 1:   # TNN: only the word 1 means shared (spec §3.3.16)
+        if res.slope.size == 0:
+            raise ValueError("the slope buffer is empty")
+        return res.slope.data[0].astype(np.float32)
+    return channel_vector(res.slope.data, x, "slope")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Int8Context, LayerType, NoParams, register
+from .base import Int8Context, LayerType, NoParams, Value, register
 
 
 @register
@@ -16,6 +16,10 @@ class ReLU(LayerType):
     @classmethod
     def forward(cls, p: NoParams, res: None, x: np.ndarray) -> np.ndarray:
         return np.maximum(x, 0)
+
+    @classmethod
+    def to_onnx(cls, p: NoParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
+        g.node("Relu", [xs[0].name], ys[0])
 
     @classmethod
     def forward_int8(cls, p: NoParams, res: None, q: Int8Context, x: np.ndarray) -> np.ndarray:

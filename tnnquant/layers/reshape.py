@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Int8Context, LayerType, Params, counted, register
+from ..errors import UnsupportedError
+from .base import Int8Context, LayerType, Params, Value, counted, register
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,10 @@ def _to_nhwc(x: np.ndarray) -> np.ndarray:
     return np.moveaxis(x, 1, -1) if x.ndim > 2 else x
 
 
+def _nhwc_perm(ndim: int) -> list[int]:
+    return [0] + list(range(2, ndim)) + [1]
+
+
 def _nhwc_shape(dims: tuple[int, ...]) -> tuple[int, ...]:
     return dims[:1] + dims[2:] + dims[1:2] if len(dims) > 2 else dims
 
@@ -72,6 +77,28 @@ class Reshape(LayerType):
             y = _to_nhwc(x).reshape(_nhwc_shape(dims))
             return np.ascontiguousarray(np.moveaxis(y, -1, 1) if y.ndim > 2 else y)
         raise ValueError(f"unknown reshape_type {p.reshape_type} (known: 0 NCHW, 1 TensorFlow)")
+
+    @classmethod
+    def to_onnx(cls, p: ReshapeParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
+        x = xs[0]
+        dims = output_shape(p, x.shape)
+        if p.reshape_type == 0:
+            # ONNX's 0 copies the input dim at the same position, as TNN's copied leading dims
+            # and shape values 0 do
+            g.node("Reshape", [x.name, g.ints((0,) * p.axis + tuple(p.shape))], ys[0])
+            return
+        if p.reshape_type != 1:
+            raise ValueError(f"unknown reshape_type {p.reshape_type} (known: 0 NCHW, "
+                             f"1 TensorFlow)")
+        if not (p.axis > 0 or p.shape[:1] == (0,)):
+            raise UnsupportedError("a TensorFlow-order Reshape of the batch dim has no export")
+        target = (0,) + _nhwc_shape(dims)[1:]
+        y = g.node("Transpose", [x.name], perm=_nhwc_perm(x.ndim)) if x.ndim > 2 else x.name
+        if len(dims) <= 2:
+            g.node("Reshape", [y, g.ints(target)], ys[0])
+            return
+        y = g.node("Reshape", [y, g.ints(target)])
+        g.node("Transpose", [y], ys[0], perm=[0, len(dims) - 1] + list(range(1, len(dims) - 1)))
 
     @classmethod
     def forward_int8(cls, p: ReshapeParams, res: None, q: Int8Context,

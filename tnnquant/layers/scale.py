@@ -8,7 +8,7 @@ import numpy as np
 from ..formats.binio import BinReader, BinWriter
 from ..formats.rawbuffer import RawBuffer
 from ._util import channel_vector
-from .base import LayerType, Params, register, required
+from .base import LayerType, Params, Value, register, required
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,27 @@ class Scale(LayerType):
 
     @classmethod
     def forward(cls, p: ScaleParams, res: ScaleResource, x: np.ndarray) -> np.ndarray:
-        # only per-channel scaling (axis 1, Caffe's default) is implemented
-        if p.axis != 1:
-            raise ValueError(f"axis {p.axis} is not supported (only 1, the channels)")
-        y = x * channel_vector(res.scale.data, x, "scale")
-        if res.bias is not None and res.bias.size:
-            y = y + channel_vector(res.bias.data, x, "bias")
-        return y
+        scale, bias = _scale_bias(p, res, x)
+        y = x * scale
+        return y if bias is None else y + bias
+
+    @classmethod
+    def to_onnx(cls, p: ScaleParams, res: ScaleResource, g, xs: list[Value],
+                ys: list[str]) -> None:
+        scale, bias = _scale_bias(p, res, np.broadcast_to(np.float32(0), xs[0].shape))
+        if bias is None:
+            g.node("Mul", [xs[0].name, g.const(scale)], ys[0])
+        else:
+            g.node("Add", [g.node("Mul", [xs[0].name, g.const(scale)]), g.const(bias)], ys[0])
+
+
+def _scale_bias(p: ScaleParams, res: ScaleResource,
+                x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-channel scale and optional bias shaped for ``x``."""
+    # only per-channel scaling (axis 1, Caffe's default) is implemented
+    if p.axis != 1:
+        raise ValueError(f"axis {p.axis} is not supported (only 1, the channels)")
+    scale = channel_vector(res.scale.data, x, "scale")
+    if res.bias is not None and res.bias.size:
+        return scale, channel_vector(res.bias.data, x, "bias")
+    return scale, None

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..exec import naive_math
 from ._util import axis_index
-from .base import LayerType, Params, register
+from .base import LayerType, Params, Value, register
 
 
 @dataclass(frozen=True)
@@ -35,3 +35,7 @@ class Softmax(LayerType):
         x = x.astype(np.float32, copy=False)
         e = naive_math.expf(x - x.max(axis=axis, keepdims=True))
         return np.divide(e, naive_math.seq_sum(e, axis, keepdims=True), out=e)
+
+    @classmethod
+    def to_onnx(cls, p: SoftmaxParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
+        g.node("Softmax", [xs[0].name], ys[0], axis=axis_index(p.axis, xs[0].ndim))

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._util import INT_MAX, INT_MIN, axis_index
-from .base import Int8Context, LayerType, Params, counted, register
+from ._util import INT_MAX, INT_MIN, axis_index, onnx_slice
+from .base import Int8Context, LayerType, Params, Value, counted, register
 
 
 @dataclass(frozen=True)
@@ -25,21 +25,31 @@ class StridedSliceV2(LayerType):
 
     @classmethod
     def forward(cls, p: StridedSliceV2Params, res: None, x: np.ndarray) -> np.ndarray:
-        axes = p.axes or tuple(range(len(p.begins)))
-        strides = p.strides or (1,) * len(axes)
-        if not len(p.begins) == len(p.ends) == len(axes) == len(strides):
-            raise ValueError(f"begins, ends, axes and strides differ in length: {len(p.begins)}, "
-                             f"{len(p.ends)}, {len(axes)}, {len(strides)}")
-        index = [slice(None)] * x.ndim
-        for begin, end, axis, stride in zip(p.begins, p.ends, axes, strides):
-            axis = axis_index(axis, x.ndim)
-            index[axis] = _axis_slice(begin, end, stride, x.shape[axis])
-        return np.ascontiguousarray(x[tuple(index)])
+        return np.ascontiguousarray(x[tuple(_slices(p, x.shape))])
+
+    @classmethod
+    def to_onnx(cls, p: StridedSliceV2Params, res: None, g, xs: list[Value],
+                ys: list[str]) -> None:
+        onnx_slice(g, xs[0], _slices(p, xs[0].shape), ys[0])
 
     @classmethod
     def forward_int8(cls, p: StridedSliceV2Params, res: None, q: Int8Context,
                      x: np.ndarray) -> np.ndarray:
         return cls.forward(p, res, x)   # pure data movement on the codes (spec int8 §12.9)
+
+
+def _slices(p: StridedSliceV2Params, shape: tuple[int, ...]) -> list[slice]:
+    """One slice per input dim (spec §3.3.13)."""
+    axes = p.axes or tuple(range(len(p.begins)))
+    strides = p.strides or (1,) * len(axes)
+    if not len(p.begins) == len(p.ends) == len(axes) == len(strides):
+        raise ValueError(f"begins, ends, axes and strides differ in length: {len(p.begins)}, "
+                         f"{len(p.ends)}, {len(axes)}, {len(strides)}")
+    index = [slice(None)] * len(shape)
+    for begin, end, axis, stride in zip(p.begins, p.ends, axes, strides):
+        axis = axis_index(axis, len(shape))
+        index[axis] = _axis_slice(begin, end, stride, shape[axis])
+    return index
 
 
 def _axis_slice(begin: int, end: int, stride: int, dim: int) -> slice:

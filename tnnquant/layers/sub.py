@@ -12,3 +12,4 @@ class Sub(BinaryLayer):
     names = ("Sub",)
     enum = 108
     op = np.subtract
+    onnx_op = "Sub"

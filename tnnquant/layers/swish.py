@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..exec import naive_math
-from .base import LayerType, NoParams, register
-from .sigmoid import sigmoid
+from .base import LayerType, NoParams, Value, register
+from .sigmoid import sigmoid, sigmoid_onnx
 
 
 @register
@@ -23,3 +23,7 @@ class Swish(LayerType):
         # TNN's NAIVE Swish computes in double: f32(x / (1.0 + exp(-x))). (A Swish fused into a
         # convolution is the conv's activation 256, a float formula.)
         return naive_math.swish_f64(x)
+
+    @classmethod
+    def to_onnx(cls, p: NoParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
+        g.node("Mul", [sigmoid_onnx(g, xs[0].name), xs[0].name], ys[0])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import LayerType, NoParams, register
+from .base import LayerType, NoParams, Value, register
 
 
 @register
@@ -14,3 +14,7 @@ class Tanh(LayerType):
     @classmethod
     def forward(cls, p: NoParams, res: None, x: np.ndarray) -> np.ndarray:
         return np.tanh(x)
+
+    @classmethod
+    def to_onnx(cls, p: NoParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
+        g.node("Tanh", [xs[0].name], ys[0])

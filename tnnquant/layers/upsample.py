@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import UnsupportedError
 from ..exec.int8_math import dequantize, quantize
 from ._spatial import need_4d
-from .base import Int8Context, LayerType, Params, register, required
+from .base import Int8Context, LayerType, Params, Value, register, required
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,34 @@ def _lerp(x: np.ndarray, axis: int, size_out: int, align_corners: bool) -> np.nd
     return y
 
 
+def _lerp_onnx(g, x: str, axis: int, size_in: int, size_out: int, align_corners: bool) -> str:
+    """``_lerp`` as ONNX nodes: the same gathers, products and sum in f32."""
+    index0, index1, lambda1 = bilinear_weights(size_in, size_out, align_corners)
+    shape = (size_out,) + (1,) * (3 - axis)
+    lambda0 = np.float32(1) - lambda1
+    y0 = g.node("Mul", [g.node("Gather", [x, g.ints(index0)], axis=axis),
+                        g.const(lambda0.reshape(shape))])
+    y1 = g.node("Mul", [g.node("Gather", [x, g.ints(index1)], axis=axis),
+                        g.const(lambda1.reshape(shape))])
+    return g.node("Add", [y0, y1])
+
+
+def upsample2d_onnx(g, p: UpsampleParams, x: Value, out: str) -> None:
+    """``upsample2d`` as ONNX Gathers (and the bilinear weights as constants): TNN's sampling
+    positions exactly, which no ONNX Resize mode reproduces for every size ratio."""
+    n, c, h, w = need_4d(x.shape, "Upsample")
+    out_h, out_w = upsample_size(p, h, w)
+    if p.mode == MODE_NEAREST:
+        y = g.node("Gather", [x.name, g.ints(nearest_index(h, out_h))], axis=2)
+        g.node("Gather", [y, g.ints(nearest_index(w, out_w))], out, axis=3)
+    elif p.mode == MODE_BILINEAR:
+        align = resolved_align_corners(p)
+        y = _lerp_onnx(g, x.name, 3, w, out_w, align)
+        g.node("Identity", [_lerp_onnx(g, y, 2, h, out_h, align)], out)
+    else:
+        raise UnsupportedError(f"Upsample mode {p.mode} has no ONNX export")
+
+
 def upsample2d(x_nchw: np.ndarray, p: UpsampleParams) -> np.ndarray:
     """TNN fp32 Upsample: NCHW float32 input -> NCHW float32 output."""
     n, c, h, w = need_4d(x_nchw, "Upsample")
@@ -125,6 +153,10 @@ class Upsample(LayerType):
     @classmethod
     def forward(cls, p: UpsampleParams, res: None, *xs: np.ndarray) -> np.ndarray:
         return upsample2d(xs[0], p)
+
+    @classmethod
+    def to_onnx(cls, p: UpsampleParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
+        upsample2d_onnx(g, p, xs[0], ys[0])
 
     @classmethod
     def forward_int8(cls, p: UpsampleParams, res: None, q: Int8Context,

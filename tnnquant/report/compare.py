@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..calib.inputs import TEXT_EXTENSIONS, Preprocess, Sample, iter_batches, list_samples
+from ..calib.inputs import Preprocess, Sample, iter_batches, list_samples
 from ..errors import ConfigError, InputError
 from ..exec.executor import Executor
 from ..ir.graph import Graph, Layer
@@ -37,8 +36,6 @@ from ..passes.fuse_activation import fuse_conv_activation
 from ..passes.runtime import runtime_graph
 from .metrics import (ClassAgreement, ClassifierAccumulator, ClassifierMetrics,
                       ErrorAccumulator, as_logits, is_classifier_shape, relative_noise)
-
-log = logging.getLogger(__name__)
 
 WORST_LAYERS = 10
 RANKING = ("noise added by the layer: relative noise power r = 1 / SQNR (linear, capped at 1) "
@@ -344,7 +341,7 @@ def compare_folder(float_graph: Graph, int8_graph: Graph, folder: str | Path,
                    pair_hooks: Sequence[PairHook] = ()) -> Report:
     """:func:`compare` on an evaluation folder, read exactly like a calibration folder
     (:func:`tnnquant.calib.inputs.list_samples`), with optional ``FILENAME CLASS_INDEX``
-    labels. ``warn`` receives the folder's warnings (default: this module's logger)."""
+    labels. ``warn`` receives the folder's warnings (default: logging)."""
     if batch_size < 1:
         raise ConfigError(f"batch size must be at least 1, got {batch_size}")
     samples, labels = evaluation_samples(float_graph, folder, labels_file, warn)
@@ -356,12 +353,13 @@ def compare_folder(float_graph: Graph, int8_graph: Graph, folder: str | Path,
 def evaluation_samples(graph: Graph, folder: str | Path, labels_file: str | Path | None = None,
                        warn: Callable[[str], None] | None = None
                        ) -> tuple[list[Sample], list[int] | None]:
-    """The samples of an evaluation folder and, with a labels file, their class indices (the
-    unlabelled text files skipped)."""
+    """The samples of an evaluation folder (read by :func:`tnnquant.calib.inputs.list_samples`'s
+    rule: label lists and class names are not samples) and, with a labels file, their class
+    indices."""
     samples = list_samples(folder, graph.inputs, warn)
     if labels_file is None:
         return samples, None
-    return match_labels(samples, read_labels(labels_file), str(labels_file), warn)
+    return match_labels(samples, read_labels(labels_file), str(labels_file))
 
 
 # --- labels ------------------------------------------------------------------------------------
@@ -407,34 +405,26 @@ def read_class_names(path: str | Path) -> dict[int, str]:
 
 
 def match_labels(samples: Iterable[Sample], labels: Mapping[str, int],
-                 source: str | None = None,
-                 warn: Callable[[str], None] | None = None) -> tuple[list[Sample], list[int]]:
-    """The labelled evaluation samples and their class indices, matched by file name (samples
-    from per-input sub-folders are named without extension, so a label also matches by its
-    name without extension). A sample without a label is an error, except a .txt file: an
-    evaluation folder often holds its labels or class list as text, so unlabelled .txt files
-    are skipped and reported through ``warn``. ``source`` names the labels file in errors."""
+                 source: str | None = None) -> tuple[list[Sample], list[int]]:
+    """The evaluation samples and their class indices, matched by file name (samples from
+    per-input sub-folders are named without extension, so a label also matches by its name
+    without extension). Every sample needs a label (label lists and class names in the folder
+    are not samples: :func:`tnnquant.calib.inputs.not_a_sample`). ``source`` names the labels
+    file in errors."""
     by_stem: dict[str, int] = {}
     for name, index in labels.items():
         by_stem.setdefault(Path(name).stem, index)
     kept: list[Sample] = []
     indices: list[int] = []
-    skipped: list[str] = []
     for sample in samples:
         index = labels.get(sample.name, by_stem.get(sample.name))
         if index is None:
-            if all(p.suffix.lower() in TEXT_EXTENSIONS for p in sample.files.values()):
-                skipped.append(sample.name)
-                continue
             raise InputError(f"no label for sample '{sample.name}'", path=source)
         if sample.count != 1:
             raise InputError(f"sample '{sample.name}' holds {sample.count} tensors but has one "
                              f"label", path=source)
         kept.append(sample)
         indices.append(index)
-    if skipped:
-        shown = ", ".join(skipped[:5]) + (", ..." if len(skipped) > 5 else "")
-        (warn or log.warning)(f"skipped {len(skipped)} unlabelled text file(s): {shown}")
     if not kept:
         raise InputError("no evaluation sample has a label", path=source)
     return kept, indices

@@ -15,19 +15,32 @@ from typing import Mapping, Sequence
 from ...errors import FormatError, UnsupportedError
 from ...formats.rawbuffer import MAGIC_V2, DataType, RawBuffer
 from ...ir.graph import FileFormat, Graph
-from . import activation, conv, elementwise, gemm, norm, pad, pool, resize, shape  # noqa: F401
+from . import (activation, conv, elementwise, gemm, norm, pad, pool,  # noqa: F401
+               reduce, resize, shape)
 from .fold import fold_constants
+from .fuse_conv_add import fuse_conv_add
 from .fuse_conv_bn import fuse_conv_bn
+from .fuse_gelu import fuse_gelu
+from .fuse_group_norm import fuse_group_norm
+from .fuse_hard_sigmoid import fuse_hard_sigmoid
 from .fuse_hard_swish import fuse_hard_swish
+from .fuse_layer_norm import fuse_layer_norm
 from .fuse_matmul_add import fuse_matmul_add
+from .fuse_mul_add_bn import fuse_mul_add_bn
+from .fuse_shuffle_channel import fuse_shuffle_channel
 from .fuse_swish import fuse_swish
+from .legacy_broadcast import legacy_broadcast
 from .model import OnnxGraph, read_onnx
 from .registry import ONNX_OPS, Context, ConvertError, malformed
 from .remove_identity import remove_identity
 
-# onnx2tnn's order: removals, then chain fusions (Swish, HardSwish, ..., GEMM, Conv+BN)
-PASSES = [fold_constants, remove_identity, fuse_swish, fuse_hard_swish, fuse_matmul_add,
-          fuse_conv_bn]
+# onnx2tnn's order: removals (with ShuffleChannel), then chain fusions (Swish, HardSigmoid,
+# HardSwish, GELU, BatchNorm from Mul-Add, GEMM, Conv+BN and Conv+Add, LayerNorm, GroupNorm);
+# before them the opset-6 broadcast rewrite and constant folding that onnx2tnn leaves to
+# onnx-simplifier
+PASSES = [legacy_broadcast, fold_constants, remove_identity, fuse_shuffle_channel, fuse_swish,
+          fuse_hard_sigmoid, fuse_hard_swish, fuse_gelu, fuse_mul_add_bn, fuse_matmul_add,
+          fuse_conv_bn, fuse_conv_add, fuse_layer_norm, fuse_group_norm]
 
 
 def convert_file(path: str | os.PathLike,
@@ -81,18 +94,24 @@ def _assemble(onnx_graph: OnnxGraph, ctx: Context) -> Graph:
                    if any(spec.name in layer.inputs for layer in ctx.layers)
                    or spec.name in onnx_graph.outputs]
     return Graph(inputs=used_inputs, outputs=list(onnx_graph.outputs), layers=ctx.layers,
-                 resources=ctx.resources, blob_names=sorted(blobs),
+                 resources=ctx.resources, constants=ctx.constants, blob_names=sorted(blobs),
                  format=FileFormat(proto_magic=MAGIC_V2, header_words=("1", "1")))
 
 
 def half_weights(graph: Graph) -> Graph:
     """Store every float32 weight as fp16 (onnx2tnn ``-half``), truncated as TNN converts;
     the graph then computes with the values the file holds."""
+    def half(buf: RawBuffer) -> RawBuffer:
+        payload = RawBuffer(buf.data, DataType.HALF, buf.dims).encode_payload()
+        return RawBuffer.decode(payload, DataType.HALF, buf.dims)
+
     for res in graph.resources.values():
         for key, buf in vars(res).items():
             if isinstance(buf, RawBuffer) and buf.data_type == DataType.FLOAT:
-                payload = RawBuffer(buf.data, DataType.HALF, buf.dims).encode_payload()
-                setattr(res, key, RawBuffer.decode(payload, DataType.HALF, buf.dims))
+                setattr(res, key, half(buf))
+    for name, buf in graph.constants.items():   # float constant-map entries too (spec §2.7)
+        if buf.data_type == DataType.FLOAT:
+            graph.constants[name] = half(buf)
     return graph
 
 

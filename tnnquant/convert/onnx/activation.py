@@ -1,5 +1,6 @@
 """Element-wise activations (onnx2tnn's Relu, LeakyRelu, PRelu, Clip, Sigmoid, HardSigmoid,
-HardSwish, Tanh converters) and the Swish that ``fuse_swish`` makes."""
+HardSwish, Tanh, Abs, Elu converters), the Swish that ``fuse_swish`` makes and the GELU of
+``fuse_gelu`` (and of ONNX's Gelu, opset 20)."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +13,7 @@ from ...layers.prelu import PReLUParams, PReLUResource
 from .model import Node
 from .registry import ONNX_OPS, Context, buffer
 
-_SIMPLE = {"Relu": "ReLU", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Swish": "Swish"}
+_SIMPLE = {"Relu": "ReLU", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Swish": "Swish", "Abs": "Abs"}
 FLT_MAX = float(np.finfo(np.float32).max)
 
 
@@ -46,8 +47,11 @@ def prelu(node: Node, ctx: Context) -> None:
     slope = ctx.weight(node, 1, "slope").astype(np.float32)
     shape = ctx.shape(node.inputs[0])
     channels = shape[1] if shape is not None and len(shape) > 1 else None
-    # the slope broadcasts against NC...: per channel means one non-1 dim, at axis 1
+    # the slope broadcasts against NC...: per channel means one non-1 dim, at axis 1; before
+    # opset 7 a 1-D slope of C values is per channel (it was not broadcast numpy-style)
     aligned = (1,) * (len(shape) - slope.ndim) + slope.shape if shape else slope.shape
+    if ctx.opset < 7 and slope.ndim == 1 and channels is not None and slope.size == channels:
+        aligned = (1, channels) + (1,) * (len(shape) - 2)
     if slope.size == 1:
         shared = 1
     elif (channels is not None and slope.size == channels and len(aligned) == len(shape)
@@ -68,8 +72,10 @@ def hard_sigmoid(node: Node, ctx: Context) -> None:
 
 @ONNX_OPS.register("HardSwish")
 def hard_swish(node: Node, ctx: Context) -> None:
+    # two inputs only from fuse_hard_swish: x0 * hardsigmoid(x1)
     ctx.emit(node, "HardSwish", HardSwishParams(node.attrs.get("alpha", 1 / 6),
-                                                node.attrs.get("beta", 0.5)))
+                                                node.attrs.get("beta", 0.5)),
+             inputs=node.inputs)
 
 
 @ONNX_OPS.register("Softmax")
@@ -91,3 +97,20 @@ def softmax(node: Node, ctx: Context) -> None:
     ctx.emit(node, "SoftmaxCaffe", SoftmaxParams(axis), inputs=[flat], outputs=[normalized])
     ctx.emit(node, "Reshape", ReshapeParams(0, rank, tuple(shape), 0), inputs=[normalized],
              name=f"{node.name}/restore")
+
+
+@ONNX_OPS.register("Elu")
+def elu(node: Node, ctx: Context) -> None:
+    from ...layers.elu import EluParams
+    ctx.emit(node, "Elu", EluParams(node.attrs.get("alpha", 1.0)))
+
+
+@ONNX_OPS.register("GELU", "Gelu")
+def gelu(node: Node, ctx: Context) -> None:
+    from ...layers.gelu import GELUParams
+    if node.attrs.get("approximate", "none") != "none":
+        # TNN's GELU computes the erf form on CPU and the tanh form on ARM: only the exact
+        # GELU means one thing on every device
+        raise ctx.fail(node, f"approximate='{node.attrs['approximate']}': TNN's GELU computes "
+                             f"the exact (erf) form")
+    ctx.emit(node, "GELU", GELUParams(0))

@@ -3,7 +3,9 @@
 Pads: symmetric explicit pads are TNN's pad type -1; ``auto_pad`` SAME_UPPER / VALID are pad
 types 0 / 1; asymmetric pads are pad type 0 where they equal what TNN's SAME computes for the
 input size (onnx2tnn writes pad type 0 for any asymmetric pads, right or not), else a Pad layer
-before an unpadded Convolution.
+before an unpadded Convolution. A ConvTranspose whose pads and output_padding TNN's pad types
+cannot express (PyTorch's ``padding=1, output_padding=1``) becomes an unpadded Deconvolution
+and a StridedSliceV2 that cuts the output out of its canvas.
 """
 from __future__ import annotations
 
@@ -122,20 +124,30 @@ def conv_transpose(node: Node, ctx: Context) -> None:
                              f"ConvTranspose; give explicit pads")
     output_padding = list(node.attrs.get("output_padding", [0, 0]))
     top, left, bottom, right = pads
+    crop = None
     if not any(output_padding) and top == bottom and left == right:
         pad_type, pad_h, pad_w = PAD_EXPLICIT, top, left
-    else:
-        pad_type, pad_h, pad_w = _same_swapped(node, ctx, kernel, strides, pads, output_padding)
+    elif _same_swapped(node, ctx, kernel, strides, pads, output_padding):
+        pad_type, pad_h, pad_w = PAD_SAME_SWAPPED, 0, 0
+    else:   # the whole canvas, then a slice: output_padding just crops less at the end
+        pad_type, pad_h, pad_w = PAD_EXPLICIT, 0, 0
+        crop = _crop(node, ctx, kernel, strides, pads, output_padding)
     bias = _bias(node, ctx, out_channels)
     params = ConvParams(group, in_channels // group, out_channels, kernel[0], kernel[1],
                         strides[0], strides[1], pad_h, pad_w, int(bias is not None), pad_type,
                         1, 1)
-    ctx.emit(node, "Deconvolution", params,
+    canvas = f"{node.outputs[0]}/canvas"
+    ctx.emit(node, "Deconvolution", params, outputs=None if crop is None else [canvas],
              resource=ConvResource(node.name, int(bias is not None), buffer(weight),
                                    None if bias is None else buffer(bias)))
+    if crop is not None:
+        from ...layers.strided_slice_v2 import StridedSliceV2Params
+        begins, ends = crop
+        ctx.emit(node, "StridedSliceV2", StridedSliceV2Params(begins, ends, (2, 3), (1, 1)),
+                 inputs=[canvas], name=f"{node.name}/crop")
 
 
-def _same_swapped(node: Node, ctx: Context, kernel, strides, pads, output_padding):
+def _same_swapped(node: Node, ctx: Context, kernel, strides, pads, output_padding) -> bool:
     """onnx2tnn writes pad type 3 for any output_padding; that is right only when the ONNX
     output is input * stride and the pads split as TNN's type 3 splits them."""
     shape = ctx.shape(node.inputs[0])
@@ -146,16 +158,34 @@ def _same_swapped(node: Node, ctx: Context, kernel, strides, pads, output_paddin
         out = s * (size - 1) + output_padding[axis] + k - begin - end
         total = max(k - s, 0)   # TNN's canvas overhang; its type 3 crops total - total // 2 first
         ok = ok and out == size * s and begin == total - total // 2
-    if not ok:
-        raise ctx.fail(node, f"pads {pads} with output_padding {output_padding}: TNN's "
-                             f"Deconvolution cannot express this output geometry")
-    return PAD_SAME_SWAPPED, 0, 0
+    return ok
+
+
+def _crop(node: Node, ctx: Context, kernel, strides, pads,
+          output_padding) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(begins, ends) on H and W that cut the ONNX output out of the uncropped canvas
+    ``(in - 1) * stride + kernel``: ``pads`` begin, ``pads`` end minus ``output_padding``."""
+    shape = ctx.shape(node.inputs[0])
+    if shape is None or len(shape) != 4:
+        raise ctx.fail(node, "the input shape is unknown")
+    begins, ends = [], []
+    for axis in range(2):
+        canvas = (shape[2 + axis] - 1) * strides[axis] + kernel[axis]
+        end = pads[axis + 2] - output_padding[axis]
+        if end < 0 or pads[axis] + end >= canvas:
+            raise ctx.fail(node, f"pads {pads} with output_padding {output_padding}: the output "
+                                 f"reaches past the deconvolution's canvas")
+        begins.append(pads[axis])
+        ends.append(canvas - end)
+    return tuple(begins), tuple(ends)
 
 
 def _bias(node: Node, ctx: Context, channels: int) -> np.ndarray | None:
+    """The bias with its ONNX dims, which the stored buffer keeps (a ``[1, C, 1, 1]`` bias
+    comes from ``fuse_conv_add``, as onnx2tnn writes it)."""
     if len(node.inputs) < 3 or not node.inputs[2]:
         return None
-    bias = ctx.weight(node, 2, "bias").reshape(-1)
+    bias = ctx.weight(node, 2, "bias")
     if bias.size != channels:
         raise ctx.fail(node, f"bias has {bias.size} values for {channels} output channels")
     return bias

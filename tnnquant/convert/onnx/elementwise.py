@@ -1,4 +1,6 @@
-"""Add / Sub / Mul / Div with numpy broadcasting (onnx2tnn's multidir-broadcast converters).
+"""Add / Sub / Mul / Div / Max / Min / Sum with numpy broadcasting (onnx2tnn's multidir-broadcast
+converters; Max -> Maximum, Min -> Minimum, Sum -> Add: TNN's Add, Maximum and Minimum take any
+number of blobs), and Pow by a constant -> Power.
 
 Two blob operands: ``weight_input_index -1``. One constant operand: it becomes the layer's
 resource with its ONNX dims (left-padded with 1s to the blob's rank, as onnx2tnn stores them) and ``weight_input_index`` says on which side it stands. A Div by a
@@ -13,11 +15,18 @@ from ...layers._resources import ElementResource
 from .model import Node
 from .registry import ONNX_OPS, Context, buffer
 
-_TYPES = {"Add": "Add", "Sub": "Sub", "Mul": "Mul", "Div": "Div"}
+_TYPES = {"Add": "Add", "Sub": "Sub", "Mul": "Mul", "Div": "Div", "Sum": "Add",
+          "Max": "Maximum", "Min": "Minimum"}
+_VARIADIC = {"Sum", "Max", "Min"}   # one input: removed by remove_identity
 
 
 @ONNX_OPS.register(*_TYPES)
 def binary(node: Node, ctx: Context) -> None:
+    if node.op in _VARIADIC and len(node.inputs) > 2:
+        if any(ctx.const(b) is not None for b in node.inputs):
+            raise ctx.fail(node, f"a constant among {len(node.inputs)} operands has no TNN form")
+        ctx.emit(node, _TYPES[node.op], BinaryParams(-1), inputs=node.inputs)
+        return
     if len(node.inputs) != 2:
         raise ctx.fail(node, f"expected 2 inputs, got {len(node.inputs)}")
     consts = [ctx.const(b) for b in node.inputs]
@@ -41,3 +50,11 @@ def binary(node: Node, ctx: Context) -> None:
     ctx.emit(node, layer_type, BinaryParams(index), inputs=[node.inputs[1 - index]],
              resource=ElementResource(buffer(value)))
 
+
+@ONNX_OPS.register("Pow")
+def pow_(node: Node, ctx: Context) -> None:
+    from ...layers.power import PowerParams
+    exponent = ctx.const(node.inputs[1]) if len(node.inputs) == 2 else None
+    if ctx.const(node.inputs[0]) is not None or exponent is None or exponent.size != 1:
+        raise ctx.fail(node, "only a blob raised to one constant exponent has a TNN form (Power)")
+    ctx.emit(node, "Power", PowerParams(float(exponent.reshape(-1)[0]), 1.0, 0.0))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import FormatError
-from .model import MAX_TENSOR_ELEMENTS, Node, OnnxGraph, tensor_to_array
+from .model import MAX_TENSOR_ELEMENTS, Node, OnnxGraph, infer_shapes, tensor_to_array
 
 # ops whose output can be far larger than their inputs: folded only with a known, bounded shape
 _EXPANDING = {"ConstantOfShape", "Expand", "Tile", "Range", "Resize", "Upsample", "Pad"}
@@ -16,19 +16,30 @@ _NEVER = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLik
           "If", "Loop", "Scan"}
 
 
+MAX_ROUNDS = 8   # fold, infer shapes again, fold what the new shapes allow, ...
+
+
 def fold_constants(graph: OnnxGraph) -> OnnxGraph:
-    kept: list[Node] = []
-    for node in graph.nodes:
-        value = _fold(node, graph)
-        if value is None:
-            kept.append(node)
-            continue
-        for name, array in zip(node.outputs, value):
-            if name:
-                graph.consts[name] = array
-                graph.shapes[name] = tuple(array.shape)
-    graph.nodes = kept
+    for _ in range(MAX_ROUNDS):
+        before = len(graph.nodes)
+        graph.nodes = [node for node in graph.nodes if not _folded(node, graph)]
+        unknown = any(b and b not in graph.shapes for n in graph.nodes for b in n.outputs)
+        if len(graph.nodes) == before or not unknown:
+            break
+        infer_shapes(graph)
     return graph
+
+
+def _folded(node: Node, graph: OnnxGraph) -> bool:
+    """Evaluate ``node`` if its inputs are constants; its outputs become constants."""
+    value = _fold(node, graph)
+    if value is None:
+        return False
+    for name, array in zip(node.outputs, value):
+        if name:
+            graph.consts[name] = array
+            graph.shapes[name] = tuple(array.shape)
+    return True
 
 
 def _fold(node: Node, graph: OnnxGraph) -> list[np.ndarray] | None:
@@ -71,12 +82,21 @@ def _constant(node: Node, graph: OnnxGraph) -> np.ndarray:
 
 
 def _evaluate(node: Node, graph: OnnxGraph) -> list[np.ndarray] | None:
+    from onnx import helper
     from onnx.reference import ReferenceEvaluator
     if node.proto is None:
         return None
     feeds = {b: graph.consts[b] for b in node.inputs if b}
+    # a one-node model, because the evaluator ignores `opsets` for a bare NodeProto and would
+    # run the newest version of the op (e.g. Unsqueeze-13 on an opset-9 node with an axes
+    # attribute)
+    model = helper.make_model(
+        helper.make_graph([node.proto], "fold",
+                          [helper.make_tensor_value_info(b, 0, None) for b in feeds],
+                          [helper.make_tensor_value_info(b, 0, None) for b in node.proto.output]),
+        opset_imports=[helper.make_opsetid("", graph.opset)])
     try:
-        outputs = ReferenceEvaluator(node.proto, opsets={"": graph.opset}).run(None, feeds)
+        outputs = ReferenceEvaluator(model).run(None, feeds)
     except Exception as err:
         raise FormatError(f"node '{node.name}' ({node.op}, opset {graph.opset}): constant "
                           f"folding failed: {' '.join(str(err).split())[:160]}",

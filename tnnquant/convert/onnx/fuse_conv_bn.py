@@ -1,11 +1,12 @@
 """Conv + BatchNormalization -> Conv with folded weights (onnx2tnn's FuseConv): the BN must be
-the Conv's only reader, with constant parameters. ``w' = w * s``, ``b' = (b - mean) * s + beta``
-with ``s = gamma / sqrt(var + eps)`` per output channel, in float32."""
+the Conv's only reader, with constant parameters. ``w' = w * s``, ``b' = b * s + o`` per output
+channel with ``s = gamma / sqrt(var + eps)`` and ``o = beta - mean * s`` (``norm.scale_and_bias``)."""
 from __future__ import annotations
 
 import numpy as np
 
 from .model import OnnxGraph
+from .norm import scale_and_bias
 
 
 def fuse_conv_bn(graph: OnnxGraph) -> OnnxGraph:
@@ -27,14 +28,16 @@ def fuse_conv_bn(graph: OnnxGraph) -> OnnxGraph:
             continue
         gamma, beta, mean, var = (np.asarray(p, np.float32).reshape(-1) for p in params)
         out_channels = weight.shape[0]
-        if any(p.size != out_channels for p in (gamma, beta, mean, var)):
+        if (any(p.size != out_channels for p in (gamma, beta, mean, var))
+                or bn.attrs.get("spatial", 1) != 1):
             continue
-        eps = np.float32(bn.attrs.get("epsilon", 1e-5))
-        scale = gamma / np.sqrt(var + eps)
+        # TNN's arithmetic: slope and offset in double, rounded to float32, then applied in
+        # float32 (w * slope; b * slope + offset)
+        slope, offset = scale_and_bias(gamma, beta, mean, var, bn.attrs.get("epsilon", 1e-5))
         bias = np.zeros(out_channels, np.float32) if bias is None else bias.astype(np.float32)
         new_weight = (weight.astype(np.float32)
-                      * scale.reshape((-1,) + (1,) * (weight.ndim - 1))).astype(np.float32)
-        new_bias = ((bias - mean) * scale + beta).astype(np.float32)
+                      * slope.reshape((-1,) + (1,) * (weight.ndim - 1))).astype(np.float32)
+        new_bias = (bias.reshape(-1) * slope + offset).astype(np.float32)
         w_name, b_name = f"{conv.name}/bn_folded_weight", f"{conv.name}/bn_folded_bias"
         graph.consts[w_name], graph.consts[b_name] = new_weight, new_bias
         conv.inputs = [conv.inputs[0], w_name, b_name]

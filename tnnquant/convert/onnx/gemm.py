@@ -25,6 +25,9 @@ def gemm(node: Node, ctx: Context) -> None:
     shape = ctx.shape(node.inputs[0])
     if shape is not None and len(shape) != 2:
         raise ctx.fail(node, f"input of rank {len(shape)}; Gemm takes a 2-D input")
+    if ctx.const(node.inputs[1]) is None:
+        _gemm_of_blobs(node, ctx)
+        return
     weight = ctx.weight(node, 1, "B matrix").astype(np.float32)
     if weight.ndim != 2:
         raise ctx.fail(node, f"B of rank {weight.ndim}, expected 2")
@@ -44,6 +47,31 @@ def gemm(node: Node, ctx: Context) -> None:
     ctx.emit(node, "InnerProduct", InnerProductParams(num_output, 1, 0, 1),
              resource=InnerProductResource(node.name, buffer(np.ascontiguousarray(weight)),
                                            buffer(np.asarray(bias, np.float32))))
+
+
+def _gemm_of_blobs(node: Node, ctx: Context) -> None:
+    """A @ B (+ beta * C) with B a blob (PyTorch's ``mm``/``addmm`` of two tensors): MatMul of
+    the two blobs, then an Add of C (scaled by beta when C is a constant)."""
+    from ...layers._binary import BinaryParams
+    from ...layers._resources import ElementResource
+    if node.attrs.get("alpha", 1.0) != 1 or node.attrs.get("transB", 0):
+        raise ctx.fail(node, "B is a blob: only alpha=1 and transB=0 have a TNN form (MatMul)")
+    beta = float(node.attrs.get("beta", 1.0))
+    c_name = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else ""
+    c = ctx.const(c_name)
+    if not c_name or beta == 0 or (c is not None and not c.any()):
+        ctx.emit(node, "MatMul", MatMulParams(-1), inputs=node.inputs[:2])
+        return
+    product = f"{node.outputs[0]}/matmul"
+    ctx.emit(node, "MatMul", MatMulParams(-1), inputs=node.inputs[:2], outputs=[product],
+             name=f"{node.name}/matmul")
+    if c is not None:
+        ctx.emit(node, "Add", BinaryParams(1), inputs=[product],
+                 resource=ElementResource(buffer(c.astype(np.float32) * np.float32(beta))))
+    elif beta == 1:
+        ctx.emit(node, "Add", BinaryParams(-1), inputs=[product, c_name])
+    else:
+        raise ctx.fail(node, f"beta={beta} with a blob C has no single TNN layer")
 
 
 @ONNX_OPS.register("MatMul")

@@ -7,6 +7,7 @@ external-data files (which must lie in the model's folder).
 from __future__ import annotations
 
 import os
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -21,7 +22,7 @@ MAX_FILE_BYTES = 2**31 - 1        # protobuf cannot parse a larger message anywa
 MAX_NODES = 200_000
 MAX_TENSOR_ELEMENTS = 1 << 30      # 4 GiB of float32
 MAX_RANK = 8
-MIN_OPSET = 7
+MIN_OPSET = 6   # opset 6: PyTorch 0.3 and Caffe2 exports (legacy_broadcast rewrites them)
 
 # ONNX element type -> (numpy dtype, TNN input data type)
 INPUT_TYPES = {1: DataType.FLOAT, 10: DataType.HALF, 6: DataType.INT32, 7: DataType.INT32}
@@ -49,6 +50,10 @@ class OnnxGraph:
     shapes: dict[str, tuple[int, ...]]   # static shapes found by ONNX shape inference
     opset: int
     path: str
+    # what re-running shape inference needs: the inputs' ValueInfoProtos (dims fixed) and the
+    # model's operator-set imports
+    input_values: list[Any] = field(default_factory=list, repr=False)
+    opset_imports: list[Any] = field(default_factory=list, repr=False)
 
     def consumers(self, blob: str) -> list[Node]:
         return [n for n in self.nodes if blob in n.inputs]
@@ -105,6 +110,7 @@ def read_onnx(path: str | os.PathLike,
     if not MIN_OPSET <= opset <= onnx.defs.onnx_opset_version():
         raise fail(f"opset {opset} is not supported (ONNX opsets {MIN_OPSET} to "
                    f"{onnx.defs.onnx_opset_version()})")
+    _check_names(model, fail)
 
     if any(external_data_helper.uses_external_data(t) for t in model.graph.initializer):
         _load_external_data(model, path.parent, fail)
@@ -119,14 +125,55 @@ def read_onnx(path: str | os.PathLike,
         for dim, n in zip(dims, spec.dims):
             dim.Clear()
             dim.dim_value = n
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
-    except Exception as err:
-        raise fail(f"ONNX shape inference failed: {_short(err)}") from None
-    shapes = _static_shapes(inferred.graph)
     nodes = [_node(n, i, fail) for i, n in enumerate(model.graph.node)]
     outputs = [text(o.name) for o in model.graph.output]
-    return OnnxGraph(nodes, consts, inputs, outputs, shapes, opset, where)
+    input_values = [v for v in model.graph.input if text(v.name) in {i.name for i in inputs}]
+    graph = OnnxGraph(nodes, consts, inputs, outputs, {}, opset, where, input_values,
+                      list(model.opset_import))
+    try:
+        infer_shapes(graph, first=model)
+    except Exception as err:
+        raise fail(f"ONNX shape inference failed: {_short(err)}") from None
+    return graph
+
+
+def infer_shapes(graph: OnnxGraph, first: Any = None) -> None:
+    """Run ONNX shape inference on the graph as it is now, adding the static shapes it finds.
+
+    Large float constants go in as typed inputs without their data (inference serializes the
+    whole model: twice the weights in memory and most of the time for a VGG; only small
+    integer tensors feed its data propagation), and the IR version is the current one (IR 3
+    wants initializers listed as graph inputs and inference ignores the others; runtimes
+    accept them). ``first``: the ModelProto read, whose value_info and functions help the first
+    inference, which must succeed. Run again after folding (a failure keeps the shapes found),
+    a Reshape whose target was Shape -> Slice -> Cast -> Concat arithmetic, which ONNX's data
+    propagation does not follow through Cast, has a constant target and everything after it
+    gets a shape."""
+    import onnx
+    from onnx import helper, numpy_helper
+    used = {b for n in graph.nodes for b in n.inputs}
+    initializers, weights = [], []
+    for name, value in graph.consts.items():
+        if name not in used:
+            continue
+        if value.dtype.kind == "f" and value.size > 64:   # shape only, as in read_onnx
+            weights.append(helper.make_tensor_value_info(
+                name, helper.np_dtype_to_tensor_dtype(value.dtype), list(value.shape)))
+        else:
+            initializers.append(numpy_helper.from_array(value, name))
+    model = helper.make_model(
+        helper.make_graph([n.proto for n in graph.nodes if n.proto is not None], "infer",
+                          list(graph.input_values) + weights, [], initializers,
+                          value_info=first.graph.value_info if first else None),
+        opset_imports=graph.opset_imports, functions=first.functions if first else None)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+    except Exception:
+        if first is not None:
+            raise
+        return   # the shapes found so far stay
+    for name, shape in _static_shapes(inferred.graph).items():
+        graph.shapes.setdefault(name, shape)
 
 
 def tensor_to_array(tensor, fail) -> np.ndarray:
@@ -191,6 +238,7 @@ def _input_specs(model, consts: dict[str, np.ndarray],
                  input_shapes: Mapping[str, Sequence[int]] | None, fail) -> list[InputSpec]:
     """Network inputs (graph inputs that are not initializers) with static dims: a dynamic
     first (batch) dim becomes 1 as onnx2tnn does; any other dynamic dim needs --input-shape."""
+    import onnx
     given = dict(input_shapes or {})
     specs: list[InputSpec] = []
     dynamic: list[str] = []
@@ -205,8 +253,11 @@ def _input_specs(model, consts: dict[str, np.ndarray],
             continue
         tensor_type = value.type.tensor_type
         if tensor_type.elem_type not in INPUT_TYPES:
-            raise fail(f"input '{name}' has element type {tensor_type.elem_type}; "
-                       f"TNN inputs are float, half or int32")
+            kind = (onnx.TensorProto.DataType.Name(tensor_type.elem_type)
+                    if tensor_type.elem_type in onnx.TensorProto.DataType.values()
+                    else tensor_type.elem_type)
+            raise fail(f"input '{name}' has element type {kind}; TNN inputs are float, half "
+                       f"or int32 (int64 is read as int32)")
         if name in given:
             dims = tuple(int(d) for d in given[name])
             if not dims or any(d <= 0 for d in dims):
@@ -269,6 +320,18 @@ def _node(proto, index: int, fail) -> Node:
         raise fail(f"node {index} ({op} '{name}') has no output")
     return Node(op, name or outputs[0], [text(b) for b in proto.input], outputs, attrs,
                 text(proto.domain), proto)
+
+
+def _check_names(model, fail) -> None:
+    """No name may hold a control character or a line break: TNN's proto could not hold it,
+    and every message that names the node or blob would no longer be one line."""
+    graph = model.graph
+    names = [v.name for v in list(graph.input) + list(graph.output)]
+    names += [t.name for t in graph.initializer]
+    names += [b for n in graph.node for b in (n.name, *n.input, *n.output)]
+    for name in map(text, names):
+        if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in name):
+            raise fail(f"the name {name!r} holds a control character or a line break")
 
 
 def text(value: str | bytes) -> str:

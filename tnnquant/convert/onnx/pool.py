@@ -10,7 +10,8 @@ from __future__ import annotations
 from ...layers.pooling import PoolingParams
 from .conv import pad_type_and_pads, spatial_attrs
 from .model import Node
-from .registry import ONNX_OPS, Context, ints
+from .reduce import reduce_axes
+from .registry import ONNX_OPS, Context
 
 MAX, AVERAGE = 0, 1
 
@@ -31,10 +32,23 @@ def pool(node: Node, ctx: Context) -> None:
             and node.attrs.get("auto_pad", "NOTSET") == "NOTSET"):
         _padded_average(node, ctx, kernel, strides, pads, ceil_mode)
         return
+    if pads[:2] != pads[2:] and _one_window_over_all(node, ctx, kernel, pads):
+        global_pool(node, ctx, pool_type)
+        return
     pad_type, pad_h, pad_w = pad_type_and_pads(node, ctx, kernel, strides, pads)
     params = PoolingParams(pool_type, kernel[0], kernel[1], strides[0], strides[1], pad_h, pad_w,
                            -1, -1, pad_type, ceil_mode)
     ctx.emit(node, "Pooling", params)
+
+
+def _one_window_over_all(node: Node, ctx: Context, kernel, pads) -> bool:
+    """The output is one window and it covers the whole input (Caffe's global pooling written
+    as a kernel the size of the padded map, e.g. Inception v1's 7x7 average over a 6x6 map
+    with pads 0, 0, 1, 1): the padding only adds positions a max or an exclude-pad average
+    ignores, so this is global pooling, which TNN's pad types could not write."""
+    shape, out = ctx.shape(node.inputs[0]), ctx.shape(node.outputs[0])
+    return (shape is not None and out is not None and len(shape) == 4 and out[2:] == (1, 1)
+            and all(k - begin >= size for k, begin, size in zip(kernel, pads[:2], shape[2:])))
 
 
 def _padded_average(node: Node, ctx: Context, kernel, strides, pads, ceil_mode: int) -> None:
@@ -71,15 +85,8 @@ def global_max_pool(node: Node, ctx: Context) -> None:
 @ONNX_OPS.register("ReduceMean")
 def reduce_mean(node: Node, ctx: Context) -> None:
     from ...layers._reduce import ReduceParams
-    rank = ctx.rank(node)
-    axes = ctx.input_or_attr(node, 1, "axes")
-    keepdims = int(node.attrs.get("keepdims", 1))
-    if axes is None:
-        if node.attrs.get("noop_with_empty_axes", 0):
-            raise ctx.fail(node, "noop_with_empty_axes=1 without axes is an identity; remove it")
-        axes = list(range(rank))
-    axes = sorted(ctx.axis(node, a, rank) for a in ints(axes))
-    if rank == 4 and axes == [2, 3] and keepdims:
+    axes, keepdims = reduce_axes(node, ctx)
+    if ctx.rank(node) == 4 and axes == [2, 3] and keepdims:
         global_pool(node, ctx, AVERAGE)
     else:
         ctx.emit(node, "ReduceMean", ReduceParams(keepdims, tuple(axes)))

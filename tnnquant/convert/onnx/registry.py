@@ -31,6 +31,7 @@ class Context:
     graph: OnnxGraph
     layers: list[Layer] = field(default_factory=list)
     resources: dict[str, Any] = field(default_factory=dict)
+    constants: dict[str, RawBuffer] = field(default_factory=dict)   # the model's constant map
 
     @property
     def opset(self) -> int:
@@ -87,6 +88,13 @@ class Context:
         if resource is not None:
             self.resources[layer.name] = resource
         return layer
+
+    def constant_input(self, node: Node, index: int, what: str) -> str:
+        """A constant operand that a TNN layer takes as an input blob (LayerNorm's scale and
+        bias): stored in the model's constant map under its ONNX name, with its ONNX dims."""
+        name = node.inputs[index] if index < len(node.inputs) else ""
+        self.constants[name] = buffer(self.weight(node, index, what))
+        return name
 
     def fail(self, node: Node, message: str) -> TnnQuantError:
         return ConvertError(f"node '{node.name}' ({node.op}, opset {self.opset}): {message}",

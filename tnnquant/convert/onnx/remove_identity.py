@@ -1,5 +1,6 @@
 """Remove nodes that compute nothing at inference: Identity, Dropout (onnx2tnn's
-RemoveIdentity / RemoveDropout), and Cast to float of a float blob."""
+RemoveIdentity / RemoveDropout), Sum / Max / Min / Mean of one input, and Cast to float of a
+float blob."""
 from __future__ import annotations
 
 from .model import OnnxGraph
@@ -11,6 +12,7 @@ def remove_identity(graph: OnnxGraph) -> OnnxGraph:
     kept = []
     for node in graph.nodes:
         passthrough = (node.op in ("Identity", "Dropout")
+                       or (node.op in ("Sum", "Max", "Min", "Mean") and len(node.inputs) == 1)
                        or (node.op == "Cast" and node.attrs.get("to") == _FLOAT
                            and node.inputs and node.inputs[0] not in graph.consts))
         if not passthrough or not node.inputs or node.inputs[0] in graph.consts:

@@ -1,8 +1,10 @@
-"""Data movement: Concat, Split, Slice, Flatten, Reshape, Transpose, Squeeze, Unsqueeze
-(onnx2tnn's converters of the same names: Split -> SplitV, Slice -> StridedSliceV2,
-Transpose -> Permute). Axes and sizes must be constants: TNN takes them as parameters."""
+"""Data movement: Concat, Split, Slice, Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Tile,
+Expand, Gather (onnx2tnn's converters of the same names: Split -> SplitV, Slice ->
+StridedSliceV2, Transpose -> Permute). Axes, sizes and shapes must be constants: TNN takes them
+as parameters."""
 from __future__ import annotations
 
+import numpy as np
 
 from ...layers.concat import ConcatParams
 from ...layers.flatten import FlattenParams
@@ -13,7 +15,7 @@ from ...layers.squeeze import SqueezeParams
 from ...layers.strided_slice_v2 import StridedSliceV2Params
 from ...layers.unsqueeze import UnsqueezeParams
 from .model import Node
-from .registry import ONNX_OPS, Context, ints
+from .registry import ONNX_OPS, Context, buffer, ints
 
 INT_MAX, INT_MIN = 2**31 - 1, -2**31
 
@@ -121,3 +123,51 @@ def unsqueeze(node: Node, ctx: Context) -> None:
     ctx.emit(node, "Unsqueeze", UnsqueezeParams(tuple(axes)))
 
 
+
+
+@ONNX_OPS.register("Tile")
+def tile(node: Node, ctx: Context) -> None:
+    from ...layers.tile import TileParams
+    reps = ints(ctx.weight(node, 1, "repeats"))
+    if len(reps) != ctx.rank(node) or any(r < 0 for r in reps):
+        raise ctx.fail(node, f"repeats {reps} must give one non-negative count per input dim")
+    ctx.emit(node, "Tile", TileParams(tuple(reps)))
+
+
+@ONNX_OPS.register("Expand")
+def expand(node: Node, ctx: Context) -> None:
+    from ...layers.expand import ExpandParams
+    ctx.emit(node, "Expand", ExpandParams(tuple(ints(ctx.weight(node, 1, "shape")))))
+
+
+@ONNX_OPS.register("Gather")
+def gather(node: Node, ctx: Context) -> None:
+    """One operand constant (onnx2tnn's Gather converter): the embedding table of an
+    Embedding (data in the resource) or the indices of ``x[:, i]`` (indices in the resource,
+    negative ones made positive, a 0-d index keeping its empty dims so the axis goes away)."""
+    from ...formats.rawbuffer import DataType, RawBuffer
+    from ...layers.gather import GatherParams, GatherResource
+    data, indices = ctx.const(node.inputs[0]), ctx.const(node.inputs[1])
+    if (data is None) == (indices is None):
+        raise ctx.fail(node, "exactly one of data and indices must be a constant")
+    if data is not None:
+        axis = ctx.axis(node, int(node.attrs.get("axis", 0)), data.ndim)
+        ctx.emit(node, "Gather", GatherParams(axis, 1, 0), inputs=node.inputs[1:2],
+                 resource=GatherResource(1, buffer(data), 0, None))
+        return
+    axis = ctx.axis(node, int(node.attrs.get("axis", 0)))
+    dim = ctx.shape(node.inputs[0])[axis]
+    if indices.dtype.kind not in "iu" or indices.size and (indices.min() < -dim
+                                                            or indices.max() >= dim):
+        raise ctx.fail(node, f"indices must be integers within the {dim} entries of axis {axis}")
+    stored = RawBuffer.of(np.where(indices < 0, indices + dim, indices).astype(np.int32),
+                          DataType.INT32, indices.shape)
+    ctx.emit(node, "Gather", GatherParams(axis, 0, 1),
+             resource=GatherResource(0, None, 1, stored))
+
+
+@ONNX_OPS.register("ShuffleChannel")
+def shuffle_channel(node: Node, ctx: Context) -> None:
+    """``fuse_shuffle_channel``'s node."""
+    from ...layers.shuffle_channel import ShuffleChannelParams
+    ctx.emit(node, "ShuffleChannel", ShuffleChannelParams(int(node.attrs["group"])))

@@ -7,10 +7,14 @@ Once a step leaves S unchanged the slice is at a fixed point (the next q is the 
 the next S), so the remaining steps change nothing: each row stops there, which is exact.
 Rows that cycle keep going until step 1000.
 
-The rows are processed transposed, ``(K, rows)``, so that every step is a few vectorized
-passes and the sequential sums run over the leading axis (``seq_sum``).
+The rows are processed transposed, ``(K, rows)``, so that every step is a few vectorized f32
+passes and the sequential sums run over the leading axis (``seq_sum``); blocks of rows run on
+threads.
 """
 from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -19,7 +23,11 @@ from .base import QMAX, row_absmax, weight_method
 ADMM_ITERATIONS = 1000  # TNN's fixed step count, no convergence test (spec int8 §8.4)
 ADMM_INIT_DIVISOR = 158.75  # S0 = a / (127 · 1.25), divided in double (spec int8 §8.4)
 ADMM_EPS = np.float32(1e-9)  # eps = 1e-9f (spec int8 §8.4)
+# trunc(t + copysign(0.49999997f, t)) is RHAZ(t) for every f32 |t| <= 128 in f32 arithmetic
+# (checked exhaustively; with 0.5 itself, 0.49999997 would round to 1): no double needed
+_HALF_DOWN = np.nextafter(np.float32(0.5), np.float32(0))
 _MIN_COLUMNS_FOR_REDUCE = 16  # below this, column reductions are slower than np.cumsum
+_ROWS_PER_TASK = 256  # rows are independent: blocks of them run on threads (numpy drops the GIL)
 
 
 def seq_sum(x: np.ndarray) -> np.ndarray:
@@ -34,38 +42,24 @@ def seq_sum(x: np.ndarray) -> np.ndarray:
     return np.cumsum(x, axis=0, dtype=np.float32)[-1]
 
 
-def _rhaz_clamp(t: np.ndarray) -> np.ndarray:
-    """clamp(RHAZ(t), -127, 127) for f32 ``t``, as f32 integers (t + ±0.5 is exact in f64)."""
-    t64 = t.astype(np.float64)
-    t64 += np.copysign(0.5, t64)
-    np.trunc(t64, out=t64)
-    np.clip(t64, -QMAX, QMAX, out=t64)
-    return t64.astype(np.float32)
-
-
 def admm_step(w_t: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One TNN ADMM step on transposed rows ``w_t`` (K, n) f32 with scales (n,): returns
     ``(q_t (K, n) f32 integers in [-127, 127], new scale (n,))``."""
     d = (scale + ADMM_EPS).astype(np.float32)
-    q_t = _rhaz_clamp(w_t / d)
+    t = w_t / d
+    # clamping before rounding gives clamp(RHAZ(t)) and keeps |t| in the exact range above
+    np.clip(t, -QMAX, QMAX, out=t)
+    t += np.copysign(_HALF_DOWN, t)
+    q_t = np.trunc(t, out=t)
     num = seq_sum(w_t * q_t)
     den = seq_sum(q_t * q_t)
     return q_t, (num / (den + ADMM_EPS)).astype(np.float32)
 
 
-def admm_solve(w: np.ndarray, iterations: int = ADMM_ITERATIONS
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(q float32 (O, K), scale (O,), steps (O,))``: TNN's result after ``iterations``
-    steps, and per row the step at which it reached its fixed point (``iterations`` for rows
-    that never did)."""
-    w = np.asarray(w, np.float32)
-    n, k = w.shape
-    scale = (row_absmax(w).astype(np.float64) / ADMM_INIT_DIVISOR).astype(np.float32)
-    q = np.zeros((n, k), np.float32)
-    steps = np.full(n, iterations, np.int64)
-    if k == 0 or iterations == 0:
-        return q, (scale if k else np.zeros(n, np.float32)), steps
-    active = np.arange(n)
+def _solve_rows(w: np.ndarray, scale: np.ndarray, iterations: int, q: np.ndarray,
+                steps: np.ndarray) -> None:
+    """``admm_solve`` on a block of rows, writing ``q``, ``scale`` and ``steps`` in place."""
+    active = np.arange(len(w))
     w_t = np.ascontiguousarray(w.T)
     s_act = scale.copy()
     for step in range(1, iterations + 1):
@@ -82,6 +76,34 @@ def admm_solve(w: np.ndarray, iterations: int = ADMM_ITERATIONS
                 break
             active, w_t, s_new = active[keep], np.ascontiguousarray(w_t[:, keep]), s_new[keep]
         s_act = s_new
+
+
+def admm_solve(w: np.ndarray, iterations: int = ADMM_ITERATIONS, threads: int | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(q float32 (O, K), scale (O,), steps (O,))``: TNN's result after ``iterations``
+    steps, and per row the step at which it reached its fixed point (``iterations`` for rows
+    that never did). Blocks of rows run on ``threads`` threads (default: the usable CPUs)."""
+    w = np.asarray(w, np.float32)
+    n, k = w.shape
+    scale = (row_absmax(w).astype(np.float64) / ADMM_INIT_DIVISOR).astype(np.float32)
+    q = np.zeros((n, k), np.float32)
+    steps = np.full(n, iterations, np.int64)
+    if k == 0 or iterations == 0:
+        return q, (scale if k else np.zeros(n, np.float32)), steps
+    blocks = [slice(a, a + _ROWS_PER_TASK) for a in range(0, n, _ROWS_PER_TASK)]
+    workers = min(threads or len(os.sched_getaffinity(0)), len(blocks))
+
+    def solve(rows: slice) -> None:
+        block_scale = scale[rows].copy()
+        _solve_rows(w[rows], block_scale, iterations, q[rows], steps[rows])
+        scale[rows] = block_scale
+
+    if workers <= 1:
+        for rows in blocks:
+            solve(rows)
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(solve, blocks))
     return q, scale, steps
 
 
