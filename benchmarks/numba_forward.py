@@ -29,6 +29,18 @@ from tnnquant.passes.fuse_activation import fuse_conv_activation  # noqa: E402
 
 CACHE = "--cache" in sys.argv
 
+
+@njit(cache=CACHE)
+def activate(v, act):
+    """TNN's fused conv activations: 1 ReLU, 2 ReLU6, 256 Swish."""
+    if act == 1:
+        return max(v, np.float32(0))
+    if act == 2:
+        return min(max(v, np.float32(0)), np.float32(6))
+    if act == 256:
+        return v * (np.float32(1) / (np.float32(1) + np.exp(-v)))
+    return v
+
 @njit(parallel=True, fastmath=False, cache=CACHE)
 def depthwise(x, w, b, out, sh, sw, pt, pl, dh, dw, act):
     n, c, h, wd = x.shape
@@ -48,14 +60,7 @@ def depthwise(x, w, b, out, sh, sw, pt, pl, dh, dw, act):
                         if ix < 0 or ix >= wd:
                             continue
                         acc += x[bn, ch, iy, ix] * w[ch, i, j]
-                v = acc + b[ch]
-                if act == 1:
-                    v = max(v, np.float32(0))
-                elif act == 2:
-                    v = min(max(v, np.float32(0)), np.float32(6))
-                elif act == 256:
-                    v = v * (np.float32(1) / (np.float32(1) + np.exp(-v)))
-                out[bn, ch, oy, ox] = v
+                out[bn, ch, oy, ox] = activate(acc + b[ch], act)
 
 @njit(parallel=True, cache=CACHE)
 def im2col(x, cols, sh, sw, pt, pl, dh, dw, kh, kw, oh, ow):
@@ -78,14 +83,7 @@ def epilogue(y, b, act):
     o, p = y.shape
     for k in prange(o):
         for q in range(p):
-            v = y[k, q] + b[k]
-            if act == 1:
-                v = max(v, np.float32(0))
-            elif act == 2:
-                v = min(max(v, np.float32(0)), np.float32(6))
-            elif act == 256:
-                v = v * (np.float32(1) / (np.float32(1) + np.exp(-v)))
-            y[k, q] = v
+            y[k, q] = activate(y[k, q] + b[k], act)
 
 def conv_numba(x, p, res):
     n, c, h, w = x.shape

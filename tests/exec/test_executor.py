@@ -45,8 +45,8 @@ def test_keep_returns_intermediate_blobs():
     assert (out["r1"] >= 0).all()
 
 
-def test_blobs_are_freed_after_their_last_consumer():
-    graph = small_net()
+def alive_tracker():
+    """(hook, alive_when): alive_when[name] = the blobs still alive when ``name`` arrives."""
     refs = {}
     alive_when = {}
 
@@ -54,7 +54,12 @@ def test_blobs_are_freed_after_their_last_consumer():
         gc.collect()
         alive_when[name] = {b for b, r in refs.items() if r() is not None}
         refs[name] = weakref.ref(array)
+    return hook, alive_when
 
+
+def test_blobs_are_freed_after_their_last_consumer():
+    graph = small_net()
+    hook, alive_when = alive_tracker()
     Executor(graph, fp32="numpy").run({"data": np.ones((1, 3, 8, 8), np.float32)},
                                       hooks=[hook])
     # c1 is read only by r1; r1 is read by c2 and by the add
@@ -67,14 +72,7 @@ def test_onnxruntime_releases_each_observed_blob_after_its_hooks():
     """onnxruntime returns every observed blob of a batch at once; each is dropped as soon as
     the hooks have seen it, so hooks that allocate do not add to all of them."""
     graph = small_net()
-    refs = {}
-    alive_when = {}
-
-    def hook(name, array, layer):
-        gc.collect()
-        alive_when[name] = {b for b, r in refs.items() if r() is not None}
-        refs[name] = weakref.ref(array)
-
+    hook, alive_when = alive_tracker()
     executor = Executor(graph)
     executor.run({"data": np.ones((1, 3, 8, 8), np.float32)}, hooks=[hook])
     assert executor.backend == "onnxruntime"

@@ -13,7 +13,6 @@ threads as the process may use, at most ``MAX_THREADS``.
 """
 from __future__ import annotations
 
-import os
 from typing import Iterable, Mapping
 
 import numpy as np
@@ -21,6 +20,7 @@ import numpy as np
 from ..errors import TnnQuantError, UnsupportedError
 from ..ir.graph import Graph, Layer
 from ..layers.base import LayerType, Value
+from ..parallel import usable_cpus
 from .onnx_model import OnnxGraph
 
 MAX_THREADS = 2     # onnxruntime's intra-op threads; more gain little on these small convs
@@ -76,7 +76,7 @@ class OrtBackend:
         self.graph = graph
         self.order = order
         self.constants = constants
-        self.threads = threads or min(MAX_THREADS, len(os.sched_getaffinity(0)))
+        self.threads = threads or min(MAX_THREADS, usable_cpus())
         n_inputs = len(graph.inputs)
         one, two = self._types((1,) * n_inputs), self._types((2,) * n_inputs)
         self.symbolic = _batch_uniform(one, two, {s.name for s in graph.inputs})

@@ -18,13 +18,13 @@ holds both to TNN's integer formula.
 """
 from __future__ import annotations
 
-import os
 import threading
 import weakref
 
 import numpy as np
 
 from . import int8_math
+from ..parallel import usable_cpus
 from .onnx_model import OnnxGraph
 
 MAX_CODE = 128                 # |activation code| <= 128 (spec int8 §12.1)
@@ -41,7 +41,7 @@ def _options():
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = min(2, len(os.sched_getaffinity(0)))
+    options.intra_op_num_threads = min(2, usable_cpus())
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.enable_mem_pattern = False

@@ -36,14 +36,13 @@ many candidates, e.g. all values in one bin) are resolved like TNN, to the first
 from __future__ import annotations
 
 import functools
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ...exec.naive_math import logf
+from ...parallel import run_blocks, usable_cpus
 from ..observers import HIST_BINS, BlobStats
 from .base import act_method, finish, threshold_scale
 
@@ -392,7 +391,7 @@ def kl_thresholds(hist: np.ndarray, threads: int | None = None,
     """TNN's KL threshold (in bins, 128 … 2047) of every histogram: (C, 2048) -> (C,) int.
 
     Pass all channels of a blob (or of many blobs) at once; groups of channels run on
-    ``threads`` threads (default: the CPU count; NumPy releases the GIL). ``exact`` settles
+    ``threads`` threads (default: the usable CPUs; NumPy releases the GIL). ``exact`` settles
     near-ties in TNN's f32 arithmetic, as TNN does (slower; ``_f32_first_min``).
     """
     hist = np.atleast_2d(np.asarray(hist, np.float32))
@@ -400,20 +399,13 @@ def kl_thresholds(hist: np.ndarray, threads: int | None = None,
         raise ValueError(f"kl_thresholds: expected (C, {HIST_BINS}) bins, got {hist.shape}")
     n = hist.shape[0]
     out = np.full(n, KL_FIRST, np.int64)
-    group = max(_CHANNELS_PER_BLOCK, min(_CHANNELS_PER_TASK,
-                                         -(-n // max(1, threads or os.cpu_count() or 1))))
+    group = max(_CHANNELS_PER_BLOCK, min(_CHANNELS_PER_TASK, -(-n // (threads or usable_cpus()))))
     starts = range(0, n, group)
 
     def run(lo: int) -> None:
         out[lo:lo + group] = _search(hist[lo:lo + group], exact)
 
-    workers = min(threads or os.cpu_count() or 1, len(starts))
-    if workers <= 1:
-        for lo in starts:
-            run(lo)
-    else:
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(run, starts))
+    run_blocks(run, starts, threads)
     return out
 
 

@@ -13,11 +13,9 @@ threads.
 """
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
+from ...parallel import run_blocks
 from .base import QMAX, row_absmax, weight_method
 
 ADMM_ITERATIONS = 1000  # TNN's fixed step count, no convergence test (spec int8 §8.4)
@@ -91,19 +89,13 @@ def admm_solve(w: np.ndarray, iterations: int = ADMM_ITERATIONS, threads: int | 
     if k == 0 or iterations == 0:
         return q, (scale if k else np.zeros(n, np.float32)), steps
     blocks = [slice(a, a + _ROWS_PER_TASK) for a in range(0, n, _ROWS_PER_TASK)]
-    workers = min(threads or len(os.sched_getaffinity(0)), len(blocks))
 
     def solve(rows: slice) -> None:
         block_scale = scale[rows].copy()
         _solve_rows(w[rows], block_scale, iterations, q[rows], steps[rows])
         scale[rows] = block_scale
 
-    if workers <= 1:
-        for rows in blocks:
-            solve(rows)
-    else:
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(solve, blocks))
+    run_blocks(solve, blocks, threads)
     return q, scale, steps
 
 
