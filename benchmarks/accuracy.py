@@ -7,8 +7,17 @@ tensors were (Pillow bilinear resize to the input size, ``(x - mean) * scale``, 
 layout; checked against ``../shared/models/NAME/inputs/*.npy`` before anything runs). The int8
 model runs in the bit-exact simulator of TNN's x86 int8 runtime.
 
-Per row: mean and min over photos (and outputs) of the output cosine to fp32, top-1 agreement
-with fp32 and top-1 accuracy against ``labels.txt`` (ImageNet classifier only), quantize time.
+Per row, two cosines to fp32 (the float64 cosine of the flattened output tensors):
+
+* ``mean cos`` / ``min cos`` (the targets' metric, the strict one): one cosine per photo and per
+  output, then the mean and the min over all of them (a model with 3 outputs and 20 photos has
+  60 cosines). For multi-output models the brackets give the same per output.
+* ``cos over all photos``: one cosine per output over the 20 photos stacked, as
+  ``tnnquant compare`` prints it (large outputs dominate it; a photo whose small output is off
+  counts little), one number per output for multi-output models.
+
+then top-1 agreement with fp32 and top-1 accuracy against ``labels.txt`` (ImageNet classifier
+only), quantize time.
 
     python benchmarks/accuracy.py [--models mobilenetv2,pplcnet,yolov8n,mtcnn_onet]
                                   [--rows tnn,default,ablation] [--shared ../shared]
@@ -88,32 +97,42 @@ def cosines(ref: np.ndarray, test: np.ndarray) -> np.ndarray:
     return np.where(den > 0, (r * t).sum(1) / np.where(den > 0, den, 1), 1.0)
 
 
+def stacked_cosine(ref: np.ndarray, test: np.ndarray) -> float:
+    """One cosine of two arrays over all their samples (``tnnquant compare``'s)."""
+    return float(cosines(ref.reshape(1, -1), test.reshape(1, -1))[0])
+
+
 @dataclass
 class Row:
     model: str
     recipe: str
-    mean_cos: float
-    min_cos: float
+    photo_cos: np.ndarray       # (outputs, photos): cosine per photo and output
+    all_photos_cos: list[float]   # per output, one cosine over all photos
     agree: int | None
     top1_float: int | None
     top1_int8: int | None
     n: int
     seconds: float
-    float_layers: int = 0
 
     def line(self) -> str:
+        def per_output(values) -> str:
+            return "" if len(values) == 1 else " (" + " / ".join(f"{v:.4f}" for v in values) + ")"
+        cos = self.photo_cos
         agree = f"{self.agree}/{self.n}" if self.agree is not None else "-"
         acc = (f"{self.top1_float}/{self.n} -> {self.top1_int8}/{self.n}"
                if self.top1_int8 is not None else "-")
-        return (f"| {self.model} | {self.recipe} | {self.mean_cos:.4f} | {self.min_cos:.4f} | "
+        return (f"| {self.model} | {self.recipe} | {cos.mean():.4f}{per_output(cos.mean(1))} | "
+                f"{cos.min():.4f}{per_output(cos.min(1))} | "
+                f"{' / '.join(f'{c:.4f}' for c in self.all_photos_cos)} | "
                 f"{agree} | {acc} | {self.seconds:.1f} s |")
 
 
 def evaluate(graph, qgraph, xs: np.ndarray, labels: np.ndarray, spec: ModelSpec
-             ) -> tuple[float, float, int | None, int | None, int | None]:
+             ) -> tuple[np.ndarray, list[float], int | None, int | None, int | None]:
     ref = run_float(graph, xs)
     test = tnnquant.simulate(qgraph, xs)
-    cos = np.stack([cosines(ref[k], test[k]) for k in ref])     # (outputs, N)
+    cos = np.stack([cosines(ref[k], test[k]) for k in graph.outputs])     # (outputs, N)
+    all_photos = [stacked_cosine(ref[k], test[k]) for k in graph.outputs]
     agree = top1_f = top1_q = None
     if len(ref) == 1:
         r, t = (v.reshape(len(xs), -1) for v in (next(iter(ref.values())),
@@ -123,7 +142,7 @@ def evaluate(graph, qgraph, xs: np.ndarray, labels: np.ndarray, spec: ModelSpec
             if spec.imagenet_labels:
                 top1_f = int((r.argmax(1) == labels).sum())
                 top1_q = int((t.argmax(1) == labels).sum())
-    return float(cos.mean()), float(cos.min()), agree, top1_f, top1_q
+    return cos, all_photos, agree, top1_f, top1_q
 
 
 def recipes(kinds: list[str]) -> dict[str, QuantConfig]:
@@ -150,13 +169,19 @@ def main() -> None:
     if not (shared / "models").is_dir():
         raise SystemExit(f"{shared}/models not found: pass --shared")
     configs = recipes(opts.rows.split(","))
-    print("| model | recipe | mean cos | min cos | top-1 agree | top-1 float -> int8 | "
-          "quantize |")
-    print("|---|---|---|---|---|---|---|")
+    graphs = {}
     for name in opts.models.split(","):
+        model_dir = shared / "models" / name
+        graphs[name] = tnnquant.load_model(model_dir / f"{name}.tnnproto",
+                                           model_dir / f"{name}.tnnmodel")
+        if len(graphs[name].outputs) > 1:
+            print(f"{name}: per-output values in the order {', '.join(graphs[name].outputs)}")
+    print("| model | recipe | mean cos (per photo) | min cos (per photo) | cos over all photos | "
+          "top-1 agree | top-1 float -> int8 | quantize |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, graph in graphs.items():
         spec = MODELS[name]
         model_dir = shared / "models" / name
-        graph = tnnquant.load_model(model_dir / f"{name}.tnnproto", model_dir / f"{name}.tnnmodel")
         dims = tuple(graph.inputs[0].dims)
         _, xs, labels = load_photos(shared / "data" / "imagenet20", spec, dims, model_dir)
         calib = [np.load(p).reshape(dims[1:]) for p in sorted((model_dir / "calib").glob("*.npy"))]
@@ -165,8 +190,8 @@ def main() -> None:
             start = time.perf_counter()
             result = quantize(graph, calib, config)
             seconds = time.perf_counter() - start
-            m, lo, agree, tf, tq = evaluate(graph, result.graph, xs, labels, spec)
-            row = Row(name, recipe, m, lo, agree, tf, tq, len(xs), seconds)
+            cos, all_photos, agree, tf, tq = evaluate(graph, result.graph, xs, labels, spec)
+            row = Row(name, recipe, cos, all_photos, agree, tf, tq, len(xs), seconds)
             print(row.line(), flush=True)
     sys.stdout.flush()
 

@@ -2,8 +2,11 @@
 precision and the float stand-ins of int8 layers, with the simulator as judge."""
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_info
 
 from tnnquant.config import QuantConfig, ablations, preset
 from tnnquant.exec import int8_math
@@ -204,3 +207,27 @@ def test_scale_search_avoids_per_channel_scales_that_do_not_generalize():
     # the samples alternate between the two folds, so channel 3 is silent in one of them
     assert chosen.size == 1 or not any(np.allclose(chosen, m * plain, rtol=1e-3)
                                        for m in (1, 2))
+
+
+def _blas_threads() -> list[int]:
+    return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+
+def test_recipe_passes_run_with_one_blas_thread(monkeypatch):
+    """The passes after calibration run with BLAS limited to one thread (OpenBLAS's waiting
+    threads spin a core; quantize.py), and the limit is lifted afterwards."""
+    if not _blas_threads():
+        pytest.skip("numpy's BLAS is not visible to threadpoolctl")
+    quantize_module = importlib.import_module("tnnquant.quantize")
+    seen = []
+
+    def probe(graph, ctx):
+        seen.append(_blas_threads())
+        return graph
+
+    real = quantize_module.recipe
+    monkeypatch.setattr(quantize_module, "recipe", lambda config: real(config) + [probe])
+    before = _blas_threads()
+    quantize(net(), samples(2), QuantConfig(learned_rounding=False))
+    assert seen and all(n == quantize_module.RECIPE_BLAS_THREADS for n in seen[0])
+    assert _blas_threads() == before
