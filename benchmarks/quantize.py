@@ -7,7 +7,7 @@ onnxruntime running the same calibration forward passes.
 
 tnnquant runs as a child process per measurement (`quantization_cmd ... --no-report -q`, so
 interpreter start and imports are included): best wall time of ``--repeat`` runs and the
-largest peak RSS. TNN: wall seconds and peak RSS of its single-threaded C++ tool from each
+largest peak RSS, with tnnquant byte-compiled as `pip install` leaves it. TNN: wall seconds and peak RSS of its single-threaded C++ tool from each
 model's timings.tsv. onnxruntime: the float passes the calibration makes (one for -b 0, two
 for -b 2) over the same samples with 2 threads on the model's original ONNX (where the model
 folder has one), its import and session included — the floor for a tool built on it.
@@ -18,6 +18,7 @@ calib/ repeated) to check that peak memory does not grow with them.
 from __future__ import annotations
 
 import argparse
+import compileall
 import sys
 import tempfile
 from pathlib import Path
@@ -80,6 +81,10 @@ def main() -> None:
     opts = parser.parse_args()
     if not opts.shared_models.is_dir():
         raise SystemExit(f"{opts.shared_models} not found: pass --shared-models")
+    # a user's `pip install` byte-compiles the package; an editable checkout run with
+    # PYTHONDONTWRITEBYTECODE=1 would otherwise recompile ~130 modules (~0.1 s) every run
+    import tnnquant
+    compileall.compile_dir(Path(tnnquant.__file__).parent, quiet=1)
     print(f"{'model':<12} {'combo':<6} {'tnnquant':>9} {'ort':>7} {'TNN':>8} {'speed-up':>9} "
           f"{'target':>6} {'RSS MB':>7} {'TNN MB':>7}" + (f" {'loaded':>8} {'x quiet':>8}"
                                                           if opts.load else ""))
