@@ -20,6 +20,13 @@ def hard_sigmoid(x: np.ndarray, alpha: float, beta: float) -> np.ndarray:
     return np.clip(np.float32(alpha) * x + np.float32(beta), 0, 1)
 
 
+def hard_sigmoid_onnx_exact(alpha: float, beta: float) -> bool:
+    """Whether ``hard_sigmoid_onnx`` computes what ``hard_sigmoid`` does: the export is the
+    same f32 steps (Mul, Add, Clip), and with finite factors a finite input meets no NaN that
+    Clip could treat differently."""
+    return bool(np.isfinite([alpha, beta]).all())
+
+
 def hard_sigmoid_onnx(g, x: str, alpha: float, beta: float, out: str | int = 1) -> str:
     """``hard_sigmoid`` as ONNX nodes, in its f32 steps (ONNX HardSigmoid may fuse the
     multiply-add, one rounding fewer than TNN)."""
@@ -39,9 +46,7 @@ class HardSigmoid(LayerType):
 
     @classmethod
     def exact_onnx(cls, p: HardSigmoidParams) -> bool:
-        # the export is forward's f32 steps (Mul, Add, Clip, Mul); with finite factors a
-        # finite input meets no NaN that Clip could treat differently
-        return bool(np.isfinite([p.alpha, p.beta]).all())
+        return hard_sigmoid_onnx_exact(p.alpha, p.beta)
 
     @classmethod
     def to_onnx(cls, p: HardSigmoidParams, res: None, g, xs: list[Value],

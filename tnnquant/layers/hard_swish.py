@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .base import LayerType, Params, Value, register
-from .hard_sigmoid import hard_sigmoid, hard_sigmoid_onnx
+from .hard_sigmoid import hard_sigmoid, hard_sigmoid_onnx, hard_sigmoid_onnx_exact
 
 
 @dataclass(frozen=True)
@@ -33,9 +33,7 @@ class HardSwish(LayerType):
 
     @classmethod
     def exact_onnx(cls, p: HardSwishParams) -> bool:
-        # the export is forward's f32 steps (Mul, Add, Clip, Mul); with finite factors a
-        # finite input meets no NaN that Clip could treat differently
-        return bool(np.isfinite([p.alpha, p.beta]).all())
+        return hard_sigmoid_onnx_exact(p.alpha, p.beta)   # then one exact Mul
 
     @classmethod
     def to_onnx(cls, p: HardSwishParams, res: None, g, xs: list[Value],
