@@ -1,6 +1,8 @@
 """The MSE weight clipping search against a brute-force search written here."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from tnnquant.weights import WEIGHT_METHODS
@@ -34,3 +36,15 @@ def test_mse_weights_match_brute_force_and_never_lose_to_minmax():
 def test_mse_weights_all_zero_row():
     q, scale, _ = WEIGHT_METHODS.get("mse")(np.zeros((2, 5), np.float32))
     assert not q.any() and not scale.any()
+
+
+def test_subnormal_row_quantizes_quietly():
+    """A row whose maximum is subnormal (a shipped PP-OCR model has them): no numpy warning,
+    no NaN cast to int8 (its zeros stay 0), the other rows unaffected."""
+    w = np.array([[3e-40, -1e-40, 0, 0], [1, 0.5, -0.25, 0]], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        q, s, _ = WEIGHT_METHODS.get("mse")(w)
+    assert q[0, 2] == 0 and q[0, 3] == 0 and q[0, 0] > 0 > q[0, 1]
+    alone, alone_scale, _ = WEIGHT_METHODS.get("mse")(w[1:])
+    assert (q[1] == alone[0]).all() and s[1] == alone_scale[0]

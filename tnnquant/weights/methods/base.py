@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from ...errors import ConfigError, TnnQuantError
+from ...exec.int8_math import rhaz
 from ...registry import Registry
 
 QMAX = 127  # weights use [-127, 127] (spec int8 §8.6)
@@ -61,6 +62,18 @@ def row_absmax(w: np.ndarray) -> np.ndarray:
     if w.shape[1] == 0:
         return np.zeros(w.shape[0], np.float32)
     return np.maximum(np.abs(w.min(axis=1)), np.abs(w.max(axis=1))).astype(np.float32)
+
+
+def quantize_rows(w: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``clamp(RHAZ(f32(w·inv)), -127, 127)`` as float32 with ``inv = f32(1/S)`` (``scale``
+    broadcasts against ``w``). A subnormal or zero S makes 1/S inf, as in TNN's f32
+    arithmetic: nonzero weights saturate to ±127 and zeros (0·inf, undefined in TNN's C cast)
+    stay 0 — an all-zero row gives codes 0 — with no numpy warning."""
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        inv = (np.float32(1) / scale).astype(np.float32)
+        scaled = np.where(w == 0, np.float32(0), w * inv).astype(np.float32)
+    # clamping to ±(QMAX + 1) first changes no code and keeps inf out of the rounding
+    return np.clip(rhaz(np.clip(scaled, -QMAX - 1, QMAX + 1)), -QMAX, QMAX)
 
 
 def check_code(code: int) -> None:

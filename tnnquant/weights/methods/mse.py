@@ -9,20 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...exec.int8_math import rhaz
-from .base import QMAX, row_absmax, weight_method
+from .base import QMAX, quantize_rows, row_absmax, weight_method
 
 # the search grid: weight distributions are bell-shaped with max/std ~ 3-6, where the MSE
 # optimum lies above half the max; a 1/64 step is finer than the error curve's flat minimum
 CLIP_MIN = 0.5
 CLIP_STEPS = 33
 _BLOCK_ELEMS = 1 << 22   # (rows, ratios, K) elements evaluated at once
-
-
-def _quantize(w: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    inv = np.zeros_like(scale)
-    np.divide(np.float32(1), scale, out=inv, where=scale != 0)
-    return np.clip(rhaz((w * inv).astype(np.float32)), -QMAX, QMAX)
 
 
 @weight_method("mse")
@@ -35,7 +28,7 @@ def mse(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     for r0 in range(0, len(w), rows):
         wb = w[r0:r0 + rows, None, :]                                  # (r, 1, K)
         scale = (a[r0:r0 + rows, None] * ratios / np.float32(QMAX)).astype(np.float32)
-        err = ((wb - _quantize(wb, scale[..., None]) * scale[..., None]) ** 2).sum(-1)
+        err = ((wb - quantize_rows(wb, scale[..., None]) * scale[..., None]) ** 2).sum(-1)
         best[r0:r0 + rows] = scale[np.arange(len(scale)), np.argmin(err, axis=1)]
-    q = _quantize(w, best[:, None]).astype(np.int8)
+    q = quantize_rows(w, best[:, None]).astype(np.int8)
     return q, best, np.zeros(len(best), np.int8)
