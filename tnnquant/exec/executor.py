@@ -151,7 +151,7 @@ class Executor:
         if self._ort is None and self._ort_usable:
             try:
                 self._ort = OrtBackend(self.graph, self.order, self.constants)
-            except (UnsupportedError, MemoryError):   # the numpy kernels report the layer
+            except UnsupportedError:
                 self._ort_usable = False
         return self._ort
 
