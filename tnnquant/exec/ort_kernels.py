@@ -72,19 +72,25 @@ def _half_away(g: OnnxGraph, v: str) -> str:
     return g.node("Add", [v, half])
 
 
+def _codes(g: OnnxGraph, t: str, out: str, clamp: bool = True) -> str:
+    """``t`` (already ±0.5) clamped to the int8 range unless it provably is in it, then
+    truncated: writes the int8 codes ``out``; returns them as floats."""
+    if clamp:
+        t = g.node("Clip", [t, g.const(np.float32(int8_math.QMIN)),
+                            g.const(np.float32(int8_math.QMAX))])
+    return g.node("Cast", [g.node("Cast", [t], out, to=3)], to=1)   # truncation to int8
+
+
 def _round(g: OnnxGraph, v: str, out: str) -> str:
     """``int8_math.x86_round`` for |v| < 2^31 - 1 (the caller checks): ±0.5 added in f32,
-    clamp, truncate. Writes the int8 codes ``out``; returns them as floats."""
-    t = g.node("Clip", [_half_away(g, v), g.const(np.float32(int8_math.QMIN)),
-                        g.const(np.float32(int8_math.QMAX))])
-    return g.node("Cast", [g.node("Cast", [t], out, to=3)], to=1)   # truncation to int8
+    clamp, truncate (``_codes``)."""
+    return _codes(g, _half_away(g, v), out)
 
 
 def _round_nonnegative(g: OnnxGraph, v: str, out: str) -> str:
     """``_round`` of a value in [-0, 127]: +0.5 (what copysign gives for +0; -0 ends at code
     0 either way), and no clamp can act."""
-    t = g.node("Add", [v, g.const(int8_math.HALF)])
-    return g.node("Cast", [g.node("Cast", [t], out, to=3)], to=1)   # truncation to int8
+    return _codes(g, g.node("Add", [v, g.const(int8_math.HALF)]), out, clamp=False)
 
 
 def _fused_add(g: OnnxGraph, v: str, add: str, tag: str) -> str:
@@ -174,10 +180,12 @@ class Int8Conv:
                 else self.r6.reshape(())
         return feeds
 
-    def write(self, g: OnnxGraph, xs: list[str], out: str, tag: str) -> tuple[str, list]:
+    def write(self, g: OnnxGraph, xs: list[str], out: str, tag: str
+              ) -> tuple[str, list, list]:
         """The convolution's nodes from the input codes (and the add operand's), as floats,
-        to the int8 output codes ``out``. Returns the output codes as floats and the factor
-        inputs the nodes read (name, dtype, dims)."""
+        to the int8 output codes ``out``. Returns the output codes as floats, the factor
+        inputs the nodes read (name, dtype, dims) and the in-graph checks (none: the factors
+        are checked before the run, ``factor_feeds``)."""
         x, add = xs[0], (xs[1] if len(xs) > 1 else None)
         from ..layers._spatial import onnx_window
         group, kernel, strides, dilations, window = self.geometry
@@ -285,7 +293,8 @@ class Dequantize:
     def factor_feeds(self, bound: None, tag: str) -> dict[str, np.ndarray]:
         return {f"{tag}s": self.scale.astype(np.float32)}
 
-    def write(self, g: OnnxGraph, xs: list[str], out: str, tag: str) -> tuple[str, list]:
+    def write(self, g: OnnxGraph, xs: list[str], out: str, tag: str
+              ) -> tuple[str, list, list]:
         return g.node("Mul", [xs[0], f"{tag}s"], out), [(f"{tag}s", np.float32,
                                                          self.scale.shape)], []
 
@@ -308,10 +317,7 @@ class Quantize(Dequantize):
         in_range = g.node("Cast", [g.node("Less", [g.node("Abs", [t]), g.const(
             np.float32(INT32_LIMIT))])], to=1)
         check = g.node("ReduceMin", [in_range], keepdims=0)
-        t = g.node("Clip", [t, g.const(np.float32(int8_math.QMIN)),
-                            g.const(np.float32(int8_math.QMAX))])
-        codes = g.node("Cast", [g.node("Cast", [t], out, to=3)], to=1)
-        return codes, [(f"{tag}s", np.float32, self.scale.shape)], [check]
+        return _codes(g, t, out), [(f"{tag}s", np.float32, self.scale.shape)], [check]
 
 
 @dataclass
@@ -340,7 +346,8 @@ class Fp32Layer:
     def factor_feeds(self, bound: None, tag: str) -> dict[str, np.ndarray]:
         return {}
 
-    def write(self, g: OnnxGraph, xs: list[str], out: str, tag: str) -> tuple[str, list]:
+    def write(self, g: OnnxGraph, xs: list[str], out: str, tag: str
+              ) -> tuple[str, list, list]:
         from ..layers.base import Value
         values = [Value(x, (1, *shape[1:]), np.dtype(np.float32))
                   for x, shape in zip(xs, self.in_shapes)]
