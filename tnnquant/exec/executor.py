@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import ConfigError, InputError, TnnQuantError, UnsupportedError
 from ..formats.rawbuffer import DataType
 from ..ir.graph import BlobScale, Graph, Layer
-from ..layers.base import Int8Context, LayerType
+from ..layers.base import SHAPE_ERRORS, Int8Context, LayerType
 from . import int8_math
 from .ort_backend import OrtBackend
 
@@ -382,8 +382,7 @@ class Executor:
                 try:
                     (out_shape, _), = layer.kind.output_types(
                         layer.params, res, *((s, np.dtype(np.float32)) for s in in_shapes))
-                except (ValueError, IndexError, ZeroDivisionError, OverflowError,
-                        TnnQuantError):   # the numpy kernel reports it
+                except SHAPE_ERRORS:   # the numpy kernel reports it
                     return None
                 op = ort_kernels.Fp32Layer(layer.kind, layer.params, res, in_shapes)
                 shapes[layer.outputs[0]] = tuple(out_shape)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import TnnQuantError, UnsupportedError
 from ..ir.graph import Graph, Layer
-from ..layers.base import LayerType, Value
+from ..layers.base import SHAPE_ERRORS, LayerType, Value
 from ..parallel import usable_cpus
 from .onnx_model import OnnxGraph
 
@@ -38,8 +38,7 @@ def infer_types(graph: Graph, order: list[Layer], input_types: BlobTypes,
         try:
             outs = layer.kind.output_types(layer.params, graph.resources.get(layer.name),
                                            *(types[b] for b in layer.inputs))
-        except (TnnQuantError, ValueError, IndexError, TypeError, MemoryError) as err:
-            # the numpy kernels run the layer instead and report what is wrong with it
+        except SHAPE_ERRORS as err:   # the numpy kernels run the layer and report it
             raise UnsupportedError(f"no static shape: {err}", layer=layer.name,
                                    layer_type=layer.proto_type) from err
         if len(outs) == 1 and len(layer.outputs) > 1:   # one array feeds every output (Split)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from ..errors import FormatError, UnsupportedError
+from ..errors import FormatError, TnnQuantError, UnsupportedError
 from ..registry import Registry
 
 if TYPE_CHECKING:
@@ -200,6 +200,13 @@ class Value(NamedTuple):
     @property
     def ndim(self) -> int:
         return len(self.shape)
+
+
+# what ``LayerType.output_types`` raises on parameters or inputs it cannot shape (a damaged
+# model's geometry, an output too large to allocate): callers leave such a layer to its numpy
+# kernel, which reports the problem as TNN would meet it
+SHAPE_ERRORS = (TnnQuantError, ValueError, IndexError, TypeError, ZeroDivisionError,
+                OverflowError, MemoryError)
 
 
 class LayerType:
