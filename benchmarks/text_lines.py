@@ -7,7 +7,8 @@ Each image is one line of 2-4 words (English words, numbers, prices, times) in P
 bundled font at a random size (18-33 px), dark ink on a light background of random tint,
 48 pixels high as PP-OCR's recognizers expect; with ``--page``, a 640x640 page holding 4-10
 such lines at random places (for text detectors). Different seeds give different sets (the
-words are drawn at random), so calibrate on one seed and evaluate on another.
+words are drawn at random), so calibrate on one seed and evaluate on another. The bundled
+scalable font needs Pillow >= 10.1 (tnnquant itself accepts older Pillow).
 """
 from __future__ import annotations
 
