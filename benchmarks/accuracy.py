@@ -21,6 +21,9 @@ only), quantize time.
 
     python benchmarks/accuracy.py [--models mobilenetv2,pplcnet,yolov8n,mtcnn_onet]
                                   [--rows tnn,default,ablation] [--shared ../shared]
+                                  [--notes]
+
+``--notes`` prints what each recipe decided (the quantize result's notes) after its row.
 """
 from __future__ import annotations
 
@@ -164,6 +167,8 @@ def main() -> None:
     parser.add_argument("--rows", default="tnn,default,ablation",
                         help="tnn (TNN's three recipes), default, ablation (default minus one "
                              "technique each)")
+    parser.add_argument("--notes", action="store_true",
+                        help="print what each recipe decided after its row")
     opts = parser.parse_args()
     shared = Path(opts.shared)
     if not (shared / "models").is_dir():
@@ -193,6 +198,9 @@ def main() -> None:
             cos, all_photos, agree, tf, tq = evaluate(graph, result.graph, xs, labels, spec)
             row = Row(name, recipe, cos, all_photos, agree, tf, tq, len(xs), seconds)
             print(row.line(), flush=True)
+            if opts.notes:
+                for note in result.notes:
+                    print(f"    {note}", flush=True)
     sys.stdout.flush()
 
 

@@ -9,7 +9,7 @@ the minimum cosine and the maximum absolute error of the outputs against onnxrun
 same ONNX file and the same inputs, and with ``--quantize`` the mean and minimum output
 cosine (one per input and output) of the int8 model (tnnquant's int8 simulator) against the
 fp32 model: TNN's MinMax recipe, or with ``--recipe default|both`` tnnquant's default recipe
-too. ``@NAME:D0,D1,...``
+too (with what its steps decided). ``@NAME:D0,D1,...``
 fixes an input's dims like ``tnnquant convert --input-shape`` (dynamic dims).
 
 Inputs: seeded random normal tensors, or with ``--calib``/``--eval`` the images of those
@@ -144,6 +144,7 @@ def check(path: Path, dims: dict, opts, preprocess: Preprocess) -> str:
             line.append(f"  int8, {recipe} recipe ({len(calibration)} calibration inputs, "
                         f"quantized in {seconds:.1f} s): output cosine vs fp32 "
                         f"mean {np.mean(q_cos):.5f} min {min(q_cos):.5f}")
+            line += [f"    {note}" for note in result.notes]
     return "\n".join(line)
 
 

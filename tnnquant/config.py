@@ -40,6 +40,9 @@ class QuantConfig:
     learned_rounding: bool = True       # int8 codes rounded for the layer output (GPTQ-style)
     round_bias: bool = True             # int32 biases rounded, not truncated (TNN: trunc)
     bias_correction: bool = True        # expected output error folded into int32 biases
+    # the data-fitted steps (MSE clipping, scale search, learned rounding) kept only if the
+    # int8 model with them beats the one without them on the calibration set (a final check)
+    fallback_check: bool = True
     # mixed precision: keep the fewest layers float until the simulated output cosine on the
     # calibration set reaches this (None: every layer TNN would quantize stays int8)
     target_cos: float | None = None
@@ -109,7 +112,7 @@ class QuantConfig:
 TNN_RECIPE = dict(blob_method="minmax", weight_method="minmax", fold_merged_scales=False,
                   swish_in_float=False, scale_search=False, learned_rounding=False,
                   round_bias=False,
-                  bias_correction=False)
+                  bias_correction=False, fallback_check=False)
 
 PRESETS = ("default", "tnn")
 
@@ -123,6 +126,7 @@ TECHNIQUES: dict[str, dict] = {
     "learned-rounding": dict(learned_rounding=False),
     "round-bias": dict(round_bias=False),
     "bias-correction": dict(bias_correction=False),
+    "fallback-check": dict(fallback_check=False),
 }
 
 

@@ -2,6 +2,7 @@
 would write (spec int8 §1.2), plus what TNN does not say: warnings and a summary."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,12 +13,15 @@ from threadpoolctl import threadpool_limits
 
 from .calib.collect import BlobPlan, Progress, StatsCollector, blob_scales
 from .calib.inputs import IMAGE_EXTENSIONS, Sample, iter_batches, list_samples, rebatch
+from .calib.methods import ACT_METHODS
+from .calib.observers import BlobStats, RangeStats, combine_ranges
 from .config import QuantConfig
 from .errors import ConfigError, InputError
 from .formats.io import save_model
 from .ir.graph import BlobScale, Graph
 from .passes.bias import correct_biases, round_biases
 from .passes.context import PassContext
+from .passes.fallback import FOLDS, fallback_config, keep_better
 from .passes.fuse_activation import fuse_conv_activation
 from .passes.learned_rounding import learn_rounding
 from .passes.merge_scales import merge_relu_pool_scales
@@ -71,6 +75,8 @@ def recipe(config: QuantConfig) -> list[Step]:
         steps.append(round_biases)
     if config.bias_correction:
         steps.append(correct_biases)
+    if config.fallback_check and fallback_config(config) is not None:
+        steps.append(check_fallback)
     if config.target_cos is not None:
         steps.append(keep_float_until_target)
     return steps
@@ -86,6 +92,23 @@ def quantize_layer_weights(graph: Graph, ctx: PassContext) -> Graph:
 
 def merge_scales(graph: Graph, ctx: PassContext) -> Graph:
     return merge_relu_pool_scales(graph)
+
+
+def check_fallback(graph: Graph, ctx: PassContext) -> Graph:
+    """The recipe's result, or the same recipe without its data-fitted steps when that one
+    does better (passes/fallback.py)."""
+    config = fallback_config(ctx.config)
+
+    def build(scales: dict[str, BlobScale], batches) -> Graph:
+        sub_ctx = dataclasses.replace(ctx, config=config, batches=batches, candidates={},
+                                      notes=[])
+        fallback = ctx.float_graph.copy()
+        fallback.blob_scales = dict(scales)
+        for step in recipe(config):
+            fallback = step(fallback, sub_ctx)
+        return fallback
+
+    return keep_better(graph, ctx, build)
 
 
 def _batches(graph: Graph, inputs, config: QuantConfig, warn: Warn
@@ -141,7 +164,8 @@ def quantize(graph: Graph, inputs, config: QuantConfig = QuantConfig(),
 
     fused = fuse_conv_activation(graph, swish=not config.swish_in_float)
     collector = StatsCollector(fused, config.blob_method, config.per_tensor_blobs, config.fp32,
-                               config.hist_memory_mb << 20)
+                               config.hist_memory_mb << 20,
+                               folds=FOLDS if config.fallback_check else 0)
     scales: dict[str, BlobScale] = {}
     candidates: dict[str, dict[str, BlobScale]] = {}
     for finished in collector.run(batches, progress):   # histograms are freed group by group
@@ -154,7 +178,7 @@ def quantize(graph: Graph, inputs, config: QuantConfig = QuantConfig(),
     ctx = PassContext(config, fused, batches,
                       LayerQuantOptions(WEIGHT_METHODS.get(config.weight_method),
                                         config.per_tensor_weights),
-                      candidates, progress, note)
+                      candidates, *_minmax_scales(collector), progress, note)
     quantized = fused
     # the recipe's passes multiply small matrices (one layer, one batch): OpenBLAS's second
     # thread gains little there and its waiting spins a core; on a shared 2-core machine the
@@ -168,6 +192,23 @@ def quantize(graph: Graph, inputs, config: QuantConfig = QuantConfig(),
         note(message)
     return QuantizeResult(quantized, fused, collector.samples, collector.plans,
                           time.perf_counter() - start, warnings, ctx.notes)
+
+
+def _minmax_scales(collector: StatsCollector
+                   ) -> tuple[dict[str, BlobScale], list[dict[str, BlobScale]]]:
+    """MinMax scales of the calibrated blobs on all samples, and per fold on the samples
+    outside it (none without fold ranges or with fewer samples than folds)."""
+    minmax = ACT_METHODS.get("minmax")
+
+    def scales(ranges: dict[str, RangeStats]) -> dict[str, BlobScale]:
+        return {name: BlobScale(*minmax(BlobStats(r))) for name, r in ranges.items()}
+
+    if not collector.folds or collector.samples < collector.folds:
+        return {}, []
+    return scales(collector.ranges), [
+        scales({name: combine_ranges([r for g, r in enumerate(folds) if g != f])
+                for name, folds in collector.fold_ranges.items()})
+        for f in range(collector.folds)]
 
 
 def _warnings(graph: Graph, plans: dict[str, BlobPlan], ranges, config: QuantConfig,

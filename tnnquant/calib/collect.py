@@ -19,8 +19,8 @@ from ..exec.executor import Executor
 from ..ir.graph import BlobScale, Graph, Layer
 from ..layers.inner_product import InnerProduct
 from .methods import ACT_METHODS, effective_method
-from .observers import (HIST_BINS, AciqMeansObserver, BlobStats, HistogramObserver,
-                        RangeObserver, RangeStats)
+from .observers import (HIST_BINS, AciqMeansObserver, BlobStats, FoldRangeObserver,
+                        HistogramObserver, RangeObserver, RangeStats)
 
 Batches = Callable[[], Iterator[dict[str, np.ndarray]]]
 HIST_COUNT_BYTES = 4   # int32 counts, as TNN's f32 bins
@@ -76,7 +76,8 @@ class StatsCollector:
     """Runs the calibration passes and yields per-blob statistics."""
 
     def __init__(self, graph: Graph, method: str, per_tensor_blobs: bool,
-                 fp32: str = "fast", hist_budget_bytes: int = DEFAULT_HIST_BUDGET) -> None:
+                 fp32: str = "fast", hist_budget_bytes: int = DEFAULT_HIST_BUDGET,
+                 folds: int = 0) -> None:
         ACT_METHODS.get(method)
         self.graph = graph
         self.fp32 = fp32                # Executor fp32 kernels; "naive" reproduces TNN bit for bit
@@ -87,6 +88,8 @@ class StatsCollector:
         self.plans: dict[str, BlobPlan] = {}
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.ranges: dict[str, RangeStats] = {}
+        self.folds = folds              # > 0: also keep each fold's ranges (fold_ranges)
+        self.fold_ranges: dict[str, list[RangeStats]] = {}
         self.samples = 0
         self.hist_budget_bytes = hist_budget_bytes
 
@@ -124,7 +127,12 @@ class StatsCollector:
             observers: list = [RangeObserver(plan.slots)]
             if "aciq_means" in self._needs(plan):
                 observers.append(AciqMeansObserver(plan.slots))
+            if self.folds:
+                folds[name] = FoldRangeObserver(plan.slots, self.folds)
+                observers.append(folds[name])
             return observers
+
+        folds: dict[str, FoldRangeObserver] = {}
 
         if "aciq_means" in ACT_METHODS.get(self.method).needs:
             pass1 = _Pass(lambda name, x: make_pass1(name, x.shape))
@@ -139,13 +147,16 @@ class StatsCollector:
                     for name, (lo, hi, shape) in executor.extremes(part, self.forced).items():
                         obs = observers.get(name) or observers.setdefault(
                             name, make_pass1(name, shape))
-                        obs[0].update_extremes(lo, hi, int(np.prod(shape[2:])))
+                        for o in obs:   # ranges only: no AciqMeansObserver here
+                            o.update_extremes(lo, hi, int(np.prod(shape[2:])))
                 self.samples += len(next(iter(batch.values())))
                 if progress:
                     progress("ranges", self.samples)
         executor.release()   # the scales are computed between passes: free its memory
         self.ranges = {n: obs[0].result() for n, obs in observers.items()}
-        means = {n: obs[1].result() for n, obs in observers.items() if len(obs) > 1}
+        self.fold_ranges = {n: o.result() for n, o in folds.items()}
+        means = {n: o.result() for n, obs in observers.items() for o in obs[1:]
+                 if isinstance(o, AciqMeansObserver)}
 
         need_hist = [n for n, plan in self.plans.items() if "histogram" in self._needs(plan)]
         yield {n: BlobStats(self.ranges[n], None, means.get(n))

@@ -105,6 +105,13 @@ class RangeStats:
         return interval_from_range(self.min, self.max)[1]
 
 
+def combine_ranges(ranges: list[RangeStats]) -> RangeStats:
+    """The ranges of several disjoint sets of files together."""
+    return RangeStats(np.minimum.reduce([r.min for r in ranges]),
+                      np.maximum.reduce([r.max for r in ranges]), ranges[0].numel,
+                      sum(r.files for r in ranges), ranges[0].merged)
+
+
 @dataclass(frozen=True)
 class AciqMeans:
     """Running mean and mean-|v| per slot over batch item 0 of every file (spec int8 §5.2)."""
@@ -209,6 +216,33 @@ class RangeObserver:
     def result(self) -> RangeStats:
         return RangeStats(self._min.copy(), self._max.copy(), self._numel, self._files,
                           self._merged)
+
+
+class FoldRangeObserver:
+    """``RangeObserver`` ranges of each of ``folds`` interleaved folds of the samples (sample
+    i, in the order the observer sees them, is in fold ``i % folds``): what a cross-validation
+    fits min-max scales on. Same update API as ``RangeObserver``."""
+
+    def __init__(self, channels: int, folds: int) -> None:
+        self.folds = [RangeObserver(channels) for _ in range(folds)]
+        self.channels = channels
+        self._seen = 0
+
+    def update(self, x: np.ndarray) -> None:
+        x3, _ = _as_ncl(x, self.channels, "FoldRangeObserver")
+        lo, hi = extremes(x3)
+        self.update_extremes(lo, hi, x3.shape[2])
+
+    def update_extremes(self, lo: np.ndarray, hi: np.ndarray, numel: int) -> None:
+        fold = (self._seen + np.arange(len(lo))) % len(self.folds)
+        self._seen += len(lo)
+        for f, observer in enumerate(self.folds):
+            rows = fold == f
+            if rows.any():
+                observer.update_extremes(lo[rows], hi[rows], numel)
+
+    def result(self) -> list[RangeStats]:
+        return [observer.result() for observer in self.folds]
 
 
 class AciqMeansObserver:

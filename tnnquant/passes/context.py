@@ -27,6 +27,10 @@ class PassContext:
     # blob -> alternative scales (label -> BlobScale), computed from the calibration
     # statistics for the scale search; the graph's own blob scale is always a candidate too
     candidates: dict[str, dict[str, BlobScale]] = field(default_factory=dict)
+    # MinMax scales of every calibrated blob from the range pass, where the fallback check's
+    # recipe starts: on all samples, and per fold fitted on the samples outside the fold
+    minmax_scales: dict[str, BlobScale] = field(default_factory=dict)
+    held_out_minmax_scales: list[dict[str, BlobScale]] = field(default_factory=list)
     progress: Progress | None = None
     warn: Callable[[str], None] = lambda message: None
     notes: list[str] = field(default_factory=list)   # what the recipe decided, for summaries

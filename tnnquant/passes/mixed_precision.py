@@ -17,21 +17,35 @@ from ..exec.executor import Executor
 from ..ir.graph import Graph
 from ..report.compare import compare
 from ..report.metrics import sample_cosines
-from .context import PassContext
+from .context import Batches, PassContext
 from .merge_scales import _merges
 from .runtime import runtime_graph
+
+
+def float_outputs(ctx: PassContext, batches: Batches | None = None
+                  ) -> list[dict[str, np.ndarray]]:
+    """The float model's outputs on ``batches`` (default ``ctx.batches``), in order."""
+    float_exec = Executor(ctx.float_graph, fp32=ctx.config.fp32)
+    return [float_exec.run(batch) for batch in (batches or ctx.batches)()]
+
+
+def output_cosines(graph: Graph, reference: list[dict[str, np.ndarray]], batches: Batches
+                   ) -> np.ndarray:
+    """Per-sample cosines of the simulated int8 outputs against ``reference`` (the float
+    outputs of ``batches``, in order), one per sample and output."""
+    executor = Executor(runtime_graph(graph), mode="int8")
+    cosines = []
+    for batch, ref in zip(batches(), reference):
+        out = executor.run(batch)
+        cosines += [sample_cosines(ref[name], out[name]) for name in ref if name in out]
+    return np.concatenate(cosines)
 
 
 def output_cosine(graph: Graph, reference: list[dict[str, np.ndarray]], ctx: PassContext
                   ) -> float:
     """Mean per-sample cosine of the simulated int8 outputs against ``reference`` (the float
     outputs of ``ctx.batches()``, in order), over samples and outputs."""
-    executor = Executor(runtime_graph(graph), mode="int8")
-    cosines = []
-    for batch, ref in zip(ctx.batches(), reference):
-        out = executor.run(batch)
-        cosines += [sample_cosines(ref[name], out[name]) for name in ref if name in out]
-    return float(np.concatenate(cosines).mean())
+    return float(output_cosines(graph, reference, ctx.batches).mean())
 
 
 def reformat_count(graph: Graph) -> int:
@@ -59,8 +73,7 @@ def set_float(graph: Graph, names: set[str], float_graph: Graph) -> Graph:
 def keep_float_until_target(graph: Graph, ctx: PassContext) -> Graph:
     """Return a copy with the fewest layers float (module docstring)."""
     target = ctx.config.target_cos
-    float_exec = Executor(ctx.float_graph, fp32=ctx.config.fp32)
-    reference = [float_exec.run(batch) for batch in ctx.batches()]
+    reference = float_outputs(ctx)
     cosine = output_cosine(graph, reference, ctx)
     start_reformats = reformat_count(graph)
     if cosine >= target:
