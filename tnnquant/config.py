@@ -40,8 +40,8 @@ class QuantConfig:
     learned_rounding: bool = True       # int8 codes rounded for the layer output (GPTQ-style)
     round_bias: bool = True             # int32 biases rounded, not truncated (TNN: trunc)
     bias_correction: bool = True        # expected output error folded into int32 biases
-    # the data-fitted steps (MSE clipping, scale search, learned rounding) kept only if the
-    # int8 model with them beats the one without them on the calibration set (a final check)
+    # the data-fitted steps (MSE clipping, scale search, learned rounding) dropped when the
+    # recipe without them does better, held out, than with them on the calibration samples
     fallback_check: bool = True
     # mixed precision: keep the fewest layers float until the simulated output cosine on the
     # calibration set reaches this (None: every layer TNN would quantize stays int8)

@@ -100,8 +100,9 @@ def check_fallback(graph: Graph, ctx: PassContext) -> Graph:
     config = fallback_config(ctx.config)
 
     def build(scales: dict[str, BlobScale], batches) -> Graph:
+        # its steps stay silent: the check reports its own progress and decision
         sub_ctx = dataclasses.replace(ctx, config=config, batches=batches, candidates={},
-                                      notes=[])
+                                      progress=None, notes=[])
         fallback = ctx.float_graph.copy()
         fallback.blob_scales = dict(scales)
         for step in recipe(config):

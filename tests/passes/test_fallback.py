@@ -148,3 +148,20 @@ def test_one_calibration_sample_skips_the_check():
 def test_no_check_without_fitted_steps_or_when_switched_off(config):
     r = quantize(net(), samples(4, 1), config)
     assert not any("fallback check" in n for n in r.notes)
+
+
+def test_progress_stages_stay_contiguous_with_the_check():
+    """The CLI shows one bar per stage and closes it when the next begins: the fallback's own
+    steps must not report their stages a second time."""
+    stages: list[str] = []
+    quantize(net(), samples(6, 1), QuantConfig(), progress=lambda stage, done: stages.append(stage))
+    order = [s for k, s in enumerate(stages) if k == 0 or stages[k - 1] != s]
+    assert len(order) == len(set(order)), order
+    assert order[-1] == "fallback check"
+
+
+def test_check_runs_when_the_range_pass_goes_through_hooks():
+    """ACIQ needs means, so pass 1 observes blobs through hooks instead of the executor's
+    extremes: the fold ranges are collected there too."""
+    r = quantize(net(), samples(4, 1), QuantConfig(blob_method="aciq_gauss"))
+    assert r.notes[-1].startswith("fallback check: output cosine"), r.notes[-1]

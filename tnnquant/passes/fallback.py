@@ -36,13 +36,13 @@ import numpy as np
 from ..ir.graph import BlobScale, Graph
 from .context import Batches, PassContext
 from .mixed_precision import float_outputs, output_cosines
+from .scale_search import FOLDS
 
 if TYPE_CHECKING:
     from ..config import QuantConfig
 
 #: the data-fitted steps and the values that switch them off
 WITHOUT_FITTED = dict(blob_method="minmax", scale_search=False, learned_rounding=False)
-FOLDS = 2   # samples alternate between the folds, as in the scale search
 
 
 def fallback_config(config: "QuantConfig") -> "QuantConfig | None":
@@ -83,13 +83,14 @@ def keep_better(fitted: Graph, ctx: PassContext, build: Build) -> Graph:
         model = build(scales, fold_batches(ctx.batches, fold, held_out=False))
         test = fold_batches(ctx.batches, fold, held_out=True)
         held_out.append(output_cosines(model, float_outputs(ctx, test), test))
+        ctx.tick("fallback check", fold + 1)
     fallback_cos = float(np.concatenate(held_out).mean())
     dropped = ", ".join(name for name, on in (
         ("MSE clipping", ctx.config.blob_method != "minmax"),
         ("scale search", ctx.config.scale_search),
         ("learned rounding", ctx.config.learned_rounding)) if on)
-    worse = fallback_cos > fitted_cos
+    drop = fallback_cos > fitted_cos
     ctx.notes.append(f"fallback check: output cosine {fitted_cos:.5f} on the calibration set, "
                      f"{fallback_cos:.5f} held out without {dropped}: "
-                     + (f"{dropped} dropped" if worse else "kept"))
-    return build(ctx.minmax_scales, ctx.batches) if worse else fitted
+                     + (f"{dropped} dropped" if drop else "kept"))
+    return build(ctx.minmax_scales, ctx.batches) if drop else fitted
