@@ -47,8 +47,9 @@ WITHOUT_FITTED = dict(blob_method="minmax", scale_search=False, learned_rounding
 
 def fallback_config(config: "QuantConfig") -> "QuantConfig | None":
     """``config`` without its data-fitted steps (and without the check and mixed precision),
-    or None when it has none of them."""
-    if all(getattr(config, k) == v for k, v in WITHOUT_FITTED.items()):
+    or None when it has none of them or asks for asymmetric blobs (the fallback's MinMax
+    scales are symmetric)."""
+    if config.asymmetric or all(getattr(config, k) == v for k, v in WITHOUT_FITTED.items()):
         return None
     return dataclasses.replace(config, **WITHOUT_FITTED, fallback_check=False, target_cos=None)
 
@@ -86,7 +87,7 @@ def keep_better(fitted: Graph, ctx: PassContext, build: Build) -> Graph:
         ctx.tick("fallback check", fold + 1)
     fallback_cos = float(np.concatenate(held_out).mean())
     dropped = ", ".join(name for name, on in (
-        ("MSE clipping", ctx.config.blob_method != "minmax"),
+        (f"{ctx.config.blob_method} clipping", ctx.config.blob_method != "minmax"),
         ("scale search", ctx.config.scale_search),
         ("learned rounding", ctx.config.learned_rounding)) if on)
     drop = fallback_cos > fitted_cos
