@@ -11,6 +11,7 @@ from tnnquant.calib.methods.base import ACT_METHODS, ActMethod, finish, threshol
 from tnnquant.calib.observers import (HIST_BINS, BlobStats, FoldRangeObserver, RangeObserver,
                                       combine_ranges)
 from tnnquant.config import QuantConfig
+from tnnquant.exec import ort_kernels
 from tnnquant.passes.fallback import FOLDS, fallback_config, fold_batches
 from tnnquant.quantize import quantize
 from tnnquant.testing import GraphBuilder
@@ -116,6 +117,8 @@ def test_check_keeps_the_fitted_recipe_when_it_does_better():
     g, xs = net(), samples(8, 1)
     checked = quantize(g, xs, QuantConfig())
     assert "fallback check" in checked.notes[-1] and checked.notes[-1].endswith("kept")
+    # every scored model's simulator sessions were dropped (they held its activation memory)
+    assert not any(ort_kernels._sessions.values())
     assert same_model(checked.graph, quantize(g, xs, QuantConfig(fallback_check=False)).graph)
 
 

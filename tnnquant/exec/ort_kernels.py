@@ -51,6 +51,16 @@ _sessions: dict[int, dict] = {}
 _lock = threading.Lock()
 
 
+def clear_sessions() -> None:
+    """Drop every cached chain session (rebuilt on demand). Sessions live as long as the
+    weights they are anchored to, and chains anchored to float layers' weights, which every
+    int8 model of one float model shares, pile up while several int8 models are simulated,
+    each holding its activation memory."""
+    with _lock:
+        for per_res in _sessions.values():
+            per_res.clear()
+
+
 def _options():
     import onnxruntime as ort
 

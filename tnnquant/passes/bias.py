@@ -23,6 +23,7 @@ import numpy as np
 
 from ..exec import int8_math
 from ..exec.executor import Executor
+from ..exec.ort_kernels import clear_sessions
 from ..formats.rawbuffer import DataType, RawBuffer
 from ..ir.graph import Graph, Layer
 from ..layers.convolution import Convolution
@@ -123,6 +124,7 @@ def correct_biases(graph: Graph, ctx: PassContext) -> Graph:
         int8_exec.run(batch, hooks=[state.hook(int8_exec)])
         done += len(next(iter(batch.values())))
         ctx.tick("bias correction", done)
+    clear_sessions()   # the corrected model's will differ: these would only hold memory
     graph = graph.copy()
     for lay in state.layers:
         if not state.counts[lay.name]:

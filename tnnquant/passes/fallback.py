@@ -84,6 +84,7 @@ def keep_better(fitted: Graph, ctx: PassContext, build: Build) -> Graph:
         model = build(scales, fold_batches(ctx.batches, fold, held_out=False))
         test = fold_batches(ctx.batches, fold, held_out=True)
         held_out.append(output_cosines(model, float_outputs(ctx, test), test))
+        del model   # before the next one is built: its weights anchor simulator sessions
         ctx.tick("fallback check", fold + 1)
     fallback_cos = float(np.concatenate(held_out).mean())
     dropped = ", ".join(name for name, on in (
