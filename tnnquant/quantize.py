@@ -75,7 +75,7 @@ def recipe(config: QuantConfig) -> list[Step]:
         steps.append(round_biases)
     if config.bias_correction:
         steps.append(correct_biases)
-    if config.fallback_check and fallback_config(config) is not None:
+    if _checks_fallback(config):
         steps.append(check_fallback)
     if config.target_cos is not None:
         steps.append(keep_float_until_target)
@@ -92,6 +92,10 @@ def quantize_layer_weights(graph: Graph, ctx: PassContext) -> Graph:
 
 def merge_scales(graph: Graph, ctx: PassContext) -> Graph:
     return merge_relu_pool_scales(graph)
+
+
+def _checks_fallback(config: QuantConfig) -> bool:
+    return config.fallback_check and fallback_config(config) is not None
 
 
 def check_fallback(graph: Graph, ctx: PassContext) -> Graph:
@@ -166,7 +170,7 @@ def quantize(graph: Graph, inputs, config: QuantConfig = QuantConfig(),
     fused = fuse_conv_activation(graph, swish=not config.swish_in_float)
     collector = StatsCollector(fused, config.blob_method, config.per_tensor_blobs, config.fp32,
                                config.hist_memory_mb << 20,
-                               folds=FOLDS if config.fallback_check else 0)
+                               folds=FOLDS if _checks_fallback(config) else 0)
     scales: dict[str, BlobScale] = {}
     candidates: dict[str, dict[str, BlobScale]] = {}
     for finished in collector.run(batches, progress):   # histograms are freed group by group
