@@ -12,6 +12,8 @@ from tnnquant.calib.observers import (HIST_BINS, BlobStats, FoldRangeObserver, R
                                       combine_ranges)
 from tnnquant.config import QuantConfig
 from tnnquant.exec import ort_kernels
+from tnnquant.formats.tnnmodel import format_model
+from tnnquant.formats.tnnproto import format_proto
 from tnnquant.passes.fallback import FOLDS, fallback_config, fold_batches
 from tnnquant.quantize import quantize
 from tnnquant.testing import GraphBuilder
@@ -94,14 +96,8 @@ def test_collector_fold_ranges_split_the_samples_in_order():
 
 
 def same_model(a, b) -> bool:
-    if set(a.blob_scales) != set(b.blob_scales):
-        return False
-    if any(not np.array_equal(a.blob_scales[k].scale, b.blob_scales[k].scale)
-           for k in a.blob_scales):
-        return False
-    wa, wb = list(a.iter_weights()), list(b.iter_weights())
-    return len(wa) == len(wb) and all(na == nb and np.array_equal(x.data, y.data)
-                                      for (na, x), (nb, y) in zip(wa, wb))
+    """The same files: everything TNN's runtime reads (layers, flags, scales, weights)."""
+    return format_proto(a) == format_proto(b) and format_model(a) == format_model(b)
 
 
 def mean_cosine(graph, qgraph, xs) -> float:
