@@ -16,8 +16,6 @@ import numpy as np
 from ..exec.executor import Executor
 from ..exec.ort_kernels import clear_sessions
 from ..ir.graph import Graph
-from ..report.compare import compare
-from ..report.metrics import sample_cosines
 from .context import Batches, PassContext
 from .merge_scales import _merges
 from .runtime import runtime_graph
@@ -34,6 +32,7 @@ def output_cosines(graph: Graph, reference: list[dict[str, np.ndarray]], batches
                    ) -> np.ndarray:
     """Per-sample cosines of the simulated int8 outputs against ``reference`` (the float
     outputs of ``batches``, in order), one per sample and output."""
+    from ..report.metrics import sample_cosines   # here: quantization_cmd never loads the report
     executor = Executor(runtime_graph(graph), mode="int8")
     cosines = []
     for batch, ref in zip(batches(), reference):
@@ -85,6 +84,7 @@ def keep_float_until_target(graph: Graph, ctx: PassContext) -> Graph:
         ctx.notes.append(f"mixed precision: every layer int8 reaches cosine {cosine:.5f} "
                          f">= {target} on the calibration set")
         return graph
+    from ..report.compare import compare   # here: quantization_cmd never loads the report
     report = compare(ctx.float_graph, graph, ctx.batches())
     quantizable = {lay.name for lay in graph.layers if lay.quantized and lay.kind.quantizable}
     ranked = []
