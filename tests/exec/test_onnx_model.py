@@ -28,6 +28,31 @@ def test_model_passes_the_checker_and_runs():
     np.testing.assert_array_equal(gathered, x[:, ::-1])
 
 
+def test_external_initializers_are_read_in_place(rng):
+    import onnxruntime as ort
+    g = OnnxGraph()
+    big = rng.standard_normal((64, 32)).astype(np.float32)   # 8 KiB
+    w = g.const(big)
+    g.node("MatMul", [g.node("Add", ["x", g.const(np.float32(1))]), w], "y")
+    weights = g.large_initializers(4096)
+    assert list(weights) == [w] and np.shares_memory(weights[w], big)   # no copy
+    data = g.model([("x", np.float32, ("N", 64))], [("y", np.float32, ("N", 32))],
+                   external=weights)
+    assert len(data) < big.nbytes
+    stored = {t.name: t for t in onnx.load_from_string(data).graph.initializer}
+    assert stored[w].data_location == onnx.TensorProto.EXTERNAL and not stored[w].raw_data
+    options = ort.SessionOptions()
+    values = [ort.OrtValue.ortvalue_from_numpy(a) for a in weights.values()]
+    options.add_external_initializers(list(weights), values)
+    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    x = rng.standard_normal((3, 64)).astype(np.float32)
+    embedded = ort.InferenceSession(g.model([("x", np.float32, ("N", 64))],
+                                            [("y", np.float32, ("N", 32))]),
+                                    providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(session.run(None, {"x": x})[0],
+                                  embedded.run(None, {"x": x})[0])
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int8, np.uint8, np.int16,
                                    np.int32, np.int64, np.bool_, np.float16])
 def test_initializers_round_trip(rng, dtype):

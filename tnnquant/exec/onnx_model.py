@@ -15,7 +15,7 @@ what it writes with ``onnx`` and check it.
 from __future__ import annotations
 
 import struct
-from typing import Iterable, Sequence
+from typing import Collection, Iterable, Sequence
 
 import numpy as np
 
@@ -77,14 +77,24 @@ def _packed_ints(field: int, values: Iterable[int]) -> bytes:
 
 # --- messages ----------------------------------------------------------------------------------
 
-def _tensor(array: np.ndarray, name: str) -> Pieces:
-    """TensorProto pieces: dims, data_type, name, little-endian raw_data (the array's own
-    memory, not a copy, when it is contiguous little-endian)."""
-    array = np.asarray(array)
+def _raw(array: np.ndarray) -> np.ndarray:
+    """The array as raw_data holds it: contiguous, little-endian (itself when it already is)."""
     if array.dtype not in ONNX_DTYPES:
         raise TypeError(f"no ONNX type for {array.dtype}")
-    raw = np.ascontiguousarray(array, array.dtype.newbyteorder("<"))
+    return np.ascontiguousarray(array, array.dtype.newbyteorder("<"))
+
+
+def _tensor(array: np.ndarray, name: str, external: bool = False) -> Pieces:
+    """TensorProto pieces: dims, data_type, name, little-endian raw_data (the array's own
+    memory, not a copy, when it is contiguous little-endian). ``external``: no data, a
+    reference to memory the session is handed separately (data_location EXTERNAL)."""
+    array = np.asarray(array)
+    raw = _raw(array)
     head = _packed_ints(1, array.shape) + _int(2, ONNX_DTYPES[array.dtype]) + _bytes(8, name)
+    if external:
+        # external_data {key: "location", value: ...} (required, but nothing is read from it)
+        location = _bytes(1, "location") + _bytes(2, "memory")
+        return [head + _bytes(13, location) + _int(14, 1)]
     return [head, _key(9, 2) + _varint(raw.nbytes), memoryview(raw).cast("B")]
 
 
@@ -172,16 +182,48 @@ class OnnxGraph:
         inputs)."""
         return self.const(np.asarray(values, np.int64).reshape(-1), hint="i")
 
+    def large_initializers(self, min_bytes: int) -> dict[str, np.ndarray]:
+        """Initializers of at least ``min_bytes``, as ``model(external=...)`` expects their
+        data: contiguous little-endian arrays (the initializers themselves where possible)."""
+        return {name: _raw(value) for name, value in self.initializers
+                if value.nbytes >= min_bytes}
+
     def model(self, inputs: Sequence[tuple[str, object, Sequence[int | str | None]]],
               outputs: Sequence[tuple[str, object, Sequence[int | str | None]]],
-              name: str = "tnnquant") -> bytes:
+              name: str = "tnnquant", external: Collection[str] = ()) -> bytes:
         """ModelProto bytes; ``inputs`` and ``outputs`` are (name, dtype, dims), a dim being an
-        int, the name of a symbolic dim, or None when unknown."""
+        int, the name of a symbolic dim, or None when unknown. Initializers named in
+        ``external`` are written without their data, which the session then takes from
+        ``large_initializers`` arrays (onnxruntime's ``add_external_initializers``)."""
         graph: Pieces = [b"".join(_bytes(1, n) for n in self.nodes) + _bytes(2, name)]
         for init_name, value in self.initializers:
-            graph += _message(5, _tensor(value, init_name))
+            graph += _message(5, _tensor(value, init_name, init_name in external))
         graph.append(b"".join(_bytes(11, _value_info(n, t, d)) for n, t, d in inputs)
                      + b"".join(_bytes(12, _value_info(n, t, d)) for n, t, d in outputs))
         opset = _bytes(1, "") + _int(2, OPSET)
         return b"".join([_int(1, IR_VERSION) + _bytes(2, "tnnquant"), *_message(7, graph),
                          _bytes(8, opset)])
+
+
+EXTERNAL_BYTES = 4096   # initializers this large are handed to onnxruntime in place
+
+
+def inference_session(g: OnnxGraph,
+                      inputs: Sequence[tuple[str, object, Sequence[int | str | None]]],
+                      outputs: Sequence[tuple[str, object, Sequence[int | str | None]]],
+                      options):
+    """An onnxruntime CPU session of ``g`` (``model`` arguments; ``options`` an
+    ``ort.SessionOptions``). The large weights stay in this process's arrays: serialized into
+    the model they were copied twice more while the session was built (MobileNetV2: +70 MB
+    for a session, +49 MB without them), and onnxruntime optimizes external weights as it
+    does its own."""
+    import onnxruntime as ort
+
+    weights = g.large_initializers(EXTERNAL_BYTES)
+    values = [ort.OrtValue.ortvalue_from_numpy(a) for a in weights.values()]
+    if weights:
+        options.add_external_initializers(list(weights), values)
+    session = ort.InferenceSession(g.model(inputs, outputs, external=weights), options,
+                                   providers=["CPUExecutionProvider"])
+    session.tnnquant_weights = values   # read in place: they must live as long as the session
+    return session

@@ -21,7 +21,7 @@ from ..errors import TnnQuantError, UnsupportedError
 from ..ir.graph import Graph, Layer
 from ..layers.base import SHAPE_ERRORS, LayerType, Value
 from ..parallel import usable_cpus
-from .onnx_model import OnnxGraph
+from .onnx_model import OnnxGraph, inference_session
 
 MAX_THREADS = 2     # onnxruntime's intra-op threads; more gain little on these small convs
 BATCH_DIM = "N"
@@ -126,7 +126,7 @@ class OrtBackend:
 
     def _build(self, outputs: tuple[str, ...], extremes: tuple[str, ...],
                batches: tuple[int, ...] | None):
-        import onnxruntime as ort
+        import onnxruntime as ort   # here: start-up of runs that never reach onnxruntime
 
         g, types = self._graphs[batches]
         dims0 = batches or (BATCH_DIM,) * len(self.graph.inputs)
@@ -149,8 +149,7 @@ class OrtBackend:
         # MB, YOLOv8n 277 -> 245 MB, same time), but it speeds the plain forward at batch 8
         options.enable_cpu_mem_arena = not extremes and set(outputs) <= set(self.graph.outputs)
         options.log_severity_level = 3
-        return ort.InferenceSession(g.model(inputs, outs), options,
-                                    providers=["CPUExecutionProvider"])
+        return inference_session(g, inputs, outs, options)
 
     def release(self) -> None:
         """Drop the session (its weights and activation memory); the next run builds one."""

@@ -35,7 +35,7 @@ import numpy as np
 
 from . import int8_math
 from ..parallel import usable_cpus
-from .onnx_model import OnnxGraph
+from .onnx_model import OnnxGraph, inference_session
 
 MAX_CODE = 128                 # |activation code| <= 128 (spec int8 §12.1)
 INT32_LIMIT = 2.0 ** 31        # x86_round: |t| >= 2^31 (and NaN) convert to INT32_MIN
@@ -403,10 +403,7 @@ def run_chain(ops: list, wiring: list[tuple[list[str], str]], blobs: dict[str, n
         feeds.update(factors)
     try:
         if entry is None:
-            import onnxruntime as ort
-            model, checked = _chain_model(ops, wiring, outside, blobs)
-            session = ort.InferenceSession(model, _options(),
-                                           providers=["CPUExecutionProvider"])
+            session, checked = _chain_session(ops, wiring, outside, blobs)
             entry = (session, [([None if c is None else c.copy() for c in op.constants()],
                                 bound) for op, bound in zip(ops, bounds)], checked)
             with _lock:
@@ -423,11 +420,12 @@ def run_chain(ops: list, wiring: list[tuple[list[str], str]], blobs: dict[str, n
     return {out: value for (_, out), value in zip(outs, values)}
 
 
-def _chain_model(ops: list, wiring: list[tuple[list[str], str]], outside: list[str],
-                 blobs: dict[str, np.ndarray]) -> tuple[bytes, bool]:
-    """The ops as one graph: inputs ``in<k>`` (the blobs ``outside``), outputs ``out<i>``
-    (int8 codes or float32) and, where an op can meet values it leaves to numpy, ``ok``
-    (1 when none did); int8 codes pass between the ops as floats."""
+def _chain_session(ops: list, wiring: list[tuple[list[str], str]], outside: list[str],
+                   blobs: dict[str, np.ndarray]):
+    """The ops as one graph's session: inputs ``in<k>`` (the blobs ``outside``), outputs
+    ``out<i>`` (int8 codes or float32) and, where an op can meet values it leaves to numpy,
+    ``ok`` (1 when none did); int8 codes pass between the ops as floats. Also returns
+    whether ``ok`` is there."""
     g = OnnxGraph()
     g.prefix = "chain"
     checks: list[str] = []
@@ -444,7 +442,7 @@ def _chain_model(ops: list, wiring: list[tuple[list[str], str]], outside: list[s
     if checks:
         g.node("Min", checks, "ok")
         outputs.append(("ok", np.float32, ()))
-    return g.model(inputs, outputs), bool(checks)
+    return inference_session(g, inputs, outputs, _options()), bool(checks)
 
 
 def conv_int8_x86(conv: Int8Conv, x_q: np.ndarray,
