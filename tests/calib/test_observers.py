@@ -10,6 +10,7 @@ from hypothesis.extra import numpy as hnp
 from tnnquant.calib.observers import (
     AciqMeansObserver,
     BlobStats,
+    Histogram,
     HistogramObserver,
     RangeObserver,
     interval_from_range,
@@ -239,6 +240,15 @@ def test_validity_threshold_is_compared_in_double():
     assert float(F32(1e-5)) < 1e-5 < float(m[1])
     assert valid.tolist() == [False, True, True]
     assert interval[2] == F32(F32(2048) / F32(1e-4))
+
+
+def test_valid_bins_are_the_valid_rows_of_bins(rng):
+    counts = rng.integers(0, 4, (5, 2048)).astype(np.int32)
+    for valid in (np.array([True, False, True, True, False]), np.ones(5, bool)):
+        h = Histogram(counts, np.ones(5, F32), valid)
+        assert same_bits(h.valid_bins(), h.bins()[valid])
+        out = np.full((int(valid.sum()), 2048), np.nan, F32)
+        assert h.valid_bins(out=out) is out and same_bits(out, h.bins()[valid])
 
 
 def test_counter_semantics_match_f32_increments():

@@ -61,13 +61,16 @@ def interval_from_range(vmin: np.ndarray, vmax: np.ndarray) -> tuple[np.ndarray,
     return interval, valid
 
 
-def tnn_bin_values(counts: np.ndarray) -> np.ndarray:
-    """Map integer bin counts to the values TNN's f32 counters hold (spec int8 §5.4).
+def tnn_bin_values(counts: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Map integer bin counts to the values TNN's f32 counters hold (spec int8 §5.4), into
+    ``out`` (float32, counts' shape) if given.
 
     f(0) = f32(1e-7), f(1) = 1 + 2^-23, f(n) = n for 2 <= n <= 2^24, f(n) = 2^24 above.
     """
     counts = np.asarray(counts)
-    out = np.minimum(counts, COUNTER_SATURATION).astype(np.float32)
+    if out is None:
+        out = np.empty(counts.shape, np.float32)
+    np.minimum(counts, COUNTER_SATURATION, out=out, casting="unsafe")   # exact below 2^24
     out[counts == 0] = EMPTY_BIN
     out[counts == 1] = ONE_COUNT_BIN
     return out
@@ -132,6 +135,11 @@ class Histogram:
     def bins(self) -> np.ndarray:
         """The (slots, 2048) float32 bin values TNN holds (counter semantics of spec §5.4)."""
         return tnn_bin_values(self.counts)
+
+    def valid_bins(self, out: np.ndarray | None = None) -> np.ndarray:
+        """``bins()`` of the valid slots only, into ``out`` if given (no full-size copy)."""
+        rows = self.counts if self.valid.all() else self.counts[self.valid]
+        return tnn_bin_values(rows, out)
 
 
 @dataclass(frozen=True)

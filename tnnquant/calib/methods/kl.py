@@ -420,13 +420,14 @@ def kl_many(stats: list[BlobStats], exact: bool = False) -> list[tuple[np.ndarra
     pending: list[int] = []
 
     def flush() -> None:
-        bins = np.concatenate([hists[k].bins()[hists[k].valid] for k in pending])
+        counts = [int(np.count_nonzero(hists[k].valid)) for k in pending]
+        bins = np.empty((sum(counts), HIST_BINS), np.float32)
+        starts = np.cumsum([0] + counts)
+        for k, start, stop in zip(pending, starts, starts[1:]):
+            hists[k].valid_bins(out=bins[start:stop])
         found = kl_thresholds(bins, exact=exact)
-        start = 0
-        for k in pending:
-            n = int(np.count_nonzero(hists[k].valid))
-            thresholds[k][hists[k].valid] = found[start:start + n]
-            start += n
+        for k, start, stop in zip(pending, starts, starts[1:]):
+            thresholds[k][hists[k].valid] = found[start:stop]
         pending.clear()
 
     for k, h in enumerate(hists):
