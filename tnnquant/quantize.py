@@ -117,16 +117,17 @@ def check_fallback(graph: Graph, ctx: PassContext) -> Graph:
 
 
 def _batches(graph: Graph, inputs, config: QuantConfig, warn: Warn
-             ) -> tuple[Callable[[], Iterator[dict[str, np.ndarray]]], list[Sample] | None]:
-    """(re-iterable batch source, samples when read from a folder)."""
+             ) -> tuple[Callable[[int], Iterator[dict[str, np.ndarray]]], list[Sample] | None]:
+    """(batch source: batch size -> an iterator over the samples in batches of that size,
+    samples when read from a folder)."""
     if isinstance(inputs, (str, Path)):
         samples = list_samples(inputs, graph.inputs, warn)
-        return (lambda: iter_batches(samples, graph.inputs, config.preprocess, config.batch_size),
+        return (lambda size: iter_batches(samples, graph.inputs, config.preprocess, size),
                 samples)
     feeds = [_as_feed(graph, item) for item in inputs]
     if not feeds:
         raise InputError("no calibration samples given")
-    return lambda: rebatch(feeds, config.batch_size), None
+    return lambda size: rebatch(feeds, size), None
 
 
 def _as_feed(graph: Graph, item) -> dict[str, np.ndarray]:
@@ -165,7 +166,10 @@ def quantize(graph: Graph, inputs, config: QuantConfig = QuantConfig(),
     unknown = sorted(set(config.exclude) - {layer.name for layer in graph.layers})
     if unknown:
         raise ConfigError(f"--exclude: no layer named '{unknown[0]}'")
-    batches, samples = _batches(graph, inputs, config, note)
+    source, samples = _batches(graph, inputs, config, note)
+
+    def batches() -> Iterator[dict[str, np.ndarray]]:
+        return source(config.batch_size)
 
     fused = fuse_conv_activation(graph, swish=not config.swish_in_float)
     collector = StatsCollector(fused, config.blob_method, config.per_tensor_blobs, config.fp32,
@@ -173,7 +177,10 @@ def quantize(graph: Graph, inputs, config: QuantConfig = QuantConfig(),
                                folds=FOLDS if _checks_fallback(config) else 0)
     scales: dict[str, BlobScale] = {}
     candidates: dict[str, dict[str, BlobScale]] = {}
-    for finished in collector.run(batches, progress):   # histograms are freed group by group
+    # onnxruntime runs one sample at a time anyway: larger batches would only hold more
+    # inputs in memory (8 of YOLOv8n's take 39 MB, and as much again while concatenated)
+    calibration = (lambda: source(1)) if collector.one_sample_at_a_time else batches
+    for finished in collector.run(calibration, progress):   # histograms freed group by group
         scales.update(blob_scales(collector.plans, finished, exact=config.fp32 == "naive"))
         if config.scale_search:
             candidates.update(per_tensor_candidates(collector.plans, finished))

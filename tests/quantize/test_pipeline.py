@@ -262,6 +262,20 @@ def test_batch_size_barely_changes_results():
         np.testing.assert_allclose(many.graph.blob_scales[name].scale, bs.scale, rtol=1e-5)
 
 
+def test_onnxruntime_calibration_loads_one_sample_at_a_time(tmp_path):
+    """onnxruntime runs the calibration sample by sample, so the samples are read that way
+    too (a batch of 8 only held more inputs in memory); the numpy kernels still get the
+    configured batches."""
+    g = tiny_net()
+    for i, x in enumerate(samples((3, 16, 16), n=5)):
+        np.save(tmp_path / f"{i:02d}.npy", x)
+    for fp32, ranges in (("fast", [1, 2, 3, 4, 5]), ("naive", [5])):
+        seen = []
+        quantize(g, tmp_path, QuantConfig.tnn(batch_size=8, fp32=fp32),
+                 progress=lambda stage, done: seen.append(done) if stage == "ranges" else None)
+        assert seen == ranges, fp32
+
+
 def test_empty_folder_is_an_error(tmp_path):
     with pytest.raises(InputError):
         quantize(tiny_net(), tmp_path, QuantConfig.tnn())

@@ -92,6 +92,7 @@ class StatsCollector:
         self.fold_ranges: dict[str, list[RangeStats]] = {}
         self.samples = 0
         self.hist_budget_bytes = hist_budget_bytes
+        self.executor = Executor(graph, fp32=fp32)
 
     def _plan(self, name: str, shape: tuple[int, ...]) -> BlobPlan:
         dims = (1,) + tuple(shape[1:])
@@ -117,9 +118,15 @@ class StatsCollector:
             raise TnnQuantError(f"out of memory for the calibration statistics ({err}); a "
                                 f"smaller --batch or --hist-memory needs less") from None
 
+    @property
+    def one_sample_at_a_time(self) -> bool:
+        """Whether the passes run the samples one by one (onnxruntime, ``_parts``), so that
+        batching them gains nothing."""
+        return self.executor.backend == "onnxruntime"
+
     def _run(self, batches: Batches, progress: Progress | None
              ) -> Iterator[dict[str, BlobStats]]:
-        executor = Executor(self.graph, fp32=self.fp32)
+        executor = self.executor
 
         def make_pass1(name: str, shape: tuple[int, ...]) -> list:
             self.shapes[name] = (1,) + tuple(shape[1:])
