@@ -163,7 +163,6 @@ def _check_html_options(args: argparse.Namespace) -> dict[int, str] | None:
     class names, if given, are read."""
     from pathlib import Path
 
-    from .report import read_class_names
     if args.html:
         from .report.plots import require_matplotlib
         require_matplotlib()
@@ -171,7 +170,10 @@ def _check_html_options(args: argparse.Namespace) -> dict[int, str] | None:
             raise ConfigError(f"--html {args.html}: no such folder '{Path(args.html).parent}'")
     if args.class_names and not args.html:
         raise ConfigError("--class-names names the classes of the HTML report: add --html FILE")
-    return read_class_names(args.class_names) if args.class_names else None
+    if not args.class_names:
+        return None
+    from .report import read_class_names   # only here: quantization_cmd's start-up
+    return read_class_names(args.class_names)
 
 
 def add_html_options(p: argparse.ArgumentParser) -> None:
@@ -331,7 +333,6 @@ def _summary(result, proto_path: str, model_path: str) -> str:
 
 def cmd_quantize(args: argparse.Namespace) -> int:
     from .quantize import quantize
-    from .report.compare import evaluation_samples
     config = quant_config_from(args)
     proto_path, model_path = output_paths(args.output)
     if args.no_report and (args.html or args.labels):
@@ -341,6 +342,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     graph = load_model_from(args)
     eval_folder = args.eval or args.input_path
     if not args.no_report and (args.eval or args.labels):
+        from .report.compare import evaluation_samples
         # a bad --eval folder or --labels file fails before anything is written
         evaluation_samples(graph, eval_folder, args.labels, _warn)
     bars: dict = {}
