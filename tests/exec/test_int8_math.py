@@ -40,6 +40,29 @@ def test_rhaz_is_not_the_runtime_cast():
     np.testing.assert_array_equal(m.trunc(np.array([-1.7, 1.7])), [-1, 1])
 
 
+def _rhaz_exact(v: float) -> float:
+    """Round half away from zero on the exact value (Fraction), sign of zero kept."""
+    whole = int(abs(Fraction(v)) + Fraction(1, 2))   # floor of a non-negative value
+    return float(np.copysign(whole, v))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([32, 64]),
+       st.lists(st.one_of(st.floats(width=32, allow_nan=False, allow_infinity=False),
+                          st.integers(-2 ** 25, 2 ** 25).map(lambda n: n + 0.5),
+                          st.integers(-2 ** 25, 2 ** 25).map(lambda n: n / 4)),
+                min_size=1, max_size=40))
+def test_rhaz_is_exact_in_both_widths(width, values):
+    dtype = f32 if width == 32 else np.float64
+    x = np.array(values, dtype)
+    x = np.concatenate([x, np.nextafter(x, dtype(np.inf)), np.nextafter(x, dtype(-np.inf))])
+    got = m.rhaz(x)
+    assert got.dtype == dtype
+    want = np.array([_rhaz_exact(float(v)) for v in x], dtype)
+    np.testing.assert_array_equal(got, want)
+    assert (np.signbit(got) == np.signbit(want)).all()
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.floats(width=32, allow_nan=True, allow_infinity=True), min_size=1,
                 max_size=40))

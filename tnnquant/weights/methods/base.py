@@ -71,9 +71,12 @@ def quantize_rows(w: np.ndarray, scale: np.ndarray) -> np.ndarray:
     stay 0 — an all-zero row gives codes 0 — with no numpy warning."""
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         inv = (np.float32(1) / scale).astype(np.float32)
-        scaled = np.where(w == 0, np.float32(0), w * inv).astype(np.float32)
-    # clamping to ±(QMAX + 1) first changes no code and keeps inf out of the rounding
-    return np.clip(rhaz(np.clip(scaled, -QMAX - 1, QMAX + 1)), -QMAX, QMAX)
+        scaled = np.multiply(w, inv, dtype=np.float32)
+        if not np.isfinite(inv).all():
+            scaled = np.where(w == 0, np.float32(0), scaled)
+    # clamping to ±QMAX first gives the codes rounding and then clamping would (the rounding
+    # is monotone and keeps ±QMAX), and keeps inf out of the rounding
+    return rhaz(np.clip(scaled, -QMAX, QMAX, out=scaled))
 
 
 def check_code(code: int) -> None:

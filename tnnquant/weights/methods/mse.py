@@ -28,7 +28,10 @@ def mse(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     for r0 in range(0, len(w), rows):
         wb = w[r0:r0 + rows, None, :]                                  # (r, 1, K)
         scale = (a[r0:r0 + rows, None] * ratios / np.float32(QMAX)).astype(np.float32)
-        err = ((wb - quantize_rows(wb, scale[..., None]) * scale[..., None]) ** 2).sum(-1)
+        diff = quantize_rows(wb, scale[..., None])   # codes, then the error, in place
+        diff *= scale[..., None]
+        np.subtract(wb, diff, out=diff)
+        err = np.square(diff, out=diff).sum(-1)
         best[r0:r0 + rows] = scale[np.arange(len(scale)), np.argmin(err, axis=1)]
     q = quantize_rows(w, best[:, None]).astype(np.int8)
     return q, best, np.zeros(len(best), np.int8)
