@@ -105,13 +105,15 @@ def quantize_weights(graph: Graph, options: LayerQuantOptions) -> Graph:
     graph = graph.copy()
     for layer in graph.layers:
         if layer.quantized and layer.kind in (Convolution, InnerProduct):
-            graph.resources[layer.name] = _quantize_weights(graph, layer, options)
+            graph.resources[layer.name] = layer_weights(
+                layer, graph.resources[layer.name], graph.blob_scales[layer.inputs[0]].scale,
+                options)
     return graph
 
 
-def _quantize_weights(graph: Graph, layer: Layer, options: LayerQuantOptions):
-    in_scale = graph.blob_scales[layer.inputs[0]].scale
-    res = graph.resources[layer.name]
+def layer_weights(layer: Layer, res, in_scale: np.ndarray, options: LayerQuantOptions):
+    """The int8 resource of a convolution or inner product whose float resource is ``res``
+    and whose input blob has scale ``in_scale``."""
     quantize = quantize_conv if layer.kind is Convolution else quantize_inner_product
     try:
         return quantize(layer.params, res, in_scale, options.weight_method,

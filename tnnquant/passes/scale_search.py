@@ -52,7 +52,7 @@ from ..layers.inner_product import InnerProduct
 from .context import PassContext
 from .fake_quant import fake_quantize, float_resource
 from .merge_scales import _merges
-from .quantize_layers import _quantize_weights
+from .quantize_layers import layer_weights
 
 QMAX = 127   # a blob's min-max scale maps its max |x| to code 127 (spec int8 §6.1)
 
@@ -217,9 +217,8 @@ class _Errors:
     def _resource(self, layer: Layer, fold: int, label: str, blob_scale: BlobScale):
         key = _weights_key(layer, fold, label)
         if key not in self.weights:
-            trial = self.graph.copy()
-            trial.blob_scales[layer.inputs[0]] = blob_scale
-            qres = _quantize_weights(trial, layer, self.ctx.weight_options)
+            qres = layer_weights(layer, self.graph.resources[layer.name], blob_scale.scale,
+                                 self.ctx.weight_options)
             self.weights[key] = float_resource(layer, qres, blob_scale.scale)
         return self.weights[key]
 
