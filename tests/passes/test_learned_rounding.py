@@ -7,7 +7,8 @@ import itertools
 import numpy as np
 
 from tnnquant.layers.convolution import conv2d
-from tnnquant.passes.learned_rounding import gptq_round, gptq_round_depthwise, patches
+from tnnquant.passes.learned_rounding import (gptq_round, gptq_round_depthwise, patches,
+                                              patches_at, window_shape)
 from tnnquant.testing import GraphBuilder
 
 
@@ -71,3 +72,22 @@ def test_patches_times_filter_is_the_convolution():
     y = np.einsum("oct,nctm->nom", w, cols) + res.bias.data[None, :, None]
     ref = conv2d(data, p, res)
     np.testing.assert_allclose(y.reshape(ref.shape), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_windows_at_sampled_positions_are_those_of_patches():
+    b = GraphBuilder(5)
+    x = b.input("data", (1, 3, 9, 8))
+    conv = b.conv(x, 4, 3, stride=2, pad=1, name="conv")
+    fc = b.inner_product(conv, 5, 4 * 5 * 4, name="fc")
+    g = b.build(fc)
+    rng = np.random.default_rng(6)
+    for layer, shape in ((g.layers[0], (3, 3, 9, 8)), (g.layers[1], (3, 4, 5, 4))):
+        data = rng.normal(size=shape).astype(np.float32)
+        full = patches(data, layer)                                  # (N, C, T, M)
+        n, c, t, m = full.shape
+        assert window_shape(data, layer) == (c, t, m)
+        at = np.sort(rng.choice(n * m, min(7, n * m - 1), replace=False))
+        want = full.transpose(1, 2, 0, 3).reshape(c, t, n * m)[:, :, at]
+        got = patches_at(data, layer, at)
+        assert got.flags.c_contiguous
+        np.testing.assert_array_equal(got, want)

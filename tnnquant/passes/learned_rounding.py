@@ -58,11 +58,9 @@ def _kind(layer: Layer) -> str | None:
     return None
 
 
-def patches(x: np.ndarray, layer: Layer) -> np.ndarray:
-    """Convolution input windows (N, C, taps, out_h·out_w), taps in the filter's (kh, kw)
-    order, zeros in the padding; an InnerProduct's flattened input as (N, K, 1, 1)."""
-    if layer.kind is InnerProduct:
-        return x.reshape(len(x), -1, 1, 1)
+def _padded(x: np.ndarray, layer: Layer):
+    """(x zero-padded to exactly the rows and columns the convolution's windows cover, the
+    window geometry, the tap dilations)."""
     p = layer.params
     n, c, h, w = x.shape
     geo = conv_pads(p, h, w)
@@ -76,10 +74,44 @@ def patches(x: np.ndarray, layer: Layer) -> np.ndarray:
     ww = min(w - src_l, cols - dst_l)
     padded[:, :, dst_t:dst_t + hh, dst_l:dst_l + ww] = x[:, :, src_t:src_t + hh,
                                                          src_l:src_l + ww]
+    return padded, geo, (dil_h, dil_w)
+
+
+def patches(x: np.ndarray, layer: Layer) -> np.ndarray:
+    """Convolution input windows (N, C, taps, out_h·out_w), taps in the filter's (kh, kw)
+    order, zeros in the padding; an InnerProduct's flattened input as (N, K, 1, 1)."""
+    if layer.kind is InnerProduct:
+        return x.reshape(len(x), -1, 1, 1)
+    p = layer.params
+    padded, geo, (dil_h, dil_w) = _padded(x, layer)
     taps = [padded[:, :, i * dil_h:i * dil_h + (geo.out_h - 1) * p.stride_h + 1:p.stride_h,
                    j * dil_w:j * dil_w + (geo.out_w - 1) * p.stride_w + 1:p.stride_w]
             for i in range(p.kernel_h) for j in range(p.kernel_w)]
-    return np.stack(taps, axis=2).reshape(n, c, len(taps), -1)
+    return np.stack(taps, axis=2).reshape(len(x), x.shape[1], len(taps), -1)
+
+
+def patches_at(x: np.ndarray, layer: Layer, at: np.ndarray) -> np.ndarray:
+    """``patches`` at the flat (sample, position) indices ``at`` only, as (C, taps, len(at))
+    — without building the windows of every position."""
+    if layer.kind is InnerProduct:
+        return np.ascontiguousarray(x.reshape(len(x), -1)[at].T[:, None, :])
+    p = layer.params
+    padded, geo, (dil_h, dil_w) = _padded(x, layer)
+    sample, position = np.divmod(at, geo.out_h * geo.out_w)
+    row, col = np.divmod(position, geo.out_w)
+    row, col = row * p.stride_h, col * p.stride_w
+    taps = [padded[sample, :, row + i * dil_h, col + j * dil_w]          # (len(at), C) each
+            for i in range(p.kernel_h) for j in range(p.kernel_w)]
+    return np.ascontiguousarray(np.stack(taps, axis=2).transpose(1, 2, 0))
+
+
+def window_shape(x: np.ndarray, layer: Layer) -> tuple[int, int, int]:
+    """(C, taps, M) of ``patches(x, layer)`` without building it."""
+    if layer.kind is InnerProduct:
+        return int(np.prod(x.shape[1:])), 1, 1
+    p = layer.params
+    geo = conv_pads(p, *x.shape[2:])
+    return x.shape[1], p.kernel_h * p.kernel_w, geo.out_h * geo.out_w
 
 
 class _Hessians:
@@ -97,12 +129,13 @@ class _Hessians:
 
     def hook(self, name: str, x: np.ndarray, layer: Layer | None) -> None:
         for lay in self.by_input.get(name, []):
-            cols = patches(x, lay)                                   # (N, C, T, M)
-            n, c, t, m = cols.shape
-            cols = cols.transpose(1, 2, 0, 3).reshape(c, t, n * m)
+            n, (c, t, m) = len(x), window_shape(x, lay)
             keep = max(MIN_POSITIONS, POSITIONS_PER_K * c * t)
-            if n * m > keep:
-                cols = cols[:, :, np.sort(self.rng.choice(n * m, keep, replace=False))]
+            if n * m > keep:   # the windows of sampled (sample, position) pairs, in order
+                at = np.sort(self.rng.choice(n * m, keep, replace=False))
+                cols = patches_at(x, lay, at)                        # (C, T, keep)
+            else:
+                cols = patches(x, lay).transpose(1, 2, 0, 3).reshape(c, t, n * m)
             cols = cols.astype(np.float64)
             if _kind(lay) == "depthwise":
                 h = np.einsum("ctm,csm->cts", cols, cols)
