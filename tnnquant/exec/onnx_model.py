@@ -89,12 +89,14 @@ def _tensor(array: np.ndarray, name: str, external: bool = False) -> Pieces:
     memory, not a copy, when it is contiguous little-endian). ``external``: no data, a
     reference to memory the session is handed separately (data_location EXTERNAL)."""
     array = np.asarray(array)
-    raw = _raw(array)
+    if array.dtype not in ONNX_DTYPES:
+        raise TypeError(f"no ONNX type for {array.dtype}")
     head = _packed_ints(1, array.shape) + _int(2, ONNX_DTYPES[array.dtype]) + _bytes(8, name)
     if external:
         # external_data {key: "location", value: ...} (required, but nothing is read from it)
         location = _bytes(1, "location") + _bytes(2, "memory")
         return [head + _bytes(13, location) + _int(14, 1)]
+    raw = _raw(array)
     return [head, _key(9, 2) + _varint(raw.nbytes), memoryview(raw).cast("B")]
 
 
