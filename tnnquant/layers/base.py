@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib
 import typing
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, NamedTuple
 
 import numpy as np
 
 from ..errors import FormatError, TnnQuantError, UnsupportedError
 from ..registry import Registry
+from ._index import ENUM_MODULES, TYPE_MODULES
 
 if TYPE_CHECKING:
     from ..exec.onnx_model import OnnxGraph
@@ -293,8 +295,52 @@ class LayerType:
         return None
 
 
-LAYERS: Registry[type[LayerType]] = Registry("layer type")
-LAYERS_BY_ENUM: dict[int, type[LayerType]] = {}
+def load_all_layers() -> None:
+    """Import every layer module, registering every layer type."""
+    for module in sorted(set(TYPE_MODULES.values())):
+        importlib.import_module(f"{__package__}.{module}")
+
+
+class _LayerRegistry(Registry["type[LayerType]"]):
+    """Layer types by type string. A type's module (``_index.TYPE_MODULES``) is imported the
+    first time the type is asked for, so reading a model imports the layers it uses; listing
+    the registry imports them all."""
+
+    def get(self, name: str) -> type[LayerType]:
+        if name not in self._items:
+            if name in TYPE_MODULES:
+                importlib.import_module(f"{__package__}.{TYPE_MODULES[name]}")
+            else:
+                load_all_layers()   # the error below then lists every known type
+        return super().get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items or name in TYPE_MODULES
+
+    def __iter__(self) -> Iterator[str]:
+        load_all_layers()
+        return super().__iter__()
+
+    def items(self):
+        load_all_layers()
+        return super().items()
+
+    def names(self) -> list[str]:
+        load_all_layers()
+        return super().names()
+
+
+class _LayersByEnum(dict):
+    """Layer types by the enum a .tnnmodel record stores, imported on first use."""
+
+    def get(self, enum: int, default=None):
+        if enum not in self and enum in ENUM_MODULES:
+            importlib.import_module(f"{__package__}.{ENUM_MODULES[enum]}")
+        return super().get(enum, default)
+
+
+LAYERS: Registry[type[LayerType]] = _LayerRegistry("layer type")
+LAYERS_BY_ENUM: dict[int, type[LayerType]] = _LayersByEnum()
 QUANT_PREFIX = "Quantized"
 DYNAMIC_PREFIX = "DynamicRangeQuantized"
 

@@ -1,0 +1,52 @@
+"""Which module registers each layer type string and type enum, so that reading a model imports
+only the layer modules it uses (all 60-odd took ~30 ms of every start-up). Kept in step with
+the modules by tests/layers/test_index.py, whose failure prints the current tables."""
+
+TYPE_MODULES = {
+    "Abs": "abs", "Add": "add", "BatchNormCxx": "batch_norm", "BatchNormCxx_nhwc": "batch_norm",
+    "BatchNormalization": "batch_norm", "BiasAdd": "bias_add", "Cast": "cast", "Clip": "clip",
+    "Concat": "concat", "Concat_nhwc": "concat", "Const": "const", "Convolution": "convolution",
+    "Convolution1D": "convolution1d", "Convolution3D": "convolution3d",
+    "Convolution_nhwc": "convolution", "Deconvolution": "deconvolution", "Div": "div",
+    "Dropout": "dropout", "DynamicRangeQuantizedConvolution": "convolution",
+    "DynamicRangeQuantizedGather": "gather", "DynamicRangeQuantizedInnerProduct": "inner_product",
+    "DynamicRangeQuantizedMatMul": "matmul", "Elu": "elu", "Expand": "expand",
+    "Flatten": "flatten", "Flatten_nhwc": "flatten", "GELU": "gelu", "Gather": "gather",
+    "GroupNorm": "group_norm", "HardSigmoid": "hard_sigmoid", "HardSwish": "hard_swish",
+    "InnerProduct": "inner_product", "InnerProduct_nhwc": "inner_product",
+    "InstBatchNormCxx": "inst_batch_norm", "LRN": "lrn", "LayerNorm": "layer_norm",
+    "LeakyRelu": "leaky_relu", "MatMul": "matmul", "Maximum": "maximum", "Minimum": "minimum",
+    "Mul": "mul", "Normalize": "normalize", "PReLU": "prelu", "PReLU_nhwc": "prelu", "Pad": "pad",
+    "PadV2": "pad_v2", "Permute": "permute", "Pooling": "pooling", "Pooling_nhwc": "pooling",
+    "Pooling_split_CC": "pooling", "Power": "power", "QuantizedAdd": "add",
+    "QuantizedBatchNormCxx": "legacy_quantized", "QuantizedBiasAdd": "bias_add",
+    "QuantizedConcat": "concat", "QuantizedConvolution": "convolution",
+    "QuantizedConvolution_nhwc": "convolution", "QuantizedInnerProduct": "inner_product",
+    "QuantizedMul": "legacy_quantized", "QuantizedPermute": "permute",
+    "QuantizedPooling": "pooling", "QuantizedReLU": "relu", "QuantizedReshape": "reshape",
+    "QuantizedReshapeTensorflow": "reshape", "QuantizedSigmoid": "sigmoid",
+    "QuantizedSum": "bias_add", "QuantizedUpsample": "upsample", "ReLU": "relu", "ReLU6": "relu6",
+    "ReduceMax": "reduce_max", "ReduceMean": "reduce_mean", "ReduceSum": "reduce_sum",
+    "Reduce_Sum": "reduce_sum", "Reformat": "reformat", "Relu": "relu", "Relu6": "relu6",
+    "Repeat": "tile", "Reshape": "reshape", "Scale": "scale", "ShuffleChannel": "shuffle_channel",
+    "Sigmoid": "sigmoid", "Slice": "slice", "SliceCaffe": "slice", "Softmax": "softmax",
+    "SoftmaxCaffe": "softmax", "Softmax_nhwc": "softmax", "Split": "split", "SplitV": "splitv",
+    "Squeeze": "squeeze", "StridedSlice": "strided_slice", "StridedSliceV2": "strided_slice_v2",
+    "StridedSlice_nhwc": "strided_slice", "Sub": "sub", "Swish": "swish", "Tanh": "tanh",
+    "Tile": "tile", "Unsqueeze": "unsqueeze", "Upsample": "upsample",
+}
+
+ENUM_MODULES = {
+    1: "convolution", 2: "batch_norm", 4: "pooling", 5: "relu", 7: "split", 8: "concat",
+    9: "reshape", 10: "flatten", 11: "dropout", 12: "lrn", 16: "scale", 19: "inner_product",
+    21: "softmax", 22: "deconvolution", 23: "sigmoid", 32: "permute", 35: "prelu", 38: "add",
+    39: "tanh", 40: "leaky_relu", 41: "abs", 42: "mul", 43: "inst_batch_norm", 44: "pad",
+    45: "normalize", 54: "bias_add", 57: "strided_slice", 63: "shuffle_channel", 69: "power",
+    100: "const", 102: "slice", 103: "cast", 104: "gather", 105: "matmul", 108: "sub",
+    118: "squeeze", 124: "legacy_quantized", 125: "relu6", 132: "elu", 133: "reduce_sum",
+    137: "maximum", 140: "minimum", 148: "tile", 149: "upsample", 153: "splitv", 164: "unsqueeze",
+    169: "reduce_mean", 170: "reformat", 171: "clip", 172: "hard_sigmoid", 173: "hard_swish",
+    175: "div", 177: "reduce_max", 201: "convolution3d", 203: "convolution1d", 304: "expand",
+    306: "strided_slice_v2", 316: "pad_v2", 318: "group_norm", 326: "layer_norm", 327: "gelu",
+    401: "swish",
+}
