@@ -92,7 +92,7 @@ class StatsCollector:
         self.fold_ranges: dict[str, list[RangeStats]] = {}
         self.samples = 0
         self.hist_budget_bytes = hist_budget_bytes
-        self.executor = Executor(graph, fp32=fp32)
+        self.executor: Executor | None = Executor(graph, fp32=fp32)   # for one run
 
     def _plan(self, name: str, shape: tuple[int, ...]) -> BlobPlan:
         dims = (1,) + tuple(shape[1:])
@@ -120,8 +120,8 @@ class StatsCollector:
 
     @property
     def one_sample_at_a_time(self) -> bool:
-        """Whether the passes run the samples one by one (onnxruntime, ``_parts``), so that
-        batching them gains nothing."""
+        """Whether the passes will run the samples one by one (onnxruntime, ``_parts``), so
+        that batching them gains nothing. Asked before ``run``."""
         return self.executor.backend == "onnxruntime"
 
     def _run(self, batches: Batches, progress: Progress | None
@@ -178,6 +178,7 @@ class StatsCollector:
             self._forward(executor, batches, pass2.hook, stage, progress, group)
             executor.release()
             yield {n: BlobStats(self.ranges[n], hists[n].result(), means.get(n)) for n in group}
+        self.executor = None   # its exported graph holds weights the later passes do not need
 
     def _histogram_groups(self, names: list[str]) -> list[set[str]]:
         """Consecutive blobs whose histograms fit the budget together (a blob larger than the
