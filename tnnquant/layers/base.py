@@ -331,7 +331,8 @@ class _LayerRegistry(Registry["type[LayerType]"]):
 
 
 class _LayersByEnum(dict):
-    """Layer types by the enum a .tnnmodel record stores, imported on first use."""
+    """Layer types by the enum a .tnnmodel record stores, each imported on its first ``get``
+    (the only way it is read; ``[]`` and ``in`` see only the modules loaded so far)."""
 
     def get(self, enum: int, default=None):
         if enum not in self and enum in ENUM_MODULES:
