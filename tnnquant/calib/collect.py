@@ -80,7 +80,6 @@ class StatsCollector:
                  folds: int = 0) -> None:
         ACT_METHODS.get(method)
         self.graph = graph
-        self.fp32 = fp32                # Executor fp32 kernels; "naive" reproduces TNN bit for bit
         self.method = method
         self.forced = calibrated_blobs(graph)
         self.per_tensor_blobs = per_tensor_blobs
@@ -92,7 +91,8 @@ class StatsCollector:
         self.fold_ranges: dict[str, list[RangeStats]] = {}
         self.samples = 0
         self.hist_budget_bytes = hist_budget_bytes
-        self.executor: Executor | None = Executor(graph, fp32=fp32)   # for one run
+        # for one run; fp32 kernels "naive" reproduce TNN bit for bit
+        self.executor: Executor | None = Executor(graph, fp32=fp32)
 
     def _plan(self, name: str, shape: tuple[int, ...]) -> BlobPlan:
         dims = (1,) + tuple(shape[1:])
