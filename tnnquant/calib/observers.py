@@ -226,6 +226,13 @@ class RangeObserver:
                           self._merged)
 
 
+def sample_folds(first: int, count: int, folds: int) -> np.ndarray:
+    """The folds of samples ``first .. first+count-1`` (in calibration order): sample i is in
+    fold ``i % folds``. Every cross-validation over the calibration samples uses this rule, so
+    that ranges, scales and scores fitted per fold see the same samples."""
+    return (first + np.arange(count)) % folds
+
+
 class FoldRangeObserver:
     """``RangeObserver`` ranges of each of ``folds`` interleaved folds of the samples (sample
     i, in the order the observer sees them, is in fold ``i % folds``): what a cross-validation
@@ -242,7 +249,7 @@ class FoldRangeObserver:
         self.update_extremes(lo, hi, x3.shape[2])
 
     def update_extremes(self, lo: np.ndarray, hi: np.ndarray, numel: int) -> None:
-        fold = (self._seen + np.arange(len(lo))) % len(self.folds)
+        fold = sample_folds(self._seen, len(lo), len(self.folds))
         self._seen += len(lo)
         for f, observer in enumerate(self.folds):
             rows = fold == f

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from ..calib.observers import sample_folds
 from ..ir.graph import BlobScale, Graph
 from .context import Batches, PassContext
 from .mixed_precision import float_outputs, output_cosines
@@ -61,7 +62,7 @@ def fold_batches(batches: Batches, fold: int, held_out: bool) -> Batches:
         seen = 0
         for batch in batches():
             n = len(next(iter(batch.values())))
-            pick = ((seen + np.arange(n)) % FOLDS == fold) == held_out
+            pick = (sample_folds(seen, n, FOLDS) == fold) == held_out
             seen += n
             if pick.any():
                 yield {name: value[pick] for name, value in batch.items()}

@@ -42,7 +42,7 @@ import numpy as np
 
 from ..calib.collect import BlobPlan
 from ..calib.methods import ACT_METHODS
-from ..calib.observers import BlobStats, merged_stats
+from ..calib.observers import BlobStats, merged_stats, sample_folds
 from ..exec.executor import Executor
 from ..ir.graph import BlobScale, Graph, Layer
 from ..layers.add import Add
@@ -188,7 +188,7 @@ class _Ranges:
     def held_out_scales(self, name: str, labels: list[str]) -> list[dict[str, BlobScale]]:
         """Per fold, the candidates fitted (min-max) on the other folds' samples."""
         m = np.concatenate(self.absmax[name])
-        fold = np.arange(len(m)) % FOLDS
+        fold = sample_folds(0, len(m), FOLDS)
         out = []
         for f in range(FOLDS):
             other = m[fold != f] if (fold != f).any() else m
@@ -225,7 +225,7 @@ class _Errors:
     def hook(self, name: str, x: np.ndarray, layer: Layer | None) -> None:
         if name not in self.labels:
             return
-        fold_of = (self.seen + np.arange(len(x))) % FOLDS
+        fold_of = sample_folds(self.seen, len(x), FOLDS)
         for f in range(FOLDS):
             part = x[fold_of == f]
             if len(part):
