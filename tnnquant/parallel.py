@@ -1,11 +1,14 @@
 """Independent blocks of NumPy work on threads (NumPy releases the GIL in its loops)."""
 from __future__ import annotations
 
+import functools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def usable_cpus() -> int:
@@ -27,3 +30,32 @@ def run_blocks(task: Callable[[T], None], blocks: Sequence[T], threads: int | No
         return
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(task, blocks))
+
+
+def map_blocks(task: Callable[[T], R], blocks: Sequence[T]) -> list[R]:
+    """``[task(b) for b in blocks]``, the calls spread over the usable CPUs (one shared pool of
+    threads: the recipe's passes call this thousands of times on small blocks). The results
+    keep the blocks' order, so a caller that combines them in that order gets the same
+    numbers on any thread count. Called from one of the pool's tasks, it runs in that thread
+    (a task waiting for the pool it occupies could wait forever)."""
+    if len(blocks) <= 1 or usable_cpus() <= 1 or getattr(_in_pool, "active", False):
+        return [task(block) for block in blocks]
+    return list(_shared_pool().map(functools.partial(_pool_task, task), blocks))
+
+
+_in_pool = threading.local()
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _shared_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(usable_cpus(), thread_name_prefix="tnnquant")
+        return _pool
+
+
+def _pool_task(task: Callable[[T], R], block: T) -> R:
+    _in_pool.active = True
+    return task(block)

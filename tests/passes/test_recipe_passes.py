@@ -209,6 +209,20 @@ def test_scale_search_avoids_per_channel_scales_that_do_not_generalize():
                                        for m in (1, 2))
 
 
+def test_recipe_output_does_not_depend_on_the_thread_count(monkeypatch):
+    """The scale search scores its candidates on threads; candidates sharing weights share the
+    first candidate's, as one thread makes them: the files are the same on 1 or 4 threads."""
+    from tnnquant import parallel
+    from tnnquant.formats.io import format_model, format_proto
+    g, xs = net(), samples()
+    written = []
+    for cpus in (1, 4):
+        monkeypatch.setattr(parallel, "usable_cpus", lambda cpus=cpus: cpus)
+        r = quantize(g, xs, QuantConfig())
+        written.append(format_proto(r.graph) + format_model(r.graph))
+    assert written[0] == written[1]
+
+
 def _blas_threads() -> list[int]:
     return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
 

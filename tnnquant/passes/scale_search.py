@@ -49,6 +49,7 @@ from ..layers.add import Add
 from ..layers.concat import Concat
 from ..layers.convolution import Convolution
 from ..layers.inner_product import InnerProduct
+from ..parallel import map_blocks
 from .context import PassContext
 from .fake_quant import fake_quantize, float_resource
 from .merge_scales import _merges
@@ -214,13 +215,23 @@ class _Errors:
         self.power = {b: np.zeros(len(self.readers[b]) + 1) for b in labels}
         self.seen = 0
 
-    def _resource(self, layer: Layer, fold: int, label: str, blob_scale: BlobScale):
-        key = _weights_key(layer, fold, label)
-        if key not in self.weights:
+    def _resources(self, layer: Layer, fold: int, options: dict[str, BlobScale]) -> list:
+        """The float stand-in of each candidate's quantized weights. Candidates sharing a key
+        share the first one's (equal up to float rounding): the first ones are made in order
+        of the candidates, whatever thread makes them."""
+        keys = [_weights_key(layer, fold, label) for label in options]
+        missing: dict[tuple, BlobScale] = {}
+        for key, scale in zip(keys, options.values()):
+            if key not in self.weights and key not in missing:
+                missing[key] = scale
+
+        def make(blob_scale: BlobScale):
             qres = layer_weights(layer, self.graph.resources[layer.name], blob_scale.scale,
                                  self.ctx.weight_options)
-            self.weights[key] = float_resource(layer, qres, blob_scale.scale)
-        return self.weights[key]
+            return float_resource(layer, qres, blob_scale.scale)
+
+        self.weights.update(zip(missing, map_blocks(make, list(missing.values()))))
+        return [self.weights[key] for key in keys]
 
     def hook(self, name: str, x: np.ndarray, layer: Layer | None) -> None:
         if name not in self.labels:
@@ -232,35 +243,45 @@ class _Errors:
                 self._score(name, part, f)
 
     def _score(self, name: str, x: np.ndarray, fold: int) -> None:
+        # the candidates are independent: each one's fake-quantization, layer runs and error
+        # sums go to a thread (numpy and the BLAS release the GIL), and are added in order
         options = self.folds[name][fold]
-        fq = {label: fake_quantize(x, s) for label, s in options.items()}
+        labels = list(options)
+        fq = dict(zip(labels, map_blocks(lambda label: fake_quantize(x, options[label]),
+                                         labels)))
         own = False
         for i, reader in enumerate(self.readers[name]):
             if reader.quantized and reader.kind in WEIGHTED and reader.inputs[0] == name \
                     and len(reader.inputs) == 1:
+                stand_ins = dict(zip(labels, self._resources(reader, fold, options)))
                 res = self.graph.resources[reader.name]
-                y = np.asarray(reader.kind.forward(reader.params, res, x), np.float64)
-                self.power[name][i] += np.square(y).sum()
-                for k, (label, s) in enumerate(options.items()):
-                    y_q = reader.kind.forward(reader.params,
-                                              self._resource(reader, fold, label, s), fq[label])
-                    self.err[name][i, k] += np.square(y_q - y).sum()
+
+                def run(label: str | None, reader=reader, res=res, stand_ins=stand_ins):
+                    if label is None:
+                        return reader.kind.forward(reader.params, res, x)
+                    return reader.kind.forward(reader.params, stand_ins[label], fq[label])
             elif reader.inputs == [name] and len(reader.outputs) == 1:
                 # any other one-input layer (HardSwish, Sigmoid, pooling, ...): its float
                 # output on the fake-quantized blob, which weighs the blob's errors as the
                 # layer does (HardSwish all but erases the negative side, for instance)
                 res = self.graph.resources.get(reader.name)
-                y = np.asarray(reader.kind.forward(reader.params, res, x), np.float64)
-                self.power[name][i] += np.square(y).sum()
-                for k, label in enumerate(options):
-                    y_q = reader.kind.forward(reader.params, res, fq[label])
-                    self.err[name][i, k] += np.square(y_q - y).sum()
+
+                def run(label: str | None, reader=reader, res=res):
+                    return reader.kind.forward(reader.params, res,
+                                               x if label is None else fq[label])
             else:
                 own = True
+                continue
+            y = np.asarray(run(None), np.float64)
+            self.power[name][i] += np.square(y).sum()
+            errors = map_blocks(lambda label: np.square(run(label) - y).sum(), labels)
+            for k, error in enumerate(errors):
+                self.err[name][i, k] += error
         if own or not self.readers[name]:
             self.power[name][-1] += np.square(x.astype(np.float64)).sum()
-            for k, label in enumerate(options):
-                self.err[name][-1, k] += np.square(fq[label] - x).sum()
+            errors = map_blocks(lambda label: np.square(fq[label] - x).sum(), labels)
+            for k, error in enumerate(errors):
+                self.err[name][-1, k] += error
 
     def best(self, groups: list[list[str]]) -> dict[str, str]:
         """The label with the smallest held-out error summed over each group's members."""
