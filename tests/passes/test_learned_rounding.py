@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 
 from tnnquant.layers.convolution import conv2d
-from tnnquant.passes.learned_rounding import (gptq_round, gptq_round_depthwise, patches,
-                                              patches_at, window_shape)
+from tnnquant.passes.learned_rounding import (gptq_round, gptq_round_depthwise, patches_at,
+                                              window_shape)
 from tnnquant.testing import GraphBuilder
 
 
@@ -58,7 +58,7 @@ def test_depthwise_rows_equal_independent_dense_problems():
         np.testing.assert_array_equal(got[c], gptq_round(w[c:c + 1], scale[c:c + 1], hs[c])[0])
 
 
-def test_patches_times_filter_is_the_convolution():
+def test_windows_times_filter_is_the_convolution():
     b = GraphBuilder(3)
     x = b.input("data", (1, 3, 9, 8))
     c = b.conv(x, 4, 3, stride=2, pad=1, name="conv")
@@ -67,14 +67,16 @@ def test_patches_times_filter_is_the_convolution():
     data = np.random.default_rng(4).normal(size=(2, 3, 9, 8)).astype(np.float32)
     p = layer.params.replace(activation_type=0)
     res = g.resources["conv"]
-    cols = patches(data, layer)                               # (N, C, taps, M)
+    cols = patches_at(data, layer, None)                      # (C, taps, N·M)
     w = res.filter.data.reshape(4, 3, 9)
-    y = np.einsum("oct,nctm->nom", w, cols) + res.bias.data[None, :, None]
+    y = np.einsum("oct,ctm->om", w, cols) + res.bias.data[:, None]
     ref = conv2d(data, p, res)
-    np.testing.assert_allclose(y.reshape(ref.shape), ref, rtol=1e-5, atol=1e-5)
+    n, o, oh, ow = ref.shape
+    np.testing.assert_allclose(y.reshape(o, n, oh, ow).transpose(1, 0, 2, 3), ref,
+                               rtol=1e-5, atol=1e-5)
 
 
-def test_windows_at_sampled_positions_are_those_of_patches():
+def test_windows_at_sampled_positions_are_those_of_every_position():
     b = GraphBuilder(5)
     x = b.input("data", (1, 3, 9, 8))
     conv = b.conv(x, 4, 3, stride=2, pad=1, name="conv")
@@ -83,11 +85,13 @@ def test_windows_at_sampled_positions_are_those_of_patches():
     rng = np.random.default_rng(6)
     for layer, shape in ((g.layers[0], (3, 3, 9, 8)), (g.layers[1], (3, 4, 5, 4))):
         data = rng.normal(size=shape).astype(np.float32)
-        full = patches(data, layer)                                  # (N, C, T, M)
-        n, c, t, m = full.shape
-        assert window_shape(data, layer) == (c, t, m)
-        at = np.sort(rng.choice(n * m, min(7, n * m - 1), replace=False))
-        want = full.transpose(1, 2, 0, 3).reshape(c, t, n * m)[:, :, at]
+        full = patches_at(data, layer, None)                         # (C, T, N·M)
+        c, t, m = window_shape(data, layer)
+        assert full.shape == (c, t, len(data) * m) and full.dtype == np.float32
+        at = np.sort(rng.choice(full.shape[2], min(7, full.shape[2] - 1), replace=False))
         got = patches_at(data, layer, at)
         assert got.flags.c_contiguous
-        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(got, full[:, :, at])
+        into = np.full((c, t, len(at)), np.nan)                     # a float64 buffer
+        assert patches_at(data, layer, at, into) is into
+        np.testing.assert_array_equal(into, full[:, :, at])

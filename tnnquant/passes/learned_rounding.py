@@ -77,36 +77,48 @@ def _padded(x: np.ndarray, layer: Layer):
     return padded, geo, (dil_h, dil_w)
 
 
-def patches(x: np.ndarray, layer: Layer) -> np.ndarray:
-    """Convolution input windows (N, C, taps, out_h·out_w), taps in the filter's (kh, kw)
-    order, zeros in the padding; an InnerProduct's flattened input as (N, K, 1, 1)."""
+def patches_at(x: np.ndarray, layer: Layer, at: np.ndarray | None,
+               out: np.ndarray | None = None) -> np.ndarray:
+    """Convolution input windows (C, taps, len(at)) at the flat (sample, position) indices
+    ``at`` (sample·out_h·out_w + position; None: every one, in that order), taps in the
+    filter's (kh, kw) order, zeros in the padding; an InnerProduct's flattened input as
+    (K, 1, len(at)). Only the windows asked for are built. ``out``: a C-contiguous array to
+    fill (any float dtype; e.g. a buffer reused between calls: these arrays reach hundreds of
+    MB, and fresh ones cost their page faults every time)."""
+    n = len(x)
+    if out is not None and not out.flags.c_contiguous:
+        raise ValueError("patches_at: out must be C-contiguous")
     if layer.kind is InnerProduct:
-        return x.reshape(len(x), -1, 1, 1)
+        cols = x.reshape(n, -1)[slice(None) if at is None else at].T[:, None, :]
+        if out is None:
+            return np.ascontiguousarray(cols)
+        out[...] = cols
+        return out
     p = layer.params
     padded, geo, (dil_h, dil_w) = _padded(x, layer)
-    taps = [padded[:, :, i * dil_h:i * dil_h + (geo.out_h - 1) * p.stride_h + 1:p.stride_h,
-                   j * dil_w:j * dil_w + (geo.out_w - 1) * p.stride_w + 1:p.stride_w]
-            for i in range(p.kernel_h) for j in range(p.kernel_w)]
-    return np.stack(taps, axis=2).reshape(len(x), x.shape[1], len(taps), -1)
-
-
-def patches_at(x: np.ndarray, layer: Layer, at: np.ndarray) -> np.ndarray:
-    """``patches`` at the flat (sample, position) indices ``at`` only, as (C, taps, len(at))
-    — without building the windows of every position."""
-    if layer.kind is InnerProduct:
-        return np.ascontiguousarray(x.reshape(len(x), -1)[at].T[:, None, :])
-    p = layer.params
-    padded, geo, (dil_h, dil_w) = _padded(x, layer)
-    sample, position = np.divmod(at, geo.out_h * geo.out_w)
-    row, col = np.divmod(position, geo.out_w)
-    row, col = row * p.stride_h, col * p.stride_w
-    taps = [padded[sample, :, row + i * dil_h, col + j * dil_w]          # (len(at), C) each
-            for i in range(p.kernel_h) for j in range(p.kernel_w)]
-    return np.ascontiguousarray(np.stack(taps, axis=2).transpose(1, 2, 0))
+    count = n * geo.out_h * geo.out_w if at is None else len(at)
+    if out is None:
+        out = np.empty((x.shape[1], p.kernel_h * p.kernel_w, count), padded.dtype)
+    if at is not None:
+        sample, position = np.divmod(at, geo.out_h * geo.out_w)
+        row, col = np.divmod(position, geo.out_w)
+        row, col = row * p.stride_h, col * p.stride_w
+    last_row, last_col = (geo.out_h - 1) * p.stride_h + 1, (geo.out_w - 1) * p.stride_w + 1
+    # (C, taps, N, out_h, out_w): a view, out being contiguous
+    every = out.reshape(x.shape[1], -1, n, geo.out_h, geo.out_w) if at is None else None
+    for t, (i, j) in enumerate((i, j) for i in range(p.kernel_h) for j in range(p.kernel_w)):
+        top, left = i * dil_h, j * dil_w
+        if at is None:   # (N, C, out_h, out_w) -> (C, N, out_h, out_w), one copy per tap
+            every[:, t] = padded[:, :, top:top + last_row:p.stride_h,
+                                 left:left + last_col:p.stride_w].transpose(1, 0, 2, 3)
+        else:
+            out[:, t, :] = padded[sample, :, row + top, col + left].T   # (len(at), C)
+    return out
 
 
 def window_shape(x: np.ndarray, layer: Layer) -> tuple[int, int, int]:
-    """(C, taps, M) of ``patches(x, layer)`` without building it."""
+    """(C, taps, M): channels, taps and positions per sample of the windows ``patches_at``
+    builds."""
     if layer.kind is InnerProduct:
         return int(np.prod(x.shape[1:])), 1, 1
     p = layer.params
@@ -126,17 +138,21 @@ class _Hessians:
         self.h: dict[str, np.ndarray] = {}
         self.windows: dict[str, int] = {}   # input windows seen per layer
         self.rng = np.random.default_rng(0)
+        self._buffer = np.empty(0)   # the sampled windows of one layer, float64, reused
+
+    def _scratch(self, size: int) -> np.ndarray:
+        if self._buffer.size < size:
+            self._buffer = np.empty(size)
+        return self._buffer[:size]
 
     def hook(self, name: str, x: np.ndarray, layer: Layer | None) -> None:
         for lay in self.by_input.get(name, []):
             n, (c, t, m) = len(x), window_shape(x, lay)
             keep = max(MIN_POSITIONS, POSITIONS_PER_K * c * t)
-            if n * m > keep:   # the windows of sampled (sample, position) pairs, in order
-                at = np.sort(self.rng.choice(n * m, keep, replace=False))
-                cols = patches_at(x, lay, at)                        # (C, T, keep)
-            else:
-                cols = patches(x, lay).transpose(1, 2, 0, 3).reshape(c, t, n * m)
-            cols = cols.astype(np.float64)
+            # the windows of sampled (sample, position) pairs, in order, or of every one
+            at = np.sort(self.rng.choice(n * m, keep, replace=False)) if n * m > keep else None
+            count = n * m if at is None else keep
+            cols = patches_at(x, lay, at, self._scratch(c * t * count).reshape(c, t, count))
             if _kind(lay) == "depthwise":
                 h = np.einsum("ctm,csm->cts", cols, cols)
             else:
