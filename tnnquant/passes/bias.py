@@ -28,6 +28,7 @@ from ..formats.rawbuffer import DataType, RawBuffer
 from ..ir.graph import Graph, Layer
 from ..layers.convolution import Convolution
 from ..layers.inner_product import InnerProduct
+from ..parallel import map_blocks
 from ..passes.runtime import REFORMAT_SUFFIX, runtime_graph
 from ..weights.bias import INT32_MAX, INT32_MIN
 from .context import PassContext
@@ -102,9 +103,9 @@ class _MeanError:
             x_deq = executor.dequantize(name, x)
             for lay in self.by_input[blob]:
                 linear = _linear(lay)
-                y = linear.kind.forward(linear.params, self.float_graph.resources[lay.name],
-                                        x_deq)
-                y_q = linear.kind.forward(linear.params, self.fake[lay.name], x_deq)
+                # the float and the quantized weights' outputs, side by side on two threads
+                y, y_q = map_blocks(lambda res: linear.kind.forward(linear.params, res, x_deq),
+                                    [self.float_graph.resources[lay.name], self.fake[lay.name]])
                 d = np.asarray(y_q, np.float64) - y
                 d = d.reshape(d.shape[0], d.shape[1], -1)
                 self.sums[lay.name] = self.sums[lay.name] + d.sum(axis=(0, 2))
