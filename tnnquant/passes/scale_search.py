@@ -175,6 +175,13 @@ def _weights_key(layer: Layer, fold: int, label: str) -> tuple:
     return layer.name, fold, label.partition(" x")[0]
 
 
+def _squared_error(a: np.ndarray, b: np.ndarray) -> np.floating:
+    """``Σ (a - b)²`` in the difference's dtype, squared in place: one temporary, not two
+    (the candidates run side by side, on outputs of up to ~100 MB)."""
+    d = a - b
+    return np.square(d, out=d).sum()
+
+
 class _Ranges:
     """Per sample, per channel max |x| of the searched blobs."""
 
@@ -274,12 +281,12 @@ class _Errors:
                 continue
             y = np.asarray(run(None), np.float64)
             self.power[name][i] += np.square(y).sum()
-            errors = map_blocks(lambda label: np.square(run(label) - y).sum(), labels)
+            errors = map_blocks(lambda label: _squared_error(run(label), y), labels)
             for k, error in enumerate(errors):
                 self.err[name][i, k] += error
         if own or not self.readers[name]:
             self.power[name][-1] += np.square(x.astype(np.float64)).sum()
-            errors = map_blocks(lambda label: np.square(fq[label] - x).sum(), labels)
+            errors = map_blocks(lambda label: _squared_error(fq[label], x), labels)
             for k, error in enumerate(errors):
                 self.err[name][-1, k] += error
 
