@@ -34,10 +34,12 @@ def test_map_blocks_uses_other_threads_and_runs_nested_calls_in_place(monkeypatc
     assert all(here != caller and nested == {here} for here, nested in found)
 
 
-def test_map_blocks_runs_in_this_thread_on_one_cpu(monkeypatch):
+def test_map_blocks_runs_in_this_thread_on_one_cpu_or_when_told(monkeypatch):
+    here = {threading.get_ident()}
+    monkeypatch.setattr(parallel, "usable_cpus", lambda: 2)
+    assert set(map_blocks(lambda k: threading.get_ident(), list(range(5)), False)) == here
     monkeypatch.setattr(parallel, "usable_cpus", lambda: 1)
-    assert set(map_blocks(lambda k: threading.get_ident(), list(range(5)))) == \
-        {threading.get_ident()}
+    assert set(map_blocks(lambda k: threading.get_ident(), list(range(5)))) == here
 
 
 def test_map_blocks_raises_the_task_error(monkeypatch):

@@ -10,6 +10,10 @@ from typing import Callable, Sequence, TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 
+# NumPy work per block (array elements touched) below which map_blocks' threads cost more than
+# they save: small calls hold the GIL most of their time, and two threads queue for it
+PARALLEL_MIN_ELEMS = 1 << 18
+
 
 def usable_cpus() -> int:
     """The CPUs this process may run on (its affinity mask, not the machine's count)."""
@@ -32,13 +36,15 @@ def run_blocks(task: Callable[[T], None], blocks: Sequence[T], threads: int | No
         list(pool.map(task, blocks))
 
 
-def map_blocks(task: Callable[[T], R], blocks: Sequence[T]) -> list[R]:
+def map_blocks(task: Callable[[T], R], blocks: Sequence[T], parallel: bool = True) -> list[R]:
     """``[task(b) for b in blocks]``, the calls spread over the usable CPUs (one shared pool of
     threads: the recipe's passes call this thousands of times on small blocks). The results
     keep the blocks' order, so a caller that combines them in that order gets the same
     numbers on any thread count. Called from one of the pool's tasks, it runs in that thread
-    (a task waiting for the pool it occupies could wait forever)."""
-    if len(blocks) <= 1 or usable_cpus() <= 1 or getattr(_in_pool, "active", False):
+    (a task waiting for the pool it occupies could wait forever). ``parallel=False`` runs
+    them in this thread: for small blocks, threads cost more than they save."""
+    if not parallel or len(blocks) <= 1 or usable_cpus() <= 1 \
+            or getattr(_in_pool, "active", False):
         return [task(block) for block in blocks]
     return list(_shared_pool().map(functools.partial(_pool_task, task), blocks))
 

@@ -49,7 +49,7 @@ from ..layers.add import Add
 from ..layers.concat import Concat
 from ..layers.convolution import Convolution
 from ..layers.inner_product import InnerProduct
-from ..parallel import map_blocks
+from ..parallel import PARALLEL_MIN_ELEMS, map_blocks
 from .context import PassContext
 from .fake_quant import fake_quantize, float_resource
 from .merge_scales import _merges
@@ -237,7 +237,11 @@ class _Errors:
                                  self.ctx.weight_options)
             return float_resource(layer, qres, blob_scale.scale)
 
-        self.weights.update(zip(missing, map_blocks(make, list(missing.values()))))
+        # the weight methods try many clippings per weight (-w mse: 33)
+        weights = self.graph.resources[layer.name]
+        size = (weights.filter if layer.kind is Convolution else weights.weight).size
+        self.weights.update(zip(missing, map_blocks(make, list(missing.values()),
+                                                    size * 32 >= PARALLEL_MIN_ELEMS)))
         return [self.weights[key] for key in keys]
 
     def hook(self, name: str, x: np.ndarray, layer: Layer | None) -> None:
@@ -254,8 +258,9 @@ class _Errors:
         # sums go to a thread (numpy and the BLAS release the GIL), and are added in order
         options = self.folds[name][fold]
         labels = list(options)
+        big = x.size >= PARALLEL_MIN_ELEMS
         fq = dict(zip(labels, map_blocks(lambda label: fake_quantize(x, options[label]),
-                                         labels)))
+                                         labels, big)))
         own = False
         for i, reader in enumerate(self.readers[name]):
             if reader.quantized and reader.kind in WEIGHTED and reader.inputs[0] == name \
@@ -281,12 +286,12 @@ class _Errors:
                 continue
             y = np.asarray(run(None), np.float64)
             self.power[name][i] += np.square(y).sum()
-            errors = map_blocks(lambda label: _squared_error(run(label), y), labels)
+            errors = map_blocks(lambda label: _squared_error(run(label), y), labels, big)
             for k, error in enumerate(errors):
                 self.err[name][i, k] += error
         if own or not self.readers[name]:
             self.power[name][-1] += np.square(x.astype(np.float64)).sum()
-            errors = map_blocks(lambda label: _squared_error(fq[label], x), labels)
+            errors = map_blocks(lambda label: _squared_error(fq[label], x), labels, big)
             for k, error in enumerate(errors):
                 self.err[name][-1, k] += error
 
