@@ -104,6 +104,7 @@ class _MeanError:
             for lay in self.by_input[blob]:
                 linear = _linear(lay)
                 # the float and the quantized weights' outputs, side by side on two threads
+                # when the input is large enough to pay for them
                 y, y_q = map_blocks(lambda res: linear.kind.forward(linear.params, res, x_deq),
                                     [self.float_graph.resources[lay.name], self.fake[lay.name]],
                                     x_deq.size >= PARALLEL_MIN_ELEMS)

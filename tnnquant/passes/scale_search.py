@@ -177,7 +177,7 @@ def _weights_key(layer: Layer, fold: int, label: str) -> tuple:
 
 def _squared_error(a: np.ndarray, b: np.ndarray) -> np.floating:
     """``Σ (a - b)²`` in the difference's dtype, squared in place: one temporary, not two
-    (the candidates run side by side, on outputs of up to ~100 MB)."""
+    (candidates run side by side, on outputs of up to ~100 MB)."""
     d = a - b
     return np.square(d, out=d).sum()
 
@@ -254,8 +254,9 @@ class _Errors:
                 self._score(name, part, f)
 
     def _score(self, name: str, x: np.ndarray, fold: int) -> None:
-        # the candidates are independent: each one's fake-quantization, layer runs and error
-        # sums go to a thread (numpy and the BLAS release the GIL), and are added in order
+        # the candidates are independent: for a large blob each one's fake-quantization, layer
+        # runs and error sums go to a thread (numpy and the BLAS release the GIL); the sums
+        # are added in candidate order
         options = self.folds[name][fold]
         labels = list(options)
         big = x.size >= PARALLEL_MIN_ELEMS
