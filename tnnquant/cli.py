@@ -219,9 +219,10 @@ def add_quantize_options(p: argparse.ArgumentParser) -> None:
                             "ReLU/max-pool scale merging (TNN folds stale ones, spec int8 §9)")
     extra.add_argument("--batch", type=int, default=8, metavar="N",
                        help="samples per forward pass (default 8)")
-    extra.add_argument("--hist-memory", type=int, default=32, metavar="MB",
-                       help="KL histograms kept at once (default 32); a smaller budget "
-                            "lowers peak memory at the cost of extra float passes")
+    extra.add_argument("--hist-memory", type=int, metavar="MB",
+                       help="histograms kept at once (default 32 for TNN's recipe, 256 for "
+                            "tnnquant's); a smaller budget lowers peak memory at the cost of "
+                            "extra float passes")
     extra.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     extra.add_argument("--eval", metavar="DIR", help="folder for the accuracy summary at the "
                        "end (default: the calibration folder)")
@@ -285,8 +286,9 @@ def quant_config_from(args: argparse.Namespace):
     from .config import TECHNIQUES, QuantConfig, preset
     from .weights import WEIGHT_METHOD_CODES, WEIGHT_METHODS
     common = dict(preprocess=preprocess_from(args), exclude=tuple(args.exclude),
-                  batch_size=args.batch, fp32="naive" if args.exact else "fast",
-                  hist_memory_mb=args.hist_memory)
+                  batch_size=args.batch, fp32="naive" if args.exact else "fast")
+    if args.hist_memory is not None:   # else the preset's
+        common["hist_memory_mb"] = args.hist_memory
     name = getattr(args, "preset", "tnn")
     if name == "tnn":
         return QuantConfig.from_tnn(

@@ -51,7 +51,10 @@ class QuantConfig:
     # or "naive" (TNN's NAIVE CPU arithmetic bit for bit, spec int8 §14: TNN's files byte for
     # byte, several times slower)
     fp32: str = "fast"
-    hist_memory_mb: int = 32            # histograms alive at once; more need extra float passes
+    # histograms alive at once; more need extra float passes (one per group). The default
+    # recipe's later passes hold far more (YOLOv8n ~1 GB), so 256 MB costs it no peak; TNN's
+    # recipe keeps 32 MB, quantization_cmd's memory being measured against TNN's tool
+    hist_memory_mb: int = 256
 
     def __post_init__(self) -> None:
         ACT_METHODS.get(self.blob_method)
@@ -112,7 +115,7 @@ class QuantConfig:
 TNN_RECIPE = dict(blob_method="minmax", weight_method="minmax", fold_merged_scales=False,
                   swish_in_float=False, scale_search=False, learned_rounding=False,
                   round_bias=False,
-                  bias_correction=False, fallback_check=False)
+                  bias_correction=False, fallback_check=False, hist_memory_mb=32)
 
 PRESETS = ("default", "tnn")
 

@@ -79,3 +79,16 @@ def test_quantization_cmd_summary_says_what_the_default_recipe_reaches(model, tm
     lines = [line for line in proc.stdout.splitlines()
              if line.startswith("tnnquant quantize (default recipe)")]
     assert len(lines) == 1 and "cosine" in lines[0]
+
+
+def test_histogram_memory_is_the_presets_unless_given():
+    """TNN's recipe keeps 32 MB of histograms (quantization_cmd's memory is measured against
+    TNN's tool), tnnquant's 256 MB (its later passes need far more anyway); --hist-memory wins."""
+    from tnnquant.cli import build_parser, quant_config_from
+    parser = build_parser()
+    base = ["quantize", "-p", "m.tnnproto", "-m", "m.tnnmodel", "-i", "calib"]
+    assert quant_config_from(parser.parse_args(base)).hist_memory_mb == 256
+    assert quant_config_from(parser.parse_args(base + ["--preset", "tnn"])).hist_memory_mb == 32
+    for preset in ("default", "tnn"):
+        args = parser.parse_args(base + ["--preset", preset, "--hist-memory", "7"])
+        assert quant_config_from(args).hist_memory_mb == 7
