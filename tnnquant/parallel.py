@@ -1,7 +1,6 @@
 """Independent blocks of NumPy work on threads (NumPy releases the GIL in its loops)."""
 from __future__ import annotations
 
-import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -46,10 +45,10 @@ def map_blocks(task: Callable[[T], R], blocks: Sequence[T], parallel: bool = Tru
     if not parallel or len(blocks) <= 1 or usable_cpus() <= 1 \
             or getattr(_in_pool, "active", False):
         return [task(block) for block in blocks]
-    return list(_shared_pool().map(functools.partial(_pool_task, task), blocks))
+    return list(_shared_pool().map(task, blocks))
 
 
-_in_pool = threading.local()
+_in_pool = threading.local()   # .active in the shared pool's threads
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -58,10 +57,10 @@ def _shared_pool() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(usable_cpus(), thread_name_prefix="tnnquant")
+            _pool = ThreadPoolExecutor(usable_cpus(), thread_name_prefix="tnnquant",
+                                       initializer=_mark_pool_thread)
         return _pool
 
 
-def _pool_task(task: Callable[[T], R], block: T) -> R:
+def _mark_pool_thread() -> None:
     _in_pool.active = True
-    return task(block)

@@ -232,14 +232,14 @@ class _Errors:
             if key not in self.weights and key not in missing:
                 missing[key] = scale
 
+        res = self.graph.resources[layer.name]
+
         def make(blob_scale: BlobScale):
-            qres = layer_weights(layer, self.graph.resources[layer.name], blob_scale.scale,
-                                 self.ctx.weight_options)
+            qres = layer_weights(layer, res, blob_scale.scale, self.ctx.weight_options)
             return float_resource(layer, qres, blob_scale.scale)
 
         # the weight methods try many clippings per weight (-w mse: 33)
-        weights = self.graph.resources[layer.name]
-        size = (weights.filter if layer.kind is Convolution else weights.weight).size
+        size = (res.filter if layer.kind is Convolution else res.weight).size
         self.weights.update(zip(missing, map_blocks(make, list(missing.values()),
                                                     size * 32 >= PARALLEL_MIN_ELEMS)))
         return [self.weights[key] for key in keys]
