@@ -39,7 +39,6 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from ...exec.naive_math import logf
 from ...parallel import run_blocks, usable_cpus
@@ -138,22 +137,24 @@ def _tables(hist: np.ndarray) -> _Tables:
     np.cumsum(p[:, :HIST_BINS], axis=1, out=prefix[:, 1:])
     plogp = np.zeros((c, HIST_BINS + 1))
     np.cumsum(p[:, :HIST_BINS] * np.log(p[:, :HIST_BINS]), axis=1, out=plogp[:, 1:])
-    cand = np.arange(KL_FIRST, HIST_BINS)
+    below = slice(KL_FIRST - 1, HIST_BINS - 1)  # bin i-1 of every candidate i
     r = ref_last.astype(np.float64)
-    rlogr = np.where(r > 0, r * np.log(np.where(r > 0, r, 1.0)), 0.0)
-    tail = r - p[:, cand - 1]  # mass TNN adds to ref[i-1], including its f32 drift
-    total = prefix[:, cand - 1] + r  # Σ ref
+    rlogr = np.zeros_like(r)
+    np.multiply(r, np.log(r, where=r > 0, out=np.ones_like(r)), out=rlogr, where=r > 0)
+    tail = r - p[:, below]  # mass TNN adds to ref[i-1], including its f32 drift
+    total = prefix[:, below] + r  # Σ ref
     # bin 127 sums its fine bins directly: its log is weighted by the tail mass, so it
     # needs full relative precision (prefix differences would lose it in sparse tails)
-    q_last = np.empty((c, N_CANDIDATES))
+    q_last = np.zeros((c, N_CANDIDATES))
     for width in range(1, HIST_BINS // KL_TARGET_BINS):
-        # i in [128·L, 128·L + 128) has w in [L, L+1): bin 127 holds p[i-L .. i-1] whole
+        # i in [128·L, 128·L + 128) has w in [L, L+1): bin 127 holds p[i-L .. i-1] whole,
+        # added one shifted slice at a time (a window sum over a short strided axis is slower)
         first = KL_TARGET_BINS * width
-        windows = sliding_window_view(p[:, :HIST_BINS], width, axis=1)
-        q_last[:, first - KL_FIRST:first - KL_FIRST + KL_TARGET_BINS] = (
-            windows[:, first - width:first - width + KL_TARGET_BINS].sum(axis=2))
+        rows = q_last[:, first - KL_FIRST:first - KL_FIRST + KL_TARGET_BINS]
+        for k in range(first - width, first):
+            rows += p[:, k:k + KL_TARGET_BINS]
     q_last += plan.last_fl * p[:, plan.last_left]  # the split fine bin below bin 127
-    base = plogp[:, cand - 1] + rlogr + total * plan.log_w - tail * np.log(q_last)
+    base = plogp[:, below] + rlogr + total * plan.log_w - tail * np.log(q_last)
     base[ref_last < 0] = np.inf  # TNN: ref[i-1] < 0 makes KL NaN, never `< best`
     return _Tables(p, prefix, p[:, :HIST_BINS].min(axis=1), q_last, ref_last, base)
 
