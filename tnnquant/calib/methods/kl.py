@@ -67,12 +67,11 @@ class _Plan:
     """(candidate, bin)-only arrays, shared by every histogram."""
 
     rl: np.ndarray  # (1920, 128) floor(en_j): P is read here
-    rl_flat: np.ndarray  # the same three arrays, raveled
+    rl_flat: np.ndarray  # views of the same three arrays, raveled
     rl_split_flat: np.ndarray
     fr_flat: np.ndarray
     rl_split: np.ndarray  # (1920, 128) floor(en_j) where en_j is not an integer, else 2048
     fr: np.ndarray  # (1920, 128) en_j - floor(en_j), float64 (multiples of 1/128)
-    fr_left: np.ndarray  # (1920, 127) fr of the boundaries j = 0..126
     log_w: np.ndarray  # (1920,) log(i/128)
     w: np.ndarray  # (1920,) i/128
     last_left: np.ndarray  # (1920,) ceil(st_127) - 1: the split bin below bin 127
@@ -92,10 +91,9 @@ def _plan() -> _Plan:
     st128 = (KL_TARGET_BINS - 1) * i1  # 128·st_127
     lu = -(-st128 // KL_TARGET_BINS)  # ceil(st_127)
     w = i1 / float(KL_TARGET_BINS)
-    plan = _Plan(rl=rl.astype(np.intp), rl_flat=rl.astype(np.intp).ravel(),
-                 rl_split_flat=rl_split.astype(np.intp).ravel(), fr_flat=fr.ravel(),
-                 rl_split=rl_split.astype(np.intp), fr=fr,
-                 fr_left=np.ascontiguousarray(fr[:, :-1]), log_w=np.log(w), w=w,
+    rl, rl_split = rl.astype(np.intp), rl_split.astype(np.intp)
+    plan = _Plan(rl=rl, rl_flat=rl.reshape(-1), rl_split_flat=rl_split.reshape(-1),
+                 fr_flat=fr.reshape(-1), rl_split=rl_split, fr=fr, log_w=np.log(w), w=w,
                  last_left=(lu - 1).astype(np.intp),
                  last_fl=(lu * KL_TARGET_BINS - st128) / float(KL_TARGET_BINS))
     for a in plan.__dict__.values():
@@ -135,14 +133,21 @@ def _tables(hist: np.ndarray) -> _Tables:
     p[:, :HIST_BINS] = p32
     prefix = np.zeros((c, HIST_BINS + 1))
     np.cumsum(p[:, :HIST_BINS], axis=1, out=prefix[:, 1:])
-    plogp = np.zeros((c, HIST_BINS + 1))
-    np.cumsum(p[:, :HIST_BINS] * np.log(p[:, :HIST_BINS]), axis=1, out=plogp[:, 1:])
     below = slice(KL_FIRST - 1, HIST_BINS - 1)  # bin i-1 of every candidate i
+    # base = Σ_{k<i-1} p log p + r log r + Σref·log w - tail·log q_127, summed in this order in
+    # a few (c, 1920) buffers: every thread runs its own tables, so their size is peak memory
     r = ref_last.astype(np.float64)
-    rlogr = np.zeros_like(r)
-    np.multiply(r, np.log(r, where=r > 0, out=np.ones_like(r)), out=rlogr, where=r > 0)
-    tail = r - p[:, below]  # mass TNN adds to ref[i-1], including its f32 drift
-    total = prefix[:, below] + r  # Σ ref
+    base = np.zeros_like(r)
+    np.multiply(r, np.log(r, where=r > 0, out=np.ones_like(r)), out=base, where=r > 0)
+    plogp = np.log(p[:, :HIST_BINS])
+    plogp *= p[:, :HIST_BINS]
+    np.cumsum(plogp, axis=1, out=plogp)
+    base += plogp[:, below.start - 1:below.stop - 1]  # the prefix sum up to bin i-2
+    del plogp
+    term = prefix[:, below] + r  # Σ ref
+    term *= plan.log_w
+    base += term
+    r -= p[:, below]  # the tail TNN adds to ref[i-1], including its f32 drift
     # bin 127 sums its fine bins directly: its log is weighted by the tail mass, so it
     # needs full relative precision (prefix differences would lose it in sparse tails)
     q_last = np.zeros((c, N_CANDIDATES))
@@ -154,7 +159,9 @@ def _tables(hist: np.ndarray) -> _Tables:
         for k in range(first - width, first):
             rows += p[:, k:k + KL_TARGET_BINS]
     q_last += plan.last_fl * p[:, plan.last_left]  # the split fine bin below bin 127
-    base = plogp[:, below] + rlogr + total * plan.log_w - tail * np.log(q_last)
+    np.log(q_last, out=term)
+    term *= r
+    base -= term
     base[ref_last < 0] = np.inf  # TNN: ref[i-1] < 0 makes KL NaN, never `< best`
     return _Tables(p, prefix, p[:, :HIST_BINS].min(axis=1), q_last, ref_last, base)
 
@@ -264,7 +271,7 @@ def _cross_safe(prefix: np.ndarray, p: np.ndarray, p_min: np.ndarray, rows: np.n
     inner = np.diff(pr_at, axis=-1, prepend=0.0)
     inner[..., 1:] -= ps[..., :-1]
     np.maximum(q, p_min[:, None, None] * plan.w[None, rows, None], out=q)
-    e_split = q[..., 1:] + plan.fr_left[rows] * (q[..., :-1] - q[..., 1:])
+    e_split = q[..., 1:] + fr[..., :-1] * (q[..., :-1] - q[..., 1:])
     return (np.vecdot(inner, np.log(q)) + np.vecdot(ps[..., :-1], np.log(e_split)))
 
 
@@ -410,11 +417,11 @@ def kl_thresholds(hist: np.ndarray, threads: int | None = None,
     return out
 
 
-_CHANNELS_PER_CALL = 1024  # channels of several blobs searched together (bounded memory)
+_CHANNELS_PER_CALL = 512  # channels of several blobs searched together (their f32 bins: 4 MB)
 
 
 def kl_many(stats: list[BlobStats], exact: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``kl`` for several blobs: their valid channels are searched together, ~1024 per
+    """``kl`` for several blobs: their valid channels are searched together, ~512 per
     threaded ``kl_thresholds`` call, so small blobs keep both cores busy."""
     hists = [s.histogram for s in stats]
     thresholds = [np.full(len(h.valid), KL_FIRST, np.int64) for h in hists]
