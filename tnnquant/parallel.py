@@ -24,15 +24,39 @@ def usable_cpus() -> int:
 
 def run_blocks(task: Callable[[T], None], blocks: Sequence[T], threads: int | None = None
                ) -> None:
-    """Call ``task`` on every block, on ``threads`` threads (default: the usable CPUs), in
-    this thread when one suffices."""
+    """Call ``task`` on every block, on ``threads`` threads (default: the usable CPUs), this
+    thread one of them: it takes blocks too, so its own malloc heap, which holds what the
+    earlier passes freed, serves their arrays (a waiting caller left that memory idle while
+    each worker's heap grew)."""
     workers = min(threads or usable_cpus(), len(blocks))
     if workers <= 1:
         for block in blocks:
             task(block)
         return
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(task, blocks))
+    pending = iter(blocks)
+    lock = threading.Lock()
+    failed = threading.Event()
+
+    def drain() -> None:
+        while not failed.is_set():
+            with lock:
+                block = next(pending, _DONE)
+            if block is _DONE:
+                return
+            try:
+                task(block)
+            except BaseException:
+                failed.set()
+                raise
+
+    with ThreadPoolExecutor(workers - 1) as pool:
+        helpers = [pool.submit(drain) for _ in range(workers - 1)]
+        drain()
+        for helper in helpers:
+            helper.result()
+
+
+_DONE = object()   # run_blocks: no block left
 
 
 def map_blocks(task: Callable[[T], R], blocks: Sequence[T], parallel: bool = True) -> list[R]:

@@ -174,9 +174,13 @@ def _lower_bound(t: _Tables) -> np.ndarray:
     clips much mass, which lets the search skip it."""
     plan = _plan()
     u = t.q_last / plan.w
-    r = t.ref_last.astype(np.float64)
     lb = u - t.p[:, KL_FIRST - 1:HIST_BINS - 1]
-    lb += np.where(r > 0, r * np.log(np.where(r > 0, r, 1.0) / u), 0.0)
+    r = t.ref_last.astype(np.float64)
+    has_r = r > 0
+    np.divide(r, u, out=u, where=has_r)   # u becomes r·log(r/u) where r > 0
+    np.log(u, out=u, where=has_r)
+    u *= r
+    np.add(lb, u, out=lb, where=has_r)
     lb[t.ref_last < 0] = np.inf
     return lb
 
