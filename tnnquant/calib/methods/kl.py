@@ -104,12 +104,13 @@ def _plan() -> _Plan:
 def _normalise(hist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """TNN's f32 inputs to the loop: ``p = f32(h/S)`` and ``ref[i-1]`` for every candidate."""
     h = np.asarray(hist, np.float32)
-    s = np.cumsum(h, axis=1, dtype=np.float32)[:, -1:]  # sequential f32 sum (step 1)
+    # the running sums' last columns are copied out, so that the sums themselves are freed
+    s = np.cumsum(h, axis=1, dtype=np.float32)[:, -1:].copy()  # sequential f32 sum (step 1)
     p32 = h / s
-    tail0 = np.cumsum(p32[:, KL_FIRST:], axis=1, dtype=np.float32)[:, -1:]  # step 2
-    running = np.concatenate([tail0, -p32[:, KL_FIRST:HIST_BINS - 1]], axis=1)
-    tails = np.cumsum(running, axis=1, dtype=np.float32)  # tail before candidate i (step 3.1)
-    ref_last = p32[:, KL_FIRST - 1:HIST_BINS - 1] + tails  # f32(ref[i-1] + tail)
+    tail0 = np.cumsum(p32[:, KL_FIRST:], axis=1, dtype=np.float32)[:, -1:].copy()  # step 2
+    ref_last = np.concatenate([tail0, -p32[:, KL_FIRST:HIST_BINS - 1]], axis=1)
+    np.cumsum(ref_last, axis=1, out=ref_last)  # the tail before candidate i (step 3.1)
+    ref_last += p32[:, KL_FIRST - 1:HIST_BINS - 1]  # f32(ref[i-1] + tail)
     return p32, ref_last
 
 
@@ -131,6 +132,7 @@ def _tables(hist: np.ndarray) -> _Tables:
     c = p32.shape[0]
     p = np.zeros((c, HIST_BINS + 1))
     p[:, :HIST_BINS] = p32
+    del p32
     prefix = np.zeros((c, HIST_BINS + 1))
     np.cumsum(p[:, :HIST_BINS], axis=1, out=prefix[:, 1:])
     below = slice(KL_FIRST - 1, HIST_BINS - 1)  # bin i-1 of every candidate i
@@ -138,7 +140,8 @@ def _tables(hist: np.ndarray) -> _Tables:
     # a few (c, 1920) buffers: every thread runs its own tables, so their size is peak memory
     r = ref_last.astype(np.float64)
     base = np.zeros_like(r)
-    np.multiply(r, np.log(r, where=r > 0, out=np.ones_like(r)), out=base, where=r > 0)
+    np.log(r, out=base, where=r > 0)
+    base *= r  # r log r, 0 where r <= 0
     plogp = np.log(p[:, :HIST_BINS])
     plogp *= p[:, :HIST_BINS]
     np.cumsum(plogp, axis=1, out=plogp)
@@ -421,11 +424,11 @@ def kl_thresholds(hist: np.ndarray, threads: int | None = None,
     return out
 
 
-_CHANNELS_PER_CALL = 512  # channels of several blobs searched together (their f32 bins: 4 MB)
+_CHANNELS_PER_CALL = 256  # channels of several blobs searched together (their f32 bins: 2 MB)
 
 
 def kl_many(stats: list[BlobStats], exact: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``kl`` for several blobs: their valid channels are searched together, ~512 per
+    """``kl`` for several blobs: their valid channels are searched together, ~256 per
     threaded ``kl_thresholds`` call, so small blobs keep both cores busy."""
     hists = [s.histogram for s in stats]
     thresholds = [np.full(len(h.valid), KL_FIRST, np.int64) for h in hists]
