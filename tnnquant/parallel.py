@@ -25,54 +25,78 @@ def usable_cpus() -> int:
 def run_blocks(task: Callable[[T], None], blocks: Sequence[T], threads: int | None = None
                ) -> None:
     """Call ``task`` on every block, on ``threads`` threads (default: the usable CPUs), this
-    thread one of them: it takes blocks too, so its own malloc heap, which holds what the
-    earlier passes freed, serves their arrays (a waiting caller left that memory idle while
-    each worker's heap grew)."""
+    thread one of them (``_together``); in this thread alone when one suffices."""
     workers = min(threads or usable_cpus(), len(blocks))
-    if workers <= 1:
+    if workers <= 1 or getattr(_in_pool, "active", False):
         for block in blocks:
             task(block)
         return
-    pending = iter(blocks)
-    lock = threading.Lock()
-    failed = threading.Event()
-
-    def drain() -> None:
-        while not failed.is_set():
-            with lock:
-                block = next(pending, _DONE)
-            if block is _DONE:
-                return
-            try:
-                task(block)
-            except BaseException:
-                failed.set()
-                raise
-
+    if threads is None:
+        _together(task, blocks, _shared_pool(), workers - 1)
+        return
     with ThreadPoolExecutor(workers - 1) as pool:
-        helpers = [pool.submit(drain) for _ in range(workers - 1)]
-        drain()
-        for helper in helpers:
-            helper.result()
-
-
-_DONE = object()   # run_blocks: no block left
+        _together(task, blocks, pool, workers - 1)
 
 
 def map_blocks(task: Callable[[T], R], blocks: Sequence[T], parallel: bool = True) -> list[R]:
     """``[task(b) for b in blocks]``, the calls spread over the usable CPUs (one shared pool of
-    threads: the recipe's passes call this thousands of times on small blocks). The results
-    keep the blocks' order, so a caller that combines them in that order gets the same
-    numbers on any thread count. Called from one of the pool's tasks, it runs in that thread
-    (a task waiting for the pool it occupies could wait forever). ``parallel=False`` runs
-    them in this thread: for small blocks, threads cost more than they save."""
-    if not parallel or len(blocks) <= 1 or usable_cpus() <= 1 \
-            or getattr(_in_pool, "active", False):
+    threads, and this thread: the recipe's passes call this thousands of times on small
+    blocks). The results keep the blocks' order, so a caller that combines them in that order
+    gets the same numbers on any thread count. Called from a block's task, it runs in that
+    thread (a task waiting for the pool it occupies could wait forever). ``parallel=False``
+    runs them in this thread: for small blocks, threads cost more than they save."""
+    workers = min(usable_cpus(), len(blocks))
+    if not parallel or workers <= 1 or getattr(_in_pool, "active", False):
         return [task(block) for block in blocks]
-    return list(_shared_pool().map(task, blocks))
+    return _together(task, blocks, _shared_pool(), workers - 1)
 
 
-_in_pool = threading.local()   # .active in the shared pool's threads
+def _together(task: Callable[[T], R], blocks: Sequence[T], pool: ThreadPoolExecutor,
+              helpers: int) -> list[R]:
+    """The blocks taken in turn by this thread and ``helpers`` of the pool's threads, their
+    results in the blocks' order. The caller works instead of waiting: its own malloc heap,
+    which holds what earlier passes freed, then serves its blocks' arrays (a waiting caller
+    left that memory idle while every worker's heap grew). The first error stops the others
+    from taking more blocks and is raised."""
+    results: list = [None] * len(blocks)
+    order = iter(range(len(blocks)))
+    lock = threading.Lock()
+    failed = threading.Event()
+
+    def drain() -> None:
+        was_active = getattr(_in_pool, "active", False)
+        _in_pool.active = True   # nested calls from the blocks run in place
+        try:
+            while not failed.is_set():
+                with lock:
+                    k = next(order, None)
+                if k is None:
+                    return
+                try:
+                    results[k] = task(blocks[k])
+                except BaseException:
+                    failed.set()
+                    raise
+        finally:
+            _in_pool.active = was_active
+
+    futures = [pool.submit(drain) for _ in range(helpers)]
+    errors = []
+    try:
+        drain()
+    except BaseException as err:   # noqa: BLE001 - re-raised below, once the helpers stop
+        errors.append(err)
+    for future in futures:
+        try:
+            future.result()
+        except BaseException as err:   # noqa: BLE001 - re-raised below
+            errors.append(err)
+    if errors:
+        raise errors[0]
+    return results
+
+
+_in_pool = threading.local()   # .active in a thread running blocks
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -81,10 +105,5 @@ def _shared_pool() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(usable_cpus(), thread_name_prefix="tnnquant",
-                                       initializer=_mark_pool_thread)
+            _pool = ThreadPoolExecutor(max(usable_cpus() - 1, 1), thread_name_prefix="tnnquant")
         return _pool
-
-
-def _mark_pool_thread() -> None:
-    _in_pool.active = True
