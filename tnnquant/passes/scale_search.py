@@ -255,13 +255,12 @@ class _Errors:
 
     def _score(self, name: str, x: np.ndarray, fold: int) -> None:
         # the candidates are independent: for a large blob each one's fake-quantization, layer
-        # runs and error sums go to a thread (numpy and the BLAS release the GIL); the sums
-        # are added in candidate order
+        # runs and error sums go to a thread (numpy and the BLAS release the GIL), and a
+        # candidate's fake-quantized blob lives only while its own errors are summed (all of
+        # them at once took ~9 copies of the blob); the sums are added in candidate order
         options = self.folds[name][fold]
         labels = list(options)
-        big = x.size >= PARALLEL_MIN_ELEMS
-        fq = dict(zip(labels, map_blocks(lambda label: fake_quantize(x, options[label]),
-                                         labels, big)))
+        runs = []   # per scored output: (its row in err, run(layer input) -> output)
         own = False
         for i, reader in enumerate(self.readers[name]):
             if reader.quantized and reader.kind in WEIGHTED and reader.inputs[0] == name \
@@ -269,32 +268,40 @@ class _Errors:
                 stand_ins = dict(zip(labels, self._resources(reader, fold, options)))
                 res = self.graph.resources[reader.name]
 
-                def run(label: str | None, reader=reader, res=res, stand_ins=stand_ins):
-                    if label is None:
-                        return reader.kind.forward(reader.params, res, x)
-                    return reader.kind.forward(reader.params, stand_ins[label], fq[label])
+                def run(label: str | None, xq: np.ndarray, reader=reader, res=res,
+                        stand_ins=stand_ins) -> np.ndarray:
+                    return reader.kind.forward(reader.params,
+                                               res if label is None else stand_ins[label], xq)
             elif reader.inputs == [name] and len(reader.outputs) == 1:
                 # any other one-input layer (HardSwish, Sigmoid, pooling, ...): its float
                 # output on the fake-quantized blob, which weighs the blob's errors as the
                 # layer does (HardSwish all but erases the negative side, for instance)
                 res = self.graph.resources.get(reader.name)
 
-                def run(label: str | None, reader=reader, res=res):
-                    return reader.kind.forward(reader.params, res,
-                                               x if label is None else fq[label])
+                def run(label: str | None, xq: np.ndarray, reader=reader,
+                        res=res) -> np.ndarray:
+                    return reader.kind.forward(reader.params, res, xq)
             else:
                 own = True
                 continue
-            y = np.asarray(run(None), np.float64)
+            runs.append((i, run))
+        references = []
+        for i, run in runs:
+            y = np.asarray(run(None, x), np.float64)
             self.power[name][i] += np.square(y).sum()
-            errors = map_blocks(lambda label: _squared_error(run(label), y), labels, big)
-            for k, error in enumerate(errors):
-                self.err[name][i, k] += error
-        if own or not self.readers[name]:
+            references.append(y)
+        if own or not self.readers[name]:   # the blob's own error
+            runs.append((-1, lambda label, xq: xq))
             self.power[name][-1] += np.square(x.astype(np.float64)).sum()
-            errors = map_blocks(lambda label: _squared_error(fq[label], x), labels, big)
-            for k, error in enumerate(errors):
-                self.err[name][-1, k] += error
+            references.append(x)
+
+        def errors_of(label: str) -> list[np.floating]:
+            xq = fake_quantize(x, options[label])
+            return [_squared_error(run(label, xq), y) for (_, run), y in zip(runs, references)]
+
+        for k, errors in enumerate(map_blocks(errors_of, labels, x.size >= PARALLEL_MIN_ELEMS)):
+            for (i, _), error in zip(runs, errors):
+                self.err[name][i, k] += error
 
     def best(self, groups: list[list[str]]) -> dict[str, str]:
         """The label with the smallest held-out error summed over each group's members."""
@@ -319,13 +326,18 @@ def search_blob_scales(graph: Graph, ctx: PassContext) -> Graph:
     executor = Executor(graph, fp32=ctx.config.fp32)
     ranges = _Ranges(set(options))
     for batch in ctx.batches():
-        executor.run(batch, hooks=[ranges.hook])
+        executor.run(batch, hooks=[ranges.hook], observe=ranges.names)
     errors = _Errors(graph, {b: list(o) for b, o in options.items()}, ranges, ctx)
     done = 0
     for batch in ctx.batches():
-        executor.run(batch, hooks=[errors.hook])
-        done += len(next(iter(batch.values())))
-        errors.seen = done
+        # one sample per run: the hooks get every observed blob of a run at once, and the
+        # candidates' errors then cost a few copies of each (a batch of 8 of YOLOv8n's
+        # 640x640 samples took the search's peak memory from ~590 to ~750 MB)
+        for j in range(len(next(iter(batch.values())))):
+            executor.run({k: v[j:j + 1] for k, v in batch.items()}, hooks=[errors.hook],
+                         observe=ranges.names)
+            done += 1
+            errors.seen = done
         ctx.tick("scale search", done)
     graph = graph.copy()
     chosen = errors.best(groups)
