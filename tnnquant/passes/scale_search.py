@@ -332,7 +332,7 @@ def search_blob_scales(graph: Graph, ctx: PassContext) -> Graph:
     for batch in ctx.batches():
         # one sample per run: the hooks get every observed blob of a run at once, and the
         # candidates' errors then cost a few copies of each (a batch of 8 of YOLOv8n's
-        # 640x640 samples took the search's peak memory from ~590 to ~750 MB)
+        # 640x640 samples took the search's peak memory to ~715 MB, one sample to ~585 MB)
         for j in range(len(next(iter(batch.values())))):
             executor.run({k: v[j:j + 1] for k, v in batch.items()}, hooks=[errors.hook],
                          observe=ranges.names)
