@@ -31,7 +31,7 @@ from ..layers.inner_product import InnerProduct
 from ..parallel import PARALLEL_MIN_ELEMS, map_blocks
 from ..passes.runtime import REFORMAT_SUFFIX, runtime_graph
 from ..weights.bias import INT32_MAX, INT32_MIN
-from .context import PassContext
+from .context import PassContext, one_at_a_time
 from .fake_quant import float_resource
 
 WEIGHTED = (Convolution, InnerProduct)
@@ -122,10 +122,12 @@ def correct_biases(graph: Graph, ctx: PassContext) -> Graph:
     if not state.layers:
         return graph
     int8_exec = Executor(runtime_graph(graph), mode="int8")
+    # the inputs of the corrected layers, also where TNN's runtime reads them through a Reformat
+    observed = [b + suffix for b in state.by_input for suffix in ("", REFORMAT_SUFFIX)]
     done = 0
-    for batch in ctx.batches():
-        int8_exec.run(batch, hooks=[state.hook(int8_exec)])
-        done += len(next(iter(batch.values())))
+    for sample in one_at_a_time(ctx.batches)():
+        int8_exec.run(sample, hooks=[state.hook(int8_exec)], observe=observed)
+        done += 1
         ctx.tick("bias correction", done)
     clear_sessions()   # the corrected model's will differ: these would only hold memory
     graph = graph.copy()

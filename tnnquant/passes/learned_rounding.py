@@ -248,7 +248,7 @@ def learn_rounding(graph: Graph, ctx: PassContext) -> Graph:
     executor = Executor(ctx.float_graph, fp32=ctx.config.fp32)
     done = 0
     for batch in ctx.batches():
-        executor.run(batch, hooks=[hessians.hook])
+        executor.run(batch, hooks=[hessians.hook], observe=hessians.by_input)
         done += len(next(iter(batch.values())))
         ctx.tick("learned rounding", done)
     graph = graph.copy()

@@ -50,7 +50,7 @@ from ..layers.concat import Concat
 from ..layers.convolution import Convolution
 from ..layers.inner_product import InnerProduct
 from ..parallel import PARALLEL_MIN_ELEMS, map_blocks
-from .context import PassContext
+from .context import PassContext, one_at_a_time
 from .fake_quant import fake_quantize, float_resource
 from .merge_scales import _merges
 from .quantize_layers import layer_weights
@@ -329,15 +329,12 @@ def search_blob_scales(graph: Graph, ctx: PassContext) -> Graph:
         executor.run(batch, hooks=[ranges.hook], observe=ranges.names)
     errors = _Errors(graph, {b: list(o) for b, o in options.items()}, ranges, ctx)
     done = 0
-    for batch in ctx.batches():
-        # one sample per run: the hooks get every observed blob of a run at once, and the
-        # candidates' errors then cost a few copies of each (a batch of 8 of YOLOv8n's
-        # 640x640 samples took the search's peak memory to ~715 MB, one sample to ~585 MB)
-        for j in range(len(next(iter(batch.values())))):
-            executor.run({k: v[j:j + 1] for k, v in batch.items()}, hooks=[errors.hook],
-                         observe=ranges.names)
-            done += 1
-            errors.seen = done
+    # one sample per run: the candidates' errors cost a few copies of each blob (YOLOv8n, a
+    # scale-search-only recipe: peak memory ~715 MB with batches of 8, ~585 MB one by one)
+    for sample in one_at_a_time(ctx.batches)():
+        executor.run(sample, hooks=[errors.hook], observe=ranges.names)
+        done += 1
+        errors.seen = done
         ctx.tick("scale search", done)
     graph = graph.copy()
     chosen = errors.best(groups)
