@@ -223,6 +223,38 @@ def test_recipe_output_does_not_depend_on_the_thread_count(monkeypatch):
     assert written[0] == written[1]
 
 
+def test_recipe_runs_the_whole_network_one_sample_at_a_time(monkeypatch):
+    """The scale search, bias correction and the fallback check hold one sample's blobs at a
+    time (``one_at_a_time``); learned rounding, which samples input windows per batch, keeps
+    the batches (its files would change)."""
+    import sys
+    seen: dict[str, set[int]] = {}
+    real = Executor.run
+
+    def run(self, feeds, *args, **kwargs):
+        caller = sys._getframe(1).f_globals["__name__"].rpartition(".")[2]
+        seen.setdefault(caller, set()).add(len(next(iter(feeds.values()))))
+        return real(self, feeds, *args, **kwargs)
+
+    monkeypatch.setattr(Executor, "run", run)
+    r = quantize(net(), samples(), QuantConfig(batch_size=4))
+    assert any(note.startswith("fallback check: output cosine") for note in r.notes)
+    assert seen["scale_search"] == seen["bias"] == seen["mixed_precision"] == {1}
+    assert max(seen["learned_rounding"]) == 4
+
+
+def test_one_at_a_time_yields_every_sample_in_order_as_a_batch_of_one():
+    from tnnquant.passes.context import one_at_a_time
+    x = np.arange(5 * 2, dtype=np.float32).reshape(5, 2)
+    batches = lambda: iter([{"x": x[:3], "y": -x[:3]}, {"x": x[3:], "y": -x[3:]}])  # noqa: E731
+    samples = one_at_a_time(batches)
+    for _ in range(2):   # re-iterable, as the passes' batches are
+        got = list(samples())
+        assert [s["x"].shape for s in got] == [(1, 2)] * 5
+        assert np.array_equal(np.concatenate([s["x"] for s in got]), x)
+        assert np.array_equal(np.concatenate([s["y"] for s in got]), -x)
+
+
 def _blas_threads() -> list[int]:
     return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
 

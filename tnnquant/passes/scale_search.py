@@ -325,12 +325,12 @@ def search_blob_scales(graph: Graph, ctx: PassContext) -> Graph:
         return graph
     executor = Executor(graph, fp32=ctx.config.fp32)
     ranges = _Ranges(set(options))
-    for batch in ctx.batches():
-        executor.run(batch, hooks=[ranges.hook], observe=ranges.names)
-    errors = _Errors(graph, {b: list(o) for b, o in options.items()}, ranges, ctx)
-    done = 0
     # one sample per run: the candidates' errors cost a few copies of each blob (YOLOv8n, a
     # scale-search-only recipe: peak memory ~715 MB with batches of 8, ~585 MB one by one)
+    for sample in one_at_a_time(ctx.batches)():
+        executor.run(sample, hooks=[ranges.hook], observe=ranges.names)
+    errors = _Errors(graph, {b: list(o) for b, o in options.items()}, ranges, ctx)
+    done = 0
     for sample in one_at_a_time(ctx.batches)():
         executor.run(sample, hooks=[errors.hook], observe=ranges.names)
         done += 1
