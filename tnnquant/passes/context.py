@@ -44,7 +44,7 @@ def one_at_a_time(batches: Batches) -> Batches:
     """The same samples, in order, as batches of one. Passes that run the whole network with
     hooks, or simulate it, then hold one sample's blobs at a time, not a batch's: the
     executor hands a run's observed blobs to the hooks together, and the simulator keeps a
-    blob until its last reader ran (YOLOv8n at 640x640: ~15 MB per sample and blob)."""
+    blob until its last reader ran (YOLOv8n at 640x640: up to 6.5 MB per sample and blob)."""
     def samples() -> Iterator[dict[str, np.ndarray]]:
         for batch in batches():
             for k in range(len(next(iter(batch.values())))):

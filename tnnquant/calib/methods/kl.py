@@ -52,7 +52,7 @@ KL_INIT_BEST = 1e6  # TNN's best KL starts at 1e6f, T at 128 (spec int8 §6.2 st
 
 _BLOCK_ELEMS = 1 << 16  # (channel, candidate, bin) elements per vectorized block
 _CHANNELS_PER_BLOCK = 8  # channels evaluated together in one vectorized block
-_CHANNELS_PER_TASK = 64  # channels per search group / thread task (~20 MB of scratch each)
+_CHANNELS_PER_TASK = 64  # channels per search group / thread task (~12 MB of scratch each)
 _SEED_STRIDE = 32  # exact KL at every 32nd candidate bounds each channel's minimum
 _TIE_RTOL = 1e-8  # KL this close to the minimum ties; TNN keeps the first (_first_min)
 _PRUNE_MARGIN = 1e-7  # relative slack of the pruning bound, > _TIE_RTOL so no tie is skipped
