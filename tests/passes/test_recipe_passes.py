@@ -223,11 +223,12 @@ def test_recipe_output_does_not_depend_on_the_thread_count(monkeypatch):
     assert written[0] == written[1]
 
 
-def test_recipe_runs_the_whole_network_one_sample_at_a_time(monkeypatch):
-    """The scale search, bias correction and the fallback check hold one sample's blobs at a
-    time (``one_at_a_time``); learned rounding, which samples input windows per batch, keeps
-    the batches (its files would change)."""
+def _run_sizes(monkeypatch, run_bytes: int) -> dict[str, set[int]]:
+    """Batch sizes of the executor runs of a default-recipe quantize (batches of 4 of 6
+    samples), by the pass module that asked, with ``RUN_BYTES`` set to ``run_bytes``."""
     import sys
+    from tnnquant.passes import context
+    monkeypatch.setattr(context, "RUN_BYTES", run_bytes)
     seen: dict[str, set[int]] = {}
     real = Executor.run
 
@@ -237,22 +238,36 @@ def test_recipe_runs_the_whole_network_one_sample_at_a_time(monkeypatch):
         return real(self, feeds, *args, **kwargs)
 
     monkeypatch.setattr(Executor, "run", run)
-    r = quantize(net(), samples(), QuantConfig(batch_size=4))
+    r = quantize(net(), samples(6), QuantConfig(batch_size=4))
     assert any(note.startswith("fallback check: output cosine") for note in r.notes)
-    assert seen["scale_search"] == seen["bias"] == seen["mixed_precision"] == {1}
-    assert max(seen["learned_rounding"]) == 4
+    return seen
 
 
-def test_one_at_a_time_yields_every_sample_in_order_as_a_batch_of_one():
-    from tnnquant.passes.context import one_at_a_time
-    x = np.arange(5 * 2, dtype=np.float32).reshape(5, 2)
-    batches = lambda: iter([{"x": x[:3], "y": -x[:3]}, {"x": x[3:], "y": -x[3:]}])  # noqa: E731
-    samples = one_at_a_time(batches)
+def test_recipe_runs_the_whole_network_in_runs_of_bounded_memory(monkeypatch):
+    """The scale search, bias correction and the fallback check run the network in runs whose
+    blobs fit ``RUN_BYTES`` (one sample when even one does not), whatever ``--batch`` says;
+    learned rounding, which samples input windows per batch, keeps the batches."""
+    tight = _run_sizes(monkeypatch, 1)
+    assert tight["scale_search"] == tight["bias"] == tight["mixed_precision"] == {1}
+    assert max(tight["learned_rounding"]) == 4
+    roomy = _run_sizes(monkeypatch, 1 << 40)   # small samples keep their batches
+    assert roomy["scale_search"] == {4, 2}
+    assert max(roomy["bias"]) == max(roomy["mixed_precision"]) == 4
+
+
+def test_runs_split_batches_to_the_memory_bound_in_order():
+    from tnnquant.passes.context import RUN_BYTES, PassContext
+    x = np.arange(7 * 2, dtype=np.float32).reshape(7, 2)
+    batches = lambda: iter([{"x": x[:5], "y": -x[:5]}, {"x": x[5:], "y": -x[5:]}])  # noqa: E731
+    ctx = PassContext(QuantConfig(), net(), batches, None, sample_bytes=RUN_BYTES // 2)
+    runs = ctx.runs()
     for _ in range(2):   # re-iterable, as the passes' batches are
-        got = list(samples())
-        assert [s["x"].shape for s in got] == [(1, 2)] * 5
-        assert np.array_equal(np.concatenate([s["x"] for s in got]), x)
-        assert np.array_equal(np.concatenate([s["y"] for s in got]), -x)
+        got = list(runs())
+        assert [len(r["x"]) for r in got] == [2, 2, 1, 2]
+        assert np.array_equal(np.concatenate([r["x"] for r in got]), x)
+        assert np.array_equal(np.concatenate([r["y"] for r in got]), -x)
+    assert [len(r["x"]) for r in PassContext(QuantConfig(), net(), batches, None).runs()()] == \
+        [5, 2]
 
 
 def _blas_threads() -> list[int]:

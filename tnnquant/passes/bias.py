@@ -31,7 +31,7 @@ from ..layers.inner_product import InnerProduct
 from ..parallel import PARALLEL_MIN_ELEMS, map_blocks
 from ..passes.runtime import REFORMAT_SUFFIX, runtime_graph
 from ..weights.bias import INT32_MAX, INT32_MIN
-from .context import PassContext, one_at_a_time
+from .context import PassContext
 from .fake_quant import float_resource
 
 WEIGHTED = (Convolution, InnerProduct)
@@ -125,9 +125,9 @@ def correct_biases(graph: Graph, ctx: PassContext) -> Graph:
     # the inputs of the corrected layers, also where TNN's runtime reads them through a Reformat
     observed = [b + suffix for b in state.by_input for suffix in ("", REFORMAT_SUFFIX)]
     done = 0
-    for sample in one_at_a_time(ctx.batches)():
-        int8_exec.run(sample, hooks=[state.hook(int8_exec)], observe=observed)
-        done += 1
+    for run in ctx.runs()():
+        int8_exec.run(run, hooks=[state.hook(int8_exec)], observe=observed)
+        done += len(next(iter(run.values())))
         ctx.tick("bias correction", done)
     clear_sessions()   # the corrected model's will differ: these would only hold memory
     graph = graph.copy()

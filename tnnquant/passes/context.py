@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
+from ..calib.collect import OBSERVED_BYTES
 from ..ir.graph import BlobScale, Graph
 
 if TYPE_CHECKING:
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
     from .quantize_layers import LayerQuantOptions
 
 Batches = Callable[[], Iterator[dict[str, np.ndarray]]]
+RUN_BYTES = OBSERVED_BYTES   # a run's blobs, as the calibration passes keep them
 Progress = Callable[[str, int], None]   # (stage, items done in this stage)
 
 
@@ -34,19 +36,26 @@ class PassContext:
     progress: Progress | None = None
     warn: Callable[[str], None] = lambda message: None
     notes: list[str] = field(default_factory=list)   # what the recipe decided, for summaries
+    sample_bytes: int = 0   # one sample's calibrated blobs in float32 (0: unknown)
 
     def tick(self, stage: str, done: int) -> None:
         if self.progress is not None:
             self.progress(stage, done)
 
+    def runs(self, batches: Batches | None = None) -> Batches:
+        """``batches`` (default: the calibration batches) split into runs whose blobs stay
+        within ``RUN_BYTES``, for the passes that run the whole network with hooks or simulate
+        it: the executor hands a run's observed blobs to the hooks together, and the
+        simulator keeps a blob until its last reader ran, so a batch of large samples held a
+        batch's worth of every blob (YOLOv8n at 640x640: 6.5 MB per sample for its largest
+        blob; its default recipe peaked at ~1.1 GB with batches of 8, ~0.73 GB one by one).
+        Small samples keep their batches: a run per sample costs time there."""
+        per_run = max(1, RUN_BYTES // max(self.sample_bytes, 1))
+        source = batches or self.batches
 
-def one_at_a_time(batches: Batches) -> Batches:
-    """The same samples, in order, as batches of one. Passes that run the whole network with
-    hooks, or simulate it, then hold one sample's blobs at a time, not a batch's: the
-    executor hands a run's observed blobs to the hooks together, and the simulator keeps a
-    blob until its last reader ran (YOLOv8n at 640x640: up to 6.5 MB per sample and blob)."""
-    def samples() -> Iterator[dict[str, np.ndarray]]:
-        for batch in batches():
-            for k in range(len(next(iter(batch.values())))):
-                yield {name: value[k:k + 1] for name, value in batch.items()}
-    return samples
+        def split() -> Iterator[dict[str, np.ndarray]]:
+            for batch in source():
+                n = len(next(iter(batch.values())))
+                for start in range(0, n, per_run):
+                    yield {name: value[start:start + per_run] for name, value in batch.items()}
+        return split

@@ -79,11 +79,11 @@ def keep_better(fitted: Graph, ctx: PassContext, build: Build) -> Graph:
     if len(ctx.held_out_minmax_scales) != FOLDS:
         ctx.notes.append(f"fallback check: skipped (needs {FOLDS} calibration samples)")
         return fitted
-    fitted_cos = float(output_cosines(fitted, float_outputs(ctx), ctx.batches).mean())
+    fitted_cos = float(output_cosines(fitted, float_outputs(ctx), ctx.runs()).mean())
     held_out = []
     for fold, scales in enumerate(ctx.held_out_minmax_scales):
         model = build(scales, fold_batches(ctx.batches, fold, held_out=False))
-        test = fold_batches(ctx.batches, fold, held_out=True)
+        test = ctx.runs(fold_batches(ctx.batches, fold, held_out=True))
         held_out.append(output_cosines(model, float_outputs(ctx, test), test))
         del model   # before the next one is built: its weights anchor simulator sessions
         ctx.tick("fallback check", fold + 1)

@@ -16,28 +16,28 @@ import numpy as np
 from ..exec.executor import Executor
 from ..exec.ort_kernels import clear_sessions
 from ..ir.graph import Graph
-from .context import Batches, PassContext, one_at_a_time
+from .context import Batches, PassContext
 from .merge_scales import _merges
 from .runtime import runtime_graph
 
 
 def float_outputs(ctx: PassContext, batches: Batches | None = None
                   ) -> list[dict[str, np.ndarray]]:
-    """The float model's outputs, one dict per sample of ``batches`` (default
-    ``ctx.batches``), in order."""
+    """The float model's outputs, one dict per run of ``ctx.runs(batches)`` (default: the
+    calibration batches), in order."""
     float_exec = Executor(ctx.float_graph, fp32=ctx.config.fp32)
-    return [float_exec.run(sample) for sample in one_at_a_time(batches or ctx.batches)()]
+    return [float_exec.run(run) for run in ctx.runs(batches)()]
 
 
-def output_cosines(graph: Graph, reference: list[dict[str, np.ndarray]], batches: Batches
+def output_cosines(graph: Graph, reference: list[dict[str, np.ndarray]], runs: Batches
                    ) -> np.ndarray:
     """Per-sample cosines of the simulated int8 outputs against ``reference`` (the float
-    outputs of ``batches``' samples, ``float_outputs``), one per sample and output."""
+    outputs of the same ``runs``, ``float_outputs``), one per sample and output."""
     from ..report.metrics import sample_cosines   # here: quantization_cmd never loads the report
     executor = Executor(runtime_graph(graph), mode="int8")
     cosines = []
-    for sample, ref in zip(one_at_a_time(batches)(), reference):
-        out = executor.run(sample)
+    for run, ref in zip(runs(), reference):
+        out = executor.run(run)
         cosines += [sample_cosines(ref[name], out[name]) for name in ref if name in out]
     # the callers score one model after another: with every model's simulator sessions
     # alive, the fallback check's peak memory was 2.5x the recipe's (PP-OCRv4 detection,
@@ -50,7 +50,7 @@ def output_cosine(graph: Graph, reference: list[dict[str, np.ndarray]], ctx: Pas
                   ) -> float:
     """Mean per-sample cosine of the simulated int8 outputs against ``reference`` (the float
     outputs of ``ctx.batches()``, in order), over samples and outputs."""
-    return float(output_cosines(graph, reference, ctx.batches).mean())
+    return float(output_cosines(graph, reference, ctx.runs()).mean())
 
 
 def reformat_count(graph: Graph) -> int:

@@ -50,7 +50,7 @@ from ..layers.concat import Concat
 from ..layers.convolution import Convolution
 from ..layers.inner_product import InnerProduct
 from ..parallel import PARALLEL_MIN_ELEMS, map_blocks
-from .context import PassContext, one_at_a_time
+from .context import PassContext
 from .fake_quant import fake_quantize, float_resource
 from .merge_scales import _merges
 from .quantize_layers import layer_weights
@@ -325,15 +325,15 @@ def search_blob_scales(graph: Graph, ctx: PassContext) -> Graph:
         return graph
     executor = Executor(graph, fp32=ctx.config.fp32)
     ranges = _Ranges(set(options))
-    # one sample per run: the candidates' errors cost a few copies of each blob (YOLOv8n, a
-    # scale-search-only recipe: peak memory ~715 MB with batches of 8, ~585 MB one by one)
-    for sample in one_at_a_time(ctx.batches)():
-        executor.run(sample, hooks=[ranges.hook], observe=ranges.names)
+    # runs of bounded memory: the candidates' errors cost a few copies of each blob (YOLOv8n,
+    # a scale-search-only recipe: peak memory ~715 MB with batches of 8, ~585 MB one by one)
+    for run in ctx.runs()():
+        executor.run(run, hooks=[ranges.hook], observe=ranges.names)
     errors = _Errors(graph, {b: list(o) for b, o in options.items()}, ranges, ctx)
     done = 0
-    for sample in one_at_a_time(ctx.batches)():
-        executor.run(sample, hooks=[errors.hook], observe=ranges.names)
-        done += 1
+    for run in ctx.runs()():
+        executor.run(run, hooks=[errors.hook], observe=ranges.names)
+        done += len(next(iter(run.values())))
         errors.seen = done
         ctx.tick("scale search", done)
     graph = graph.copy()
