@@ -72,6 +72,19 @@ DEFAULT_HIST_BUDGET = 32 << 20   # bytes of histograms alive at once (QuantConfi
 OBSERVED_BYTES = 16 << 20   # observed blobs of one executor run (batches are split to fit)
 
 
+def samples_per_run(sample_bytes: int, budget: int = OBSERVED_BYTES) -> int:
+    """How many samples one executor run takes so that their blobs (``sample_bytes`` each)
+    stay within ``budget``: one at least."""
+    return max(1, budget // max(sample_bytes, 1))
+
+
+def split_batch(batch: dict[str, np.ndarray], size: int) -> Iterator[dict[str, np.ndarray]]:
+    """``batch`` in consecutive pieces of at most ``size`` samples."""
+    n = len(next(iter(batch.values())))
+    for start in range(0, n, size):
+        yield {name: value[start:start + size] for name, value in batch.items()}
+
+
 class StatsCollector:
     """Runs the calibration passes and yields per-blob statistics."""
 
@@ -203,11 +216,9 @@ class StatsCollector:
         if executor.backend == "onnxruntime":
             step = 1
         else:
-            per_sample = sum(int(np.prod(self.shapes.get(b, (1,)))) * 4 for b in observe)
-            step = max(1, OBSERVED_BYTES // max(per_sample, 1))
-        n = len(next(iter(batch.values())))
-        for i in range(0, n, step):
-            yield {k: v[i:i + step] for k, v in batch.items()}
+            step = samples_per_run(
+                sum(int(np.prod(self.shapes.get(b, (1,)))) * 4 for b in observe))
+        yield from split_batch(batch, step)
 
     def _forward(self, executor: Executor, batches: Batches, hook, stage: str,
                  progress: Progress | None, observe: set[str]) -> int:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
-from ..calib.collect import OBSERVED_BYTES
+from ..calib.collect import OBSERVED_BYTES, samples_per_run, split_batch
 from ..ir.graph import BlobScale, Graph
 
 if TYPE_CHECKING:
@@ -50,12 +50,10 @@ class PassContext:
         batch's worth of every blob (YOLOv8n at 640x640: 6.5 MB per sample for its largest
         blob; its default recipe peaked at ~1.1 GB with batches of 8, ~0.73 GB one by one).
         Small samples keep their batches: a run per sample costs time there."""
-        per_run = max(1, RUN_BYTES // max(self.sample_bytes, 1))
+        per_run = samples_per_run(self.sample_bytes, RUN_BYTES)
         source = batches or self.batches
 
         def split() -> Iterator[dict[str, np.ndarray]]:
             for batch in source():
-                n = len(next(iter(batch.values())))
-                for start in range(0, n, per_run):
-                    yield {name: value[start:start + per_run] for name, value in batch.items()}
+                yield from split_batch(batch, per_run)
         return split

@@ -21,12 +21,12 @@ from .merge_scales import _merges
 from .runtime import runtime_graph
 
 
-def float_outputs(ctx: PassContext, batches: Batches | None = None
+def float_outputs(ctx: PassContext, runs: Batches | None = None
                   ) -> list[dict[str, np.ndarray]]:
-    """The float model's outputs, one dict per run of ``ctx.runs(batches)`` (default: the
-    calibration batches), in order."""
+    """The float model's outputs, one dict per run of ``runs`` (default ``ctx.runs()``), in
+    order."""
     float_exec = Executor(ctx.float_graph, fp32=ctx.config.fp32)
-    return [float_exec.run(run) for run in ctx.runs(batches)()]
+    return [float_exec.run(run) for run in (runs or ctx.runs())()]
 
 
 def output_cosines(graph: Graph, reference: list[dict[str, np.ndarray]], runs: Batches
@@ -48,8 +48,8 @@ def output_cosines(graph: Graph, reference: list[dict[str, np.ndarray]], runs: B
 
 def output_cosine(graph: Graph, reference: list[dict[str, np.ndarray]], ctx: PassContext
                   ) -> float:
-    """Mean per-sample cosine of the simulated int8 outputs against ``reference`` (the float
-    outputs of ``ctx.batches()``, in order), over samples and outputs."""
+    """Mean per-sample cosine of the simulated int8 outputs against ``reference``
+    (``float_outputs(ctx)``), over samples and outputs."""
     return float(output_cosines(graph, reference, ctx.runs()).mean())
 
 
