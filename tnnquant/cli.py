@@ -337,6 +337,9 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     from .quantize import quantize
     config = quant_config_from(args)
     proto_path, model_path = output_paths(args.output)
+    folder = os.path.dirname(proto_path) or "."
+    if not os.path.isdir(folder):   # fail before calibration, not after minutes of it
+        raise ConfigError(f"{proto_path}: cannot write: no such folder '{folder}'")
     if args.no_report and (args.html or args.labels):
         raise ConfigError(f"{'--html' if args.html else '--labels'} needs the accuracy "
                           f"report: drop --no-report")

@@ -176,6 +176,17 @@ def test_unwritable_output_leaves_nothing(model, tmp_path):
     assert not list((tmp_path).glob("*.quantized.*"))
 
 
+def test_missing_output_folder_fails_before_calibration(model, tmp_path):
+    """The output folder is checked first: the error names it, not a calibration file that
+    only calibration would have read (a corrupt image here)."""
+    proto, weights, calib = model
+    (calib / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    target = tmp_path / "no" / "x"
+    proc = run(["-p", proto, "-m", weights, "-i", calib, "-o", target], tmp_path)
+    assert_one_line_error(proc, f"{target}.quantized.tnnproto", "no such folder")
+    assert "broken.png" not in proc.stderr
+
+
 def labelled_eval_folder(folder: Path, rng) -> Path:
     """An evaluation folder as datasets ship them: samples, labels.txt and classes.txt."""
     folder.mkdir()
