@@ -480,3 +480,13 @@ def test_wrong_files(files, tmp_path):
         with pytest.raises(TnnQuantError) as info:
             load_model(p, m)
         assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_unwritable_target_is_named_and_nothing_is_left(tmp_path):
+    """A write that fails names the file asked for (not the temporary file beside it) and
+    leaves neither file behind."""
+    proto, model = tmp_path / "x.tnnproto", tmp_path / "missing" / "x.tnnmodel"
+    with pytest.raises(TnnQuantError) as err:
+        save_model(small_graph(), proto, model)
+    assert str(err.value).startswith(f"{model}: cannot write: ")   # then the OS's reason
+    assert list(tmp_path.iterdir()) == []

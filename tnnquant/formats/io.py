@@ -79,7 +79,8 @@ def write_files_atomically(contents: dict[PathLike, bytes]) -> None:
     except OSError as err:
         for tmp, _ in temps:
             os.unlink(tmp)
-        raise TnnQuantError(f"{err.filename or path}: cannot write: {err.strerror}") from None
+        # named after the file asked for, not the temporary file that failed
+        raise TnnQuantError(f"{path}: cannot write: {err.strerror}") from None
     for tmp, path in temps:
         os.replace(tmp, path)
 
