@@ -28,7 +28,7 @@ from ..formats.rawbuffer import DataType, RawBuffer
 from ..ir.graph import Graph, Layer
 from ..layers.convolution import Convolution
 from ..layers.inner_product import InnerProduct
-from ..parallel import PARALLEL_MIN_ELEMS, map_blocks
+from ..parallel import PARALLEL_MIN_LAYER_INPUT, map_blocks
 from ..passes.runtime import REFORMAT_SUFFIX, runtime_graph
 from ..weights.bias import INT32_MAX, INT32_MIN
 from .context import PassContext
@@ -107,7 +107,7 @@ class _MeanError:
                 # when the input is large enough to pay for them
                 y, y_q = map_blocks(lambda res: linear.kind.forward(linear.params, res, x_deq),
                                     [self.float_graph.resources[lay.name], self.fake[lay.name]],
-                                    x_deq.size >= PARALLEL_MIN_ELEMS)
+                                    x_deq.size >= PARALLEL_MIN_LAYER_INPUT)
                 d = np.asarray(y_q, np.float64) - y
                 d = d.reshape(d.shape[0], d.shape[1], -1)
                 self.sums[lay.name] = self.sums[lay.name] + d.sum(axis=(0, 2))

@@ -49,7 +49,7 @@ from ..layers.add import Add
 from ..layers.concat import Concat
 from ..layers.convolution import Convolution
 from ..layers.inner_product import InnerProduct
-from ..parallel import PARALLEL_MIN_ELEMS, map_blocks
+from ..parallel import PARALLEL_MIN_ELEMS, PARALLEL_MIN_LAYER_INPUT, map_blocks
 from .context import PassContext
 from .fake_quant import fake_quantize, float_resource
 from .merge_scales import _merges
@@ -299,7 +299,8 @@ class _Errors:
             xq = fake_quantize(x, options[label])
             return [_squared_error(run(label, xq), y) for (_, run), y in zip(runs, references)]
 
-        for k, errors in enumerate(map_blocks(errors_of, labels, x.size >= PARALLEL_MIN_ELEMS)):
+        parallel = x.size >= PARALLEL_MIN_LAYER_INPUT
+        for k, errors in enumerate(map_blocks(errors_of, labels, parallel)):
             for (i, _), error in zip(runs, errors):
                 self.err[name][i, k] += error
 
