@@ -20,6 +20,7 @@ handled; other grouped convolutions keep their rounding.
 from __future__ import annotations
 
 import dataclasses
+from typing import Iterator
 
 import numpy as np
 
@@ -43,6 +44,9 @@ MIN_POSITIONS = 4096
 # windows per dimension: with fewer (an inner product on 14 samples: rank 14 for K = 1152)
 # H is singular or noisy and the rounding would fit the calibration samples, not the layer
 MIN_WINDOWS_PER_K = 4
+# sampled windows (float64) turned into H at once: H is summed over chunks of this many bytes
+# (or of as many windows as H has rows, when that is more)
+WINDOW_BYTES = 1 << 24
 
 
 def _kind(layer: Layer) -> str | None:
@@ -78,13 +82,14 @@ def _padded(x: np.ndarray, layer: Layer):
 
 
 def patches_at(x: np.ndarray, layer: Layer, at: np.ndarray | None,
-               out: np.ndarray | None = None) -> np.ndarray:
+               out: np.ndarray | None = None, padded=None) -> np.ndarray:
     """Convolution input windows (C, taps, len(at)) at the flat (sample, position) indices
     ``at`` (sample·out_h·out_w + position; None: every one, in that order), taps in the
     filter's (kh, kw) order, zeros in the padding; an InnerProduct's flattened input as
     (K, 1, len(at)). Only the windows asked for are built. ``out``: a C-contiguous array to
     fill (any float dtype; e.g. a buffer reused between calls: these arrays reach hundreds of
-    MB, and fresh ones cost their page faults every time)."""
+    MB, and fresh ones cost their page faults every time). ``padded``: ``_padded(x, layer)``
+    when the caller already has it (several calls on one input)."""
     n = len(x)
     if out is not None and not out.flags.c_contiguous:
         raise ValueError("patches_at: out must be C-contiguous")
@@ -95,7 +100,7 @@ def patches_at(x: np.ndarray, layer: Layer, at: np.ndarray | None,
         out[...] = cols
         return out
     p = layer.params
-    padded, geo, (dil_h, dil_w) = _padded(x, layer)
+    padded, geo, (dil_h, dil_w) = padded or _padded(x, layer)
     count = n * geo.out_h * geo.out_w if at is None else len(at)
     if out is None:
         out = np.empty((x.shape[1], p.kernel_h * p.kernel_w, count), padded.dtype)
@@ -127,7 +132,13 @@ def window_shape(x: np.ndarray, layer: Layer) -> tuple[int, int, int]:
 
 
 class _Hessians:
-    """Σ x xᵀ of every handled layer's input windows over the calibration batches."""
+    """Σ x xᵀ of every handled layer's input windows over the calibration batches.
+
+    Each batch draws its windows (a fixed-seed sample of its (sample, position) pairs, per
+    layer); the batch may then run in several pieces (``new_batch``, then ``hook`` with
+    ``first_sample`` set), each summing the drawn windows of its own samples into H, a chunk
+    of ``WINDOW_BYTES`` at a time, so the windows drawn do not depend on how a batch is run
+    and memory holds one piece's blobs."""
 
     def __init__(self, graph: Graph) -> None:
         self.layers = {lay.name: lay for lay in graph.layers
@@ -139,27 +150,66 @@ class _Hessians:
         self.windows: dict[str, int] = {}   # input windows seen per layer
         self.rng = np.random.default_rng(0)
         self._buffer = np.empty(0)   # the sampled windows of one layer, float64, reused
+        self.batch_size = 0
+        self.first_sample = 0        # the running piece's first sample within the batch
+        self.drawn: dict[str, np.ndarray | None] = {}   # this batch's windows (None: all)
+
+    def new_batch(self, size: int) -> None:
+        self.batch_size, self.first_sample, self.drawn = size, 0, {}
 
     def _scratch(self, size: int) -> np.ndarray:
         if self._buffer.size < size:
             self._buffer = np.empty(size)
         return self._buffer[:size]
 
+    def _window_chunks(self, x: np.ndarray, lay: Layer, drawn: np.ndarray | None
+                       ) -> Iterator[np.ndarray]:
+        """This piece's windows (C, taps, count) among those its batch drew (``drawn``, flat
+        batch indices; None: all), ``WINDOW_BYTES`` at a time: whole samples when all are
+        drawn (strided copies), else the drawn positions."""
+        c, t, m = window_shape(x, lay)
+        # windows per chunk: no fewer than H has rows, so that adding a chunk's product to H
+        # costs ~1/K of computing it, and a chunk's memory stays within H's own
+        step = max(WINDOW_BYTES // (8 * c * t), c * t)
+        if drawn is None and m <= step:
+            per = step // m
+            for i in range(0, len(x), per):
+                part = x[i:i + per]
+                yield patches_at(part, lay, None,
+                                 self._scratch(c * t * len(part) * m).reshape(c, t, -1))
+            return
+        first = self.first_sample * m
+        if drawn is None:
+            at = np.arange(len(x) * m)
+        else:   # the drawn windows of this piece's samples, as positions within it
+            at = drawn[np.searchsorted(drawn, first):np.searchsorted(drawn, first + len(x) * m)]
+            at = at - first
+        padded = _padded(x, lay) if lay.kind is Convolution else None
+        for i in range(0, len(at), step):
+            part = at[i:i + step]
+            yield patches_at(x, lay, part, self._scratch(c * t * len(part)).reshape(c, t, -1),
+                             padded)
+
     def hook(self, name: str, x: np.ndarray, layer: Layer | None) -> None:
         for lay in self.by_input.get(name, []):
-            n, (c, t, m) = len(x), window_shape(x, lay)
-            keep = max(MIN_POSITIONS, POSITIONS_PER_K * c * t)
-            # the windows of sampled (sample, position) pairs, in order, or of every one
-            at = np.sort(self.rng.choice(n * m, keep, replace=False)) if n * m > keep else None
-            count = n * m if at is None else keep
-            cols = patches_at(x, lay, at, self._scratch(c * t * count).reshape(c, t, count))
-            if _kind(lay) == "depthwise":
-                h = np.einsum("ctm,csm->cts", cols, cols)
-            else:
-                flat = cols.reshape(c * t, -1)
-                h = flat @ flat.T
-            self.h[lay.name] = self.h.get(lay.name, 0) + h
-            self.windows[lay.name] = self.windows.get(lay.name, 0) + n * m
+            c, t, m = window_shape(x, lay)
+            if lay.name not in self.drawn:   # the batch's first piece draws for all of it
+                n = self.batch_size
+                keep = max(MIN_POSITIONS, POSITIONS_PER_K * c * t)
+                # the windows of sampled (sample, position) pairs, in order, or of every one
+                self.drawn[lay.name] = (np.sort(self.rng.choice(n * m, keep, replace=False))
+                                        if n * m > keep else None)
+                self.windows[lay.name] = self.windows.get(lay.name, 0) + n * m
+            for cols in self._window_chunks(x, lay, self.drawn[lay.name]):
+                if _kind(lay) == "depthwise":
+                    h = np.einsum("ctm,csm->cts", cols, cols)
+                else:
+                    flat = cols.reshape(c * t, -1)
+                    h = flat @ flat.T
+                if lay.name in self.h:
+                    self.h[lay.name] += h
+                else:
+                    self.h[lay.name] = h
 
 
 def _rhaz_clip(v: np.ndarray) -> np.ndarray:
@@ -248,8 +298,11 @@ def learn_rounding(graph: Graph, ctx: PassContext) -> Graph:
     executor = Executor(ctx.float_graph, fp32=ctx.config.fp32)
     done = 0
     for batch in ctx.batches():
-        executor.run(batch, hooks=[hessians.hook], observe=hessians.by_input)
-        done += len(next(iter(batch.values())))
+        hessians.new_batch(len(next(iter(batch.values()))))
+        for piece in ctx.runs(lambda: iter((batch,)))():
+            executor.run(piece, hooks=[hessians.hook], observe=hessians.by_input)
+            hessians.first_sample += len(next(iter(piece.values())))
+        done += hessians.batch_size
         ctx.tick("learned rounding", done)
     graph = graph.copy()
     skipped = []
