@@ -244,14 +244,14 @@ def _run_sizes(monkeypatch, run_bytes: int) -> dict[str, set[int]]:
 
 
 def test_recipe_runs_the_whole_network_in_runs_of_bounded_memory(monkeypatch):
-    """The scale search, bias correction and the fallback check run the network in runs whose
-    blobs fit ``RUN_BYTES`` (one sample when even one does not), whatever ``--batch`` says;
-    learned rounding, which samples input windows per batch, keeps the batches."""
+    """The scale search, bias correction, learned rounding (which still draws its input windows
+    per batch) and the fallback check run the network in runs whose blobs fit ``RUN_BYTES``
+    (one sample when even one does not), whatever ``--batch`` says."""
     tight = _run_sizes(monkeypatch, 1)
     assert tight["scale_search"] == tight["bias"] == tight["mixed_precision"] == {1}
-    assert max(tight["learned_rounding"]) == 4
+    assert tight["learned_rounding"] == {1}
     roomy = _run_sizes(monkeypatch, 1 << 40)   # small samples keep their batches
-    assert roomy["scale_search"] == {4, 2}
+    assert roomy["scale_search"] == roomy["learned_rounding"] == {4, 2}
     assert max(roomy["bias"]) == max(roomy["mixed_precision"]) == 4
 
 

@@ -82,7 +82,7 @@ def _padded(x: np.ndarray, layer: Layer):
 
 
 def patches_at(x: np.ndarray, layer: Layer, at: np.ndarray | None,
-               out: np.ndarray | None = None, padded=None) -> np.ndarray:
+               out: np.ndarray | None = None, padded: tuple | None = None) -> np.ndarray:
     """Convolution input windows (C, taps, len(at)) at the flat (sample, position) indices
     ``at`` (sample·out_h·out_w + position; None: every one, in that order), taps in the
     filter's (kh, kw) order, zeros in the padding; an InnerProduct's flattened input as
