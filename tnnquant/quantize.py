@@ -191,8 +191,7 @@ def quantize(graph: Graph, inputs, config: QuantConfig = QuantConfig(),
                       LayerQuantOptions(WEIGHT_METHODS.get(config.weight_method),
                                         config.per_tensor_weights),
                       candidates, *_minmax_scales(collector), progress, note,
-                      sample_bytes=sum(int(np.prod(shape)) * 4
-                                       for shape in collector.shapes.values()))
+                      sample_bytes=collector.sample_bytes())
     quantized = fused
     # the recipe's passes multiply small matrices (one layer, one batch): OpenBLAS's second
     # thread gains little there and its waiting spins a core; on a shared 2-core machine the

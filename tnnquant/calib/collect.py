@@ -10,7 +10,7 @@ stream batches: memory does not grow with the number of samples.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -216,9 +216,13 @@ class StatsCollector:
         if executor.backend == "onnxruntime":
             step = 1
         else:
-            step = samples_per_run(
-                sum(int(np.prod(self.shapes.get(b, (1,)))) * 4 for b in observe))
+            step = samples_per_run(self.sample_bytes(observe))
         yield from split_batch(batch, step)
+
+    def sample_bytes(self, blobs: Iterable[str] | None = None) -> int:
+        """Float32 bytes of one sample's ``blobs`` (default: every calibrated blob)."""
+        names = self.shapes if blobs is None else blobs
+        return sum(int(np.prod(self.shapes.get(b, (1,)))) * 4 for b in names)
 
     def _forward(self, executor: Executor, batches: Batches, hook, stage: str,
                  progress: Progress | None, observe: set[str]) -> int:

@@ -50,10 +50,13 @@ class PassContext:
         batch's worth of every blob (YOLOv8n at 640x640: 6.5 MB per sample for its largest
         blob; its default recipe peaked at ~1.1 GB with batches of 8, ~0.73 GB one by one).
         Small samples keep their batches: a run per sample costs time there."""
-        per_run = samples_per_run(self.sample_bytes, RUN_BYTES)
         source = batches or self.batches
 
         def split() -> Iterator[dict[str, np.ndarray]]:
             for batch in source():
-                yield from split_batch(batch, per_run)
+                yield from self.split(batch)
         return split
+
+    def split(self, batch: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
+        """One batch in the runs of ``runs``."""
+        return split_batch(batch, samples_per_run(self.sample_bytes, RUN_BYTES))

@@ -299,7 +299,7 @@ def learn_rounding(graph: Graph, ctx: PassContext) -> Graph:
     done = 0
     for batch in ctx.batches():
         hessians.new_batch(len(next(iter(batch.values()))))
-        for piece in ctx.runs(lambda: iter((batch,)))():
+        for piece in ctx.split(batch):
             executor.run(piece, hooks=[hessians.hook], observe=hessians.by_input)
             hessians.first_sample += len(next(iter(piece.values())))
         done += hessians.batch_size
