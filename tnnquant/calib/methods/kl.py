@@ -62,6 +62,13 @@ _PRUNE_MARGIN = 1e-7  # relative slack of the pruning bound, > _TIE_RTOL so no t
 F32_TIE_RTOL = 1e-5
 
 
+def _rowdot(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``Σ a·b`` over the last axis: ``np.vecdot`` (numpy >= 2, the faster), else einsum."""
+    if hasattr(np, "vecdot"):
+        return np.vecdot(a, b, out=out)
+    return np.einsum("...i,...i->...", a, b, out=out)
+
+
 @dataclass(frozen=True)
 class _Plan:
     """(candidate, bin)-only arrays, shared by every histogram."""
@@ -205,7 +212,7 @@ def _cross(t: _Tables, ch: slice | np.ndarray, rows: np.ndarray | slice | None
     out = np.empty((c, n_rows))
     nb = max(1, _BLOCK_ELEMS // (c * KL_TARGET_BINS))
     # weights (M | p_split) and their logs (log q | log w·e) sit side by side, so one np.log
-    # and one np.vecdot serve both sums (fewer calls: less time holding the GIL)
+    # and one row dot serves both sums (fewer calls: less time holding the GIL)
     weights = np.empty((2, c, nb * KL_TARGET_BINS))
     values = np.empty((2, c, nb * KL_TARGET_BINS))
     logs = np.empty((2, c, nb * KL_TARGET_BINS))
@@ -248,13 +255,13 @@ def _cross(t: _Tables, ch: slice | np.ndarray, rows: np.ndarray | slice | None
             e[:, -1] = 1.0
             if n == weights.shape[2]:
                 np.log(values, out=logs)
-                np.vecdot(weights.reshape(-1, KL_TARGET_BINS), logs.reshape(-1, KL_TARGET_BINS),
-                          out=sums)
+                _rowdot(weights.reshape(-1, KL_TARGET_BINS), logs.reshape(-1, KL_TARGET_BINS),
+                        out=sums)
                 both = sums.reshape(2, c, b - a)
             else:  # last, shorter block
                 lg = np.log(values[:, :, :n])
-                both = np.vecdot(weights[:, :, :n].reshape(2, m, KL_TARGET_BINS),
-                                 lg.reshape(2, m, KL_TARGET_BINS)).reshape(2, c, b - a)
+                both = _rowdot(weights[:, :, :n].reshape(2, m, KL_TARGET_BINS),
+                               lg.reshape(2, m, KL_TARGET_BINS)).reshape(2, c, b - a)
             cross = out[:, a:b]
             np.add(both[0], both[1], out=cross)
             if not np.isfinite(cross).all():  # rounding swamped a bin of empty fine bins
@@ -279,7 +286,7 @@ def _cross_safe(prefix: np.ndarray, p: np.ndarray, p_min: np.ndarray, rows: np.n
     inner[..., 1:] -= ps[..., :-1]
     np.maximum(q, p_min[:, None, None] * plan.w[None, rows, None], out=q)
     e_split = q[..., 1:] + fr[..., :-1] * (q[..., :-1] - q[..., 1:])
-    return (np.vecdot(inner, np.log(q)) + np.vecdot(ps[..., :-1], np.log(e_split)))
+    return _rowdot(inner, np.log(q)) + _rowdot(ps[..., :-1], np.log(e_split))
 
 
 def kl_divergences(hist: np.ndarray) -> np.ndarray:
