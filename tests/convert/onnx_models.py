@@ -10,6 +10,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from onnx_ops import skip_unless_readable
 
 import tnnquant
 from tnnquant.convert import convert_onnx
@@ -36,6 +37,7 @@ def make_model(nodes: Sequence[onnx.NodeProto], inputs: Mapping[str, Sequence[An
         [numpy_helper.from_array(np.asarray(v), k) for k, v in (consts or {}).items()])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = min(model.ir_version, 8)   # onnxruntime reads IR 8 everywhere
+    skip_unless_readable(model)
     return model
 
 
@@ -46,6 +48,7 @@ def save(model: onnx.ModelProto, folder: Path, name: str = "model.onnx") -> Path
 
 
 def ort_run(path: Path, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    skip_unless_readable(onnx.load(str(path), load_external_data=False))
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
