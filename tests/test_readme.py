@@ -19,7 +19,7 @@ How it works, for everyone who adds a README section:
     with each extra declared in pyproject.toml) or a package that pyproject.toml declares;
   - ``pytest [PATHS]``: the PATHS exist (the README's own test command is also checked to
     be what ``.ci/run`` runs, by ``test_ci_runs_the_readmes_test_command``);
-  - ``.ci/run``: exists and is executable.
+  - ``.ci/run``, ``.ci/oldest``: exist and are executable.
 * A block that mentions ``../shared`` is skipped, saying so, when ../shared is absent (a
   fresh clone); every other block must run on a fresh clone.
 * A block preceded by ``<!-- readme: not run: REASON -->`` (e.g. a benchmark that takes
@@ -186,8 +186,8 @@ def checked_instead_of_run(words: list[str], cwd: Path, where: str) -> bool:
             if not arg.startswith("-"):
                 assert (cwd / arg.split("::")[0]).exists(), f"{where}: no test path {arg}"
         return True
-    if words and words[0] == ".ci/run":
-        assert os.access(cwd / ".ci/run", os.X_OK), f"{where}: .ci/run is not executable"
+    if words and words[0] in (".ci/run", ".ci/oldest"):
+        assert os.access(cwd / words[0], os.X_OK), f"{where}: {words[0]} is not executable"
         return True
     return False
 
