@@ -262,6 +262,17 @@ def test_kl_matches_tnn_reference_on_real_like_histograms():
         (name, kl_threshold_reference(h)) for name, h in hists]
 
 
+def test_kl_without_vecdot_as_on_numpy_1(monkeypatch):
+    """numpy 1.x has no np.vecdot: the search's einsum path gives the same thresholds, and
+    KL values equal to float64 rounding."""
+    hists = np.array([h for _, h in real_like_histograms()])
+    with_vecdot = kl_divergences(hists), kl_thresholds(hists)
+    if hasattr(np, "vecdot"):
+        monkeypatch.delattr(np, "vecdot")
+    np.testing.assert_allclose(kl_divergences(hists), with_vecdot[0], rtol=1e-12)
+    assert np.array_equal(kl_thresholds(hists), with_vecdot[1])
+
+
 def test_kl_values_agree_with_tnn_to_f32_noise():
     name, h = real_like_histograms()[0]
     ref = kl_curve_reference(h).astype(np.float64)
