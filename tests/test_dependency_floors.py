@@ -13,6 +13,10 @@ except ModuleNotFoundError:   # Python 3.10
 REPO = Path(__file__).resolve().parents[1]
 
 
+def project() -> dict:
+    return tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+
 def release(version: str) -> tuple[int, ...]:
     """``1.23`` and ``1.23.0`` alike."""
     parts = [int(p) for p in version.split(".")]
@@ -23,9 +27,9 @@ def release(version: str) -> tuple[int, ...]:
 
 def floors() -> dict[str, tuple[int, ...]]:
     """name -> the version after ">=" of every requirement of the package and its test extra."""
-    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = project()
     out = {}
-    for requirement in [*project["dependencies"], *project["optional-dependencies"]["test"]]:
+    for requirement in [*declared["dependencies"], *declared["optional-dependencies"]["test"]]:
         match = re.fullmatch(r"\s*([A-Za-z0-9_.-]+)\s*>=\s*([0-9][0-9.]*)\s*(;.*)?",
                              requirement)
         assert match, f"pyproject.toml: {requirement!r} has no '>=' floor"
@@ -49,7 +53,6 @@ def test_oldest_pins_are_the_floors():
 
 
 def test_oldest_python_is_the_floor():
-    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     script = (REPO / ".ci" / "oldest").read_text(encoding="utf-8")
-    floor = re.fullmatch(r">=\s*3\.(\d+)", project["requires-python"])[1]
+    floor = re.fullmatch(r">=\s*3\.(\d+)", project()["requires-python"])[1]
     assert f'python="${{PYTHON:-python3.{floor}}}"' in script
