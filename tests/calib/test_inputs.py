@@ -5,6 +5,7 @@ import ctypes
 import ctypes.util
 import io
 import struct
+import warnings
 import zlib
 from decimal import Decimal
 from pathlib import Path
@@ -369,6 +370,20 @@ def test_npy_corrupt_object_and_npz(tmp_path):
         with pytest.raises(InputError) as err:
             read_input_file(tmp_path / f"{name}.npy", spec())
         one_line(err, f"{name}.npy")
+
+
+def test_npy_damaged_header_text_warns_nothing(tmp_path):
+    """numpy parses a .npy header with ast, which warns (SyntaxWarning on Python >= 3.12) about
+    a damaged header's bad escapes: the user gets our one error line, not that warning too."""
+    data = io.BytesIO()
+    np.save(data, np.zeros((3, 4, 5), np.float32))
+    (tmp_path / "a.npy").write_bytes(data.getvalue().replace(b"'descr'", b"'\\Mscr'"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(InputError) as err:
+            read_input_file(tmp_path / "a.npy", spec())
+    one_line(err, "a.npy", "not a valid .npy file")
+    assert not [str(w.message) for w in caught]
 
 
 # --- images ------------------------------------------------------------------------------------

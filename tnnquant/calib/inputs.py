@@ -299,7 +299,9 @@ def _npy_header(path: Path, spec: InputSpec) -> tuple[int, tuple[int, ...], np.d
         version = np.lib.format.read_magic(head)
         read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                        else np.lib.format.read_array_header_2_0)
-        shape, _, dtype = read_header(head)
+        with warnings.catch_warnings():   # a damaged header's bad escapes: refused, not warned
+            warnings.simplefilter("ignore")
+            shape, _, dtype = read_header(head)
     except Exception as e:   # numpy parses the header text with ast: any failure means damage
         raise InputError(f"not a valid .npy file ({type(e).__name__}: {e})",
                          path=str(path)) from None
@@ -511,7 +513,9 @@ def read_npy(path: Path, spec: InputSpec) -> np.ndarray:
     """A .npy of dims[1:] or (N, *dims[1:]): float32 (N, *dims[1:])."""
     n, shape, _ = _npy_header(path, spec)   # checked before np.load allocates anything
     try:
-        array = np.load(path, allow_pickle=False)
+        with warnings.catch_warnings():   # the header's text is parsed again (see _npy_header)
+            warnings.simplefilter("ignore")
+            array = np.load(path, allow_pickle=False)
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror or e}", path=str(path)) from None
     except ValueError as e:
