@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from typing import Any, Callable, Sequence
 
 from .errors import ConfigError, TnnQuantError, one_line
@@ -24,7 +25,11 @@ _warned: set[str] = set()   # warnings printed by this command (each is printed 
 def guarded(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     _warned.clear()   # once per command, also when main() is called again in one process
     try:
-        return fn(args)
+        with warnings.catch_warnings():
+            # numpy's floating-point warnings (inf/NaN weights or inputs of a damaged model)
+            # would print file paths and line numbers; tnnquant says what is wrong instead
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return fn(args)
     except TnnQuantError as err:
         return _fail(str(err))
     except KeyboardInterrupt:

@@ -166,6 +166,8 @@ def quantize(graph: Graph, inputs, config: QuantConfig = QuantConfig(),
     unknown = sorted(set(config.exclude) - {layer.name for layer in graph.layers})
     if unknown:
         raise ConfigError(f"--exclude: no layer named '{unknown[0]}'")
+    for message in nonfinite_weights(graph):
+        note(message)
     source, samples = _batches(graph, inputs, config, note)
 
     def batches() -> Iterator[dict[str, np.ndarray]]:
@@ -254,6 +256,25 @@ def _warnings(graph: Graph, plans: dict[str, BlobPlan], ranges, config: QuantCon
         shown = ", ".join(islands[:5]) + (" ..." if len(islands) > 5 else "")
         yield (f"{len(islands)} float layer(s) sit between int8 layers, so TNN converts int8 "
                f"to fp32 and back around them at run time: {shown}")
+
+
+def nonfinite_weights(graph: Graph) -> Iterator[str]:
+    """Layers (and constants) whose float weights hold inf or NaN: a damaged or badly exported
+    model, whose int8 weights cannot represent them (an inf sets its row's weight scale to
+    inf, every other weight of the row then quantizes to 0)."""
+    def count(buffers) -> int:
+        return sum(int(np.count_nonzero(~np.isfinite(data))) for data in buffers
+                   if isinstance(data, np.ndarray) and data.dtype.kind == "f")
+
+    for name, res in graph.resources.items():
+        bad = count(getattr(v, "data", None) for v in vars(res).values())
+        if bad:
+            yield (f"layer '{name}' holds {bad} weight value(s) that are inf or NaN (a damaged "
+                   f"or badly exported model): its int8 weights cannot represent them")
+    for name, buf in graph.constants.items():
+        bad = count([buf.data])
+        if bad:
+            yield f"constant '{name}' holds {bad} value(s) that are inf or NaN"
 
 
 def float_islands(graph: Graph) -> list[str]:

@@ -2,6 +2,7 @@
 input giving one line on stderr, exit code 1, no traceback and no output file."""
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -246,3 +247,21 @@ def test_eval_problem_after_writing_is_a_warning(model, tmp_path):
     warning = [line for line in proc.stderr.splitlines() if "no accuracy summary" in line]
     assert len(warning) == 1 and "b.png" in warning[0] and "cannot decode" in warning[0]
     assert warning[0].endswith("the model files are written")
+
+
+def test_nonfinite_weights_are_one_warning_not_numpy_noise(model, tmp_path):
+    """inf/NaN weights (a damaged export): tnnquant says which layer, numpy's floating-point
+    warnings (file paths, line numbers) stay out of the user's terminal."""
+    proto, weights, calib = model
+    graph = load_model(proto, weights)
+    res = graph.resources["conv1"]
+    values = res.filter.data.copy()
+    values.reshape(-1)[:3] = [np.inf, -np.inf, np.nan]
+    res.filter = dataclasses.replace(res.filter, data=values)
+    save_model(graph, tmp_path / "bad.tnnproto", tmp_path / "bad.tnnmodel")
+    for args in ([], ["-b", "2", "-w", "1"]):
+        proc = run(["-p", tmp_path / "bad.tnnproto", "-m", tmp_path / "bad.tnnmodel", "-i", calib,
+                    "-o", "q", *args], tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert "Warning" not in proc.stderr and ".py:" not in proc.stderr, proc.stderr
+        assert proc.stderr.count("layer 'conv1' holds 3 weight value(s) that are inf or NaN") == 1
