@@ -262,19 +262,17 @@ def nonfinite_weights(graph: Graph) -> Iterator[str]:
     """Layers (and constants) whose float weights hold inf or NaN: a damaged or badly exported
     model, whose int8 weights cannot represent them (an inf sets its row's weight scale to
     inf, every other weight of the row then quantizes to 0)."""
-    def count(buffers) -> int:
-        return sum(int(np.count_nonzero(~np.isfinite(data))) for data in buffers
-                   if isinstance(data, np.ndarray) and data.dtype.kind == "f")
-
-    for name, res in graph.resources.items():
-        bad = count(getattr(v, "data", None) for v in vars(res).values())
-        if bad:
-            yield (f"layer '{name}' holds {bad} weight value(s) that are inf or NaN (a damaged "
-                   f"or badly exported model): its int8 weights cannot represent them")
-    for name, buf in graph.constants.items():
-        bad = count([buf.data])
-        if bad:
-            yield f"constant '{name}' holds {bad} value(s) that are inf or NaN"
+    bad: dict[tuple[bool, str], int] = {}   # (is a constant, owner) -> non-finite values
+    for owner, buf in graph.iter_weights():
+        if buf.data.dtype.kind == "f":
+            key = (graph.constants.get(owner) is buf, owner)
+            bad[key] = bad.get(key, 0) + int(np.count_nonzero(~np.isfinite(buf.data)))
+    for (constant, name), count in bad.items():
+        if count and constant:
+            yield f"constant '{name}' holds {count} value(s) that are inf or NaN"
+        elif count:
+            yield (f"layer '{name}' holds {count} weight value(s) that are inf or NaN (a "
+                   f"damaged or badly exported model): its int8 weights cannot represent them")
 
 
 def float_islands(graph: Graph) -> list[str]:
