@@ -9,9 +9,13 @@ Rows that cycle keep going until step 1000.
 
 The rows are processed transposed, ``(K, rows)``, so that every step is a few vectorized f32
 passes and the sequential sums run over the leading axis (``seq_sum``); blocks of rows run on
-threads.
+threads. With numba installed, ``admm_kernel`` runs each row's steps compiled instead, to the
+same bits.
 """
 from __future__ import annotations
+
+import functools
+from typing import Callable
 
 import numpy as np
 
@@ -54,9 +58,24 @@ def admm_step(w_t: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return q_t, (num / (den + ADMM_EPS)).astype(np.float32)
 
 
+@functools.lru_cache(maxsize=1)
+def _compiled_solve() -> Callable | None:
+    """``admm_kernel.solve_rows`` when numba is installed and works (the ``fast`` extra)."""
+    try:
+        from .admm_kernel import solve_rows
+    except Exception:  # no numba, or one that cannot compile here: NumPy gives the same result
+        return None
+    return solve_rows
+
+
 def _solve_rows(w: np.ndarray, scale: np.ndarray, iterations: int, q: np.ndarray,
                 steps: np.ndarray) -> None:
     """``admm_solve`` on a block of rows, writing ``q``, ``scale`` and ``steps`` in place."""
+    compiled = _compiled_solve()
+    if compiled is not None:
+        compiled(np.ascontiguousarray(w), scale, iterations, ADMM_EPS, _HALF_DOWN,
+                 np.float32(QMAX), q, steps)
+        return
     active = np.arange(len(w))
     w_t = np.ascontiguousarray(w.T)
     s_act = scale.copy()
