@@ -18,11 +18,21 @@ F32 = np.float32
 
 
 def numpy_only(monkeypatch):
-    monkeypatch.setattr(kl, "_screen_kernel", lambda: None)
+    monkeypatch.setattr(kl, "_compiled", lambda: None)
 
 
 def test_the_search_uses_the_screen_when_numba_is_installed():
-    assert kl._screen_kernel() is screen
+    assert kl._compiled().screen is screen
+
+
+def test_compiled_tables_are_numpys_bit_for_bit(monkeypatch):
+    """``_tables`` with the compiled bin-127 sums equals the NumPy loop's, every array."""
+    hists = np.array([b for _, b in real_like_histograms()])
+    compiled = kl._tables(hists)
+    numpy_only(monkeypatch)
+    plain = kl._tables(hists)
+    for name in ("p", "prefix", "p_min", "q_last", "ref_last", "base"):
+        assert np.array_equal(getattr(compiled, name), getattr(plain, name)), name
 
 
 def test_logf_is_within_a_quarter_of_the_bound():

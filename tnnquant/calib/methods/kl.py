@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Callable
 
 import numpy as np
@@ -168,14 +169,19 @@ def _tables(hist: np.ndarray) -> _Tables:
     # bin 127 sums its fine bins directly: its log is weighted by the tail mass, so it
     # needs full relative precision (prefix differences would lose it in sparse tails)
     q_last = np.zeros((c, N_CANDIDATES))
-    for width in range(1, HIST_BINS // KL_TARGET_BINS):
-        # i in [128·L, 128·L + 128) has w in [L, L+1): bin 127 holds p[i-L .. i-1] whole,
-        # added one shifted slice at a time (a window sum over a short strided axis is slower)
-        first = KL_TARGET_BINS * width
-        rows = q_last[:, first - KL_FIRST:first - KL_FIRST + KL_TARGET_BINS]
-        for k in range(first - width, first):
-            rows += p[:, k:k + KL_TARGET_BINS]
-    q_last += plan.last_fl * p[:, plan.last_left]  # the split fine bin below bin 127
+    compiled = _compiled()
+    if compiled is not None:  # the same sums in the same order, one pass
+        compiled.last_bin_mass(p, plan.last_left, plan.last_fl, q_last)
+    else:
+        for width in range(1, HIST_BINS // KL_TARGET_BINS):
+            # i in [128·L, 128·L + 128) has w in [L, L+1): bin 127 holds p[i-L .. i-1] whole,
+            # added one shifted slice at a time (a window sum over a short strided axis is
+            # slower)
+            first = KL_TARGET_BINS * width
+            rows = q_last[:, first - KL_FIRST:first - KL_FIRST + KL_TARGET_BINS]
+            for k in range(first - width, first):
+                rows += p[:, k:k + KL_TARGET_BINS]
+        q_last += plan.last_fl * p[:, plan.last_left]  # the split fine bin below bin 127
     np.log(q_last, out=term)
     term *= r
     base -= term
@@ -371,14 +377,14 @@ def _f32_first_min(kl: np.ndarray, hist: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=1)
-def _screen_kernel() -> Callable | None:
-    """``kl_screen.screen`` when numba is installed and works (the ``fast`` extra), else None:
-    the search then runs in NumPy alone, to the same thresholds."""
+def _compiled() -> ModuleType | None:
+    """The ``kl_screen`` module when numba is installed and works (the ``fast`` extra), else
+    None: the search then runs in NumPy alone, to the same thresholds."""
     try:
-        from .kl_screen import screen
+        from . import kl_screen
     except Exception:  # no numba, or one that cannot compile here: NumPy does the same job
         return None
-    return screen
+    return kl_screen
 
 
 def _search(hist: np.ndarray, exact: bool = False) -> np.ndarray:
@@ -395,9 +401,9 @@ def _search(hist: np.ndarray, exact: bool = False) -> np.ndarray:
     """
     t = _tables(hist)
     margin = F32_TIE_RTOL if exact else _PRUNE_MARGIN   # keep every candidate exact mode re-scores
-    screen = _screen_kernel()
-    if screen is not None:
-        kl = _screened(t, screen, margin)
+    compiled = _compiled()
+    if compiled is not None:
+        kl = _screened(t, compiled.screen, margin)
         return _f32_first_min(kl, hist) if exact else _first_min(kl)
     c = hist.shape[0]
     kl = np.full((c, N_CANDIDATES), np.inf)

@@ -128,3 +128,18 @@ def screen(prefix: np.ndarray, p: np.ndarray, q_last: np.ndarray, first: np.ndar
             if r >= first[c]:
                 cross[c, r], err[c, r] = _screen_one(prefix[c], p[c], q_last[c, r], r + _FIRST,
                                                     weights, logs, scratch)
+
+
+@njit(**_JIT)
+def last_bin_mass(p: np.ndarray, last_left: np.ndarray, last_fl: np.ndarray, out: np.ndarray
+                  ) -> None:
+    """``kl._tables``' mass of bin 127 for every candidate, (C, 1920) into ``out`` (zeros):
+    candidate i (width L = i // 128) holds p[i-L … i-1] whole, summed in that order from 0,
+    plus ``last_fl·p[last_left]``, the split fine bin below it, as NumPy's loop adds them."""
+    for c in range(p.shape[0]):
+        for r in range(out.shape[1]):
+            i = r + _FIRST
+            total = out[c, r]
+            for k in range(i - i // _BINS, i):
+                total += p[c, k]
+            out[c, r] = total + last_fl[r] * p[c, last_left[r]]
