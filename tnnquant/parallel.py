@@ -27,6 +27,17 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def numba_compiles() -> bool:
+    """numba is installed (the ``fast`` extra) and compiles: not under NUMBA_DISABLE_JIT=1,
+    its debugging switch, which would run the compiled loops as Python. Checked before a
+    module of compiled loops is imported (its decorators read the switch)."""
+    try:
+        import numba
+    except Exception:
+        return False
+    return not numba.config.DISABLE_JIT
+
+
 def run_blocks(task: Callable[[T], None], blocks: Sequence[T], threads: int | None = None
                ) -> None:
     """Call ``task`` on every block, on ``threads`` threads (default: the usable CPUs), this

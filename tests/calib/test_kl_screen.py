@@ -124,3 +124,19 @@ def test_screened_search_equals_the_float64_search_on_random_histograms(seed, su
     with pytest.MonkeyPatch.context() as m:
         screened, plain = both_searches(hists, m)
     assert np.array_equal(screened, plain)
+
+
+def test_numba_debug_mode_falls_back_to_numpy(monkeypatch):
+    """NUMBA_DISABLE_JIT=1 would run the compiled loops as Python, ~1000x slower."""
+    import numba
+
+    from tnnquant.weights.methods import admm
+    loaders = (kl._compiled, admm._compiled_solve)
+    monkeypatch.setattr(numba.config, "DISABLE_JIT", 1)
+    for loader in loaders:
+        loader.cache_clear()
+        assert loader() is None
+    monkeypatch.undo()
+    for loader in loaders:
+        loader.cache_clear()
+        assert loader() is not None

@@ -48,7 +48,7 @@ from typing import Callable
 import numpy as np
 
 from ...exec.naive_math import logf
-from ...parallel import run_blocks, usable_cpus
+from ...parallel import numba_compiles, run_blocks, usable_cpus
 from ..observers import HIST_BINS, BlobStats
 from .base import act_method, finish, threshold_scale
 
@@ -380,9 +380,11 @@ def _f32_first_min(kl: np.ndarray, hist: np.ndarray) -> np.ndarray:
 def _compiled() -> ModuleType | None:
     """The ``kl_screen`` module when numba is installed and works (the ``fast`` extra), else
     None: the search then runs in NumPy alone, to the same thresholds."""
+    if not numba_compiles():
+        return None
     try:
         from . import kl_screen
-    except Exception:  # no numba, or one that cannot compile here: NumPy does the same job
+    except Exception:  # a numba that cannot compile here: NumPy does the same job
         return None
     return kl_screen
 

@@ -41,7 +41,6 @@ _ONE, _HALF, _TWO = _F32(1.0), _F32(0.5), _F32(2.0)
 
 _JIT = dict(nogil=True, cache=True, error_model="numpy")  # numpy: no division checks, so it vectorizes
 
-
 @njit(fastmath={"contract"}, **_JIT)  # fused multiply-adds: no less accurate
 def _logf(x: np.ndarray, scratch: np.ndarray) -> int:
     """Natural log of float32 ``x`` in place; returns how many were not normal positive

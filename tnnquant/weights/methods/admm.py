@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from ...parallel import run_blocks
+from ...parallel import numba_compiles, run_blocks
 from .base import QMAX, row_absmax, weight_method
 
 ADMM_ITERATIONS = 1000  # TNN's fixed step count, no convergence test (spec int8 §8.4)
@@ -61,9 +61,11 @@ def admm_step(w_t: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarra
 @functools.lru_cache(maxsize=1)
 def _compiled_solve() -> Callable | None:
     """``admm_kernel.solve_rows`` when numba is installed and works (the ``fast`` extra)."""
+    if not numba_compiles():
+        return None
     try:
         from .admm_kernel import solve_rows
-    except Exception:  # no numba, or one that cannot compile here: NumPy gives the same result
+    except Exception:  # a numba that cannot compile here: NumPy gives the same result
         return None
     return solve_rows
 
