@@ -39,7 +39,9 @@ _LN2 = _F32(math.log(2.0))
 _C3, _C5, _C7, _C9 = _F32(1 / 3), _F32(1 / 5), _F32(1 / 7), _F32(1 / 9)
 _ONE, _HALF, _TWO = _F32(1.0), _F32(0.5), _F32(2.0)
 
-_JIT = dict(nogil=True, cache=True, error_model="numpy")  # numpy: no division checks, so it vectorizes
+# error_model "numpy": no Python division checks, so the loops vectorize
+_JIT = dict(nogil=True, cache=True, error_model="numpy")
+
 
 @njit(fastmath={"contract"}, **_JIT)  # fused multiply-adds: no less accurate
 def _logf(x: np.ndarray, scratch: np.ndarray) -> int:

@@ -9,8 +9,8 @@ Rows that cycle keep going until step 1000.
 
 The rows are processed transposed, ``(K, rows)``, so that every step is a few vectorized f32
 passes and the sequential sums run over the leading axis (``seq_sum``); blocks of rows run on
-threads. With numba installed, ``admm_kernel`` runs each row's steps compiled instead, to the
-same bits.
+threads. With numba installed, ``admm_kernel`` runs the same steps compiled, one pass per step
+instead of one per operation, to the same bits.
 """
 from __future__ import annotations
 
