@@ -1,9 +1,12 @@
 """Independent blocks of NumPy work on threads (NumPy releases the GIL in its loops)."""
 from __future__ import annotations
 
+import functools
+import importlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
 from typing import Callable, Sequence, TypeVar
 
 T = TypeVar("T")
@@ -27,15 +30,19 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def numba_compiles() -> bool:
-    """numba is installed (the ``fast`` extra) and compiles: not under NUMBA_DISABLE_JIT=1,
-    its debugging switch, which would run the compiled loops as Python. Checked before a
-    module of compiled loops is imported (its decorators read the switch)."""
+@functools.lru_cache(maxsize=None)
+def compiled_module(name: str) -> ModuleType | None:
+    """The module ``name`` of numba-compiled loops when numba is installed and compiles (the
+    ``fast`` extra), else None: the caller then runs its NumPy version, to the same results.
+    None under NUMBA_DISABLE_JIT=1, numba's debugging switch, which would run the loops as
+    Python: checked before the import, since the module's decorators read the switch."""
     try:
         import numba
-    except Exception:
-        return False
-    return not numba.config.DISABLE_JIT
+        if numba.config.DISABLE_JIT:
+            return None
+        return importlib.import_module(name)
+    except Exception:  # no numba, or one that cannot compile here
+        return None
 
 
 def run_blocks(task: Callable[[T], None], blocks: Sequence[T], threads: int | None = None

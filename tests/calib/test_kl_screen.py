@@ -131,12 +131,13 @@ def test_numba_debug_mode_falls_back_to_numpy(monkeypatch):
     import numba
 
     from tnnquant.weights.methods import admm
-    loaders = (kl._compiled, admm._compiled_solve)
+    from tnnquant.parallel import compiled_module
+    loaders = (kl._compiled, admm._compiled)
     monkeypatch.setattr(numba.config, "DISABLE_JIT", 1)
+    compiled_module.cache_clear()
     for loader in loaders:
-        loader.cache_clear()
         assert loader() is None
     monkeypatch.undo()
+    compiled_module.cache_clear()
     for loader in loaders:
-        loader.cache_clear()
         assert loader() is not None

@@ -15,7 +15,7 @@ F32 = np.float32
 def both(w, monkeypatch, iterations=admm.ADMM_ITERATIONS):
     compiled = admm.admm_solve(w, iterations)
     with monkeypatch.context() as m:
-        m.setattr(admm, "_compiled_solve", lambda: None)
+        m.setattr(admm, "_compiled", lambda: None)
         plain = admm.admm_solve(w, iterations)
     return compiled, plain
 
@@ -27,7 +27,7 @@ def assert_same_bits(a, b):
 
 
 def test_the_solver_is_compiled_when_numba_is_installed():
-    assert admm._compiled_solve() is not None
+    assert admm._compiled() is not None
 
 
 @pytest.mark.parametrize("k", [1, 3, 16, 17, 75, 1152])

@@ -48,7 +48,7 @@ from typing import Callable
 import numpy as np
 
 from ...exec.naive_math import logf
-from ...parallel import numba_compiles, run_blocks, usable_cpus
+from ...parallel import compiled_module, run_blocks, usable_cpus
 from ..observers import HIST_BINS, BlobStats
 from .base import act_method, finish, threshold_scale
 
@@ -376,17 +376,10 @@ def _f32_first_min(kl: np.ndarray, hist: np.ndarray) -> np.ndarray:
     return chosen
 
 
-@functools.lru_cache(maxsize=1)
 def _compiled() -> ModuleType | None:
-    """The ``kl_screen`` module when numba is installed and works (the ``fast`` extra), else
-    None: the search then runs in NumPy alone, to the same thresholds."""
-    if not numba_compiles():
-        return None
-    try:
-        from . import kl_screen
-    except Exception:  # a numba that cannot compile here: NumPy does the same job
-        return None
-    return kl_screen
+    """The ``kl_screen`` module with numba (the ``fast`` extra), else None: the search then
+    runs in NumPy alone, to the same thresholds."""
+    return compiled_module(f"{__package__}.kl_screen")
 
 
 def _search(hist: np.ndarray, exact: bool = False) -> np.ndarray:
@@ -438,8 +431,8 @@ def _screened(t: _Tables, screen: Callable, margin: float) -> np.ndarray:
     err = np.full((c, N_CANDIDATES), np.inf)
     seeds = np.arange(0, N_CANDIDATES, _SEED_STRIDE)
     screen(t.prefix, t.p, t.q_last, np.zeros(c, np.int64), seeds, cross, err)
-    hi = t.base - cross + err   # NaN where the screen gave up
-    upper = np.fmin.reduce(hi[:, seeds], axis=1)  # the least KL is below this
+    hi = t.base[:, seeds] - cross[:, seeds] + err[:, seeds]  # NaN where the screen gave up
+    upper = np.fmin.reduce(hi, axis=1)  # the least KL is below this
     upper[np.isnan(upper)] = np.inf
     todo = _lower_bound(t) <= upper[:, None] + margin * (1 + np.abs(upper[:, None]))
     todo &= np.isfinite(t.base)

@@ -14,12 +14,11 @@ instead of one per operation, to the same bits.
 """
 from __future__ import annotations
 
-import functools
-from typing import Callable
+from types import ModuleType
 
 import numpy as np
 
-from ...parallel import numba_compiles, run_blocks
+from ...parallel import compiled_module, run_blocks
 from .base import QMAX, row_absmax, weight_method
 
 ADMM_ITERATIONS = 1000  # TNN's fixed step count, no convergence test (spec int8 §8.4)
@@ -58,24 +57,18 @@ def admm_step(w_t: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return q_t, (num / (den + ADMM_EPS)).astype(np.float32)
 
 
-@functools.lru_cache(maxsize=1)
-def _compiled_solve() -> Callable | None:
-    """``admm_kernel.solve_rows`` when numba is installed and works (the ``fast`` extra)."""
-    if not numba_compiles():
-        return None
-    try:
-        from .admm_kernel import solve_rows
-    except Exception:  # a numba that cannot compile here: NumPy gives the same result
-        return None
-    return solve_rows
+def _compiled() -> ModuleType | None:
+    """The ``admm_kernel`` module with numba (the ``fast`` extra), else None (NumPy, the same
+    bits)."""
+    return compiled_module(f"{__package__}.admm_kernel")
 
 
 def _solve_rows(w: np.ndarray, scale: np.ndarray, iterations: int, q: np.ndarray,
                 steps: np.ndarray) -> None:
     """``admm_solve`` on a block of rows, writing ``q``, ``scale`` and ``steps`` in place."""
-    compiled = _compiled_solve()
+    compiled = _compiled()
     if compiled is not None:
-        compiled(np.ascontiguousarray(w), scale, iterations, ADMM_EPS, _HALF_DOWN,
+        compiled.solve_rows(np.ascontiguousarray(w), scale, iterations, ADMM_EPS, _HALF_DOWN,
                  np.float32(QMAX), q, steps)
         return
     active = np.arange(len(w))
