@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
@@ -43,6 +44,13 @@ def compiled_module(name: str) -> ModuleType | None:
         return importlib.import_module(name)
     except Exception:  # no numba, or one that cannot compile here
         return None
+
+
+def loaded_compiled_module(name: str) -> ModuleType | None:
+    """``compiled_module(name)`` if numba is already imported (a compiled search loaded it),
+    else None: for loops whose gain alone would not repay numba's start-up (~0.3 s and
+    ~100 MB of memory)."""
+    return compiled_module(name) if "numba" in sys.modules else None
 
 
 def run_blocks(task: Callable[[T], None], blocks: Sequence[T], threads: int | None = None

@@ -115,6 +115,11 @@ class StatsCollector:
     def _needs(self, plan: BlobPlan) -> frozenset:
         return ACT_METHODS.get(plan.method).needs
 
+    def _compiled(self, name: str) -> bool | None:
+        """Count the blob's histogram compiled if its method loads numba anyway (True), else
+        only if numba is already loaded (None)."""
+        return True if ACT_METHODS.get(self.plans[name].method).compiled else None
+
     def run(self, batches: Batches, progress: Progress | None = None
             ) -> Iterator[dict[str, BlobStats]]:
         """Calibration passes; yields the statistics of finished blobs, group by group.
@@ -184,9 +189,9 @@ class StatsCollector:
         groups = self._histogram_groups(need_hist)
         for k, group in enumerate(groups):
             hists: dict[str, HistogramObserver] = {}
-            pass2 = _Pass(lambda name, x: [hists.setdefault(name,
-                                                            HistogramObserver(self.ranges[name]))]
-                          if name in group else [])
+            pass2 = _Pass(lambda name, x: [hists.setdefault(
+                name, HistogramObserver(self.ranges[name], self._compiled(name)))]
+                if name in group else [])
             stage = "histograms" if len(groups) == 1 else f"histograms {k + 1}/{len(groups)}"
             self._forward(executor, batches, pass2.hook, stage, progress, group)
             executor.release()

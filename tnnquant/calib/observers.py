@@ -19,6 +19,8 @@ from typing import Optional
 
 import numpy as np
 
+from ..parallel import compiled_module, loaded_compiled_module
+
 HIST_BINS = 2048  # histogram bins per channel (spec int8 §5.3, TNN's bin_nums_)
 RANGE_INIT_MIN = np.float32(1e6)  # range[c] starts at (1e6, -1e6) (spec int8 §5)
 RANGE_INIT_MAX = np.float32(-1e6)
@@ -323,10 +325,16 @@ class HistogramObserver:
     ``update`` turns a batch into int16 bin numbers and counts them once enough are pending
     (a quarter of the bins): a ``bincount`` costs as much as the bins it produces, so small
     blobs fed one sample at a time would otherwise cost their histogram's size per sample.
+    Where numba is already loaded (by the KL search), ``update`` counts in one compiled pass
+    instead (``histogram_kernel``), to the same counts; ``compiled`` True / False forces
+    either way.
     """
 
-    def __init__(self, ranges: RangeStats) -> None:
+    def __init__(self, ranges: RangeStats, compiled: bool | None = None) -> None:
         self.interval, self.valid = interval_from_range(ranges.min, ranges.max)
+        kernel = f"{__package__}.histogram_kernel"
+        self._kernel = (loaded_compiled_module(kernel) if compiled is None
+                        else compiled_module(kernel) if compiled else None)
         self.channels = len(self.interval)
         self._counts = np.zeros((self.channels, HIST_BINS), np.int32)
         self._pending: list[np.ndarray] = []   # (N, C, L) int16 bin numbers
@@ -341,6 +349,12 @@ class HistogramObserver:
         if x3.size == 0 or not self.valid.any():
             return
         self._merged |= merged
+        if self._kernel is not None:
+            self._kernel.count_bins(np.ascontiguousarray(x3), self.interval, self._counts)
+            self._since_saturation += x3.size // (1 if merged else x3.shape[1])
+            if self._since_saturation >= COUNTER_SATURATION:
+                self._saturate()
+            return
         interval = self.interval[0] if merged else self.interval[None, :, None]
         prod = np.abs(x3)
         prod *= interval  # f32 product, as TNN

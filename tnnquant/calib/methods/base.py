@@ -32,6 +32,9 @@ class ActMethod:
     fn: MethodFn
     has_exact: bool = False   # fn takes ``exact``: settle float ties in TNN's f32 arithmetic
     batch: Callable | None = None   # fn(list of stats, exact) -> list of results, if any
+    # runs numba-compiled loops where numba is installed: its statistics may be gathered
+    # with compiled loops too, at no extra start-up
+    compiled: bool = False
 
     def _check(self, stats: BlobStats) -> None:
         missing = [k for k in sorted(self.needs) if not stats.has(k)]
@@ -64,12 +67,12 @@ ACT_METHODS: Registry[ActMethod] = Registry("blob method")
 
 
 def act_method(name: str, *, code: int | None = None, needs: tuple[str, ...],
-               has_exact: bool = False, batch: Callable | None = None
+               has_exact: bool = False, batch: Callable | None = None, compiled: bool = False
                ) -> Callable[[MethodFn], MethodFn]:
     """Register ``fn`` as blob method ``name`` (TNN ``-b code``, None for a method TNN does not
     have) reading ``needs``; with
     ``has_exact``, ``fn(stats, exact)`` has a TNN-f32-exact variant; ``batch`` computes
-    several blobs at once."""
+    several blobs at once; ``compiled``: it runs numba-compiled loops where installed."""
     unknown = set(needs) - set(STAT_KINDS)
     if unknown:
         raise ValueError(f"unknown statistics {sorted(unknown)} (known: {', '.join(STAT_KINDS)})")
@@ -77,7 +80,8 @@ def act_method(name: str, *, code: int | None = None, needs: tuple[str, ...],
     def add(fn: MethodFn) -> MethodFn:
         if code is not None and any(m.code == code for _, m in ACT_METHODS.items()):
             raise ValueError(f"blob method code {code} registered twice")
-        ACT_METHODS.add(name, ActMethod(name, code, frozenset(needs), fn, has_exact, batch))
+        ACT_METHODS.add(name, ActMethod(name, code, frozenset(needs), fn, has_exact, batch,
+                                         compiled))
         return fn
     return add
 

@@ -546,7 +546,8 @@ def kl_many(stats: list[BlobStats], exact: bool = False) -> list[tuple[np.ndarra
     return [finish(threshold_scale(t, h.interval), 0, h.valid) for t, h in zip(thresholds, hists)]
 
 
-@act_method("kl", code=2, needs=("range", "histogram"), has_exact=True, batch=kl_many)
+@act_method("kl", code=2, needs=("range", "histogram"), has_exact=True, batch=kl_many,
+            compiled=True)
 def kl(stats: BlobStats, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``scale = f32((T + 0.5) / interval / 127)`` with T the KL-optimal threshold in bins.
 
