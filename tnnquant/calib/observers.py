@@ -357,7 +357,8 @@ class HistogramObserver:
             return
         interval = self.interval[0] if merged else self.interval[None, :, None]
         prod = np.abs(x3)
-        prod *= interval  # f32 product, as TNN
+        with np.errstate(invalid="ignore"):   # inf · 0 (an invalid slot): NaN, handled below
+            prod *= interval  # f32 product, as TNN
         np.minimum(prod, np.float32(HIST_BINS - 1), out=prod)  # trunc(v) >= 2047 <=> v >= 2047
         axes = None if merged else (0, 2)
         skipped = np.count_nonzero(x3 == 0, axis=axes)
