@@ -349,9 +349,9 @@ class HistogramObserver:
         if x3.size == 0 or not self.valid.any():
             return
         self._merged |= merged
+        self._since_saturation += x3.size // (1 if merged else x3.shape[1])
         if self._kernel is not None:
             self._kernel.count_bins(np.ascontiguousarray(x3), self.interval, self._counts)
-            self._since_saturation += x3.size // (1 if merged else x3.shape[1])
             if self._since_saturation >= COUNTER_SATURATION:
                 self._saturate()
             return
@@ -369,7 +369,6 @@ class HistogramObserver:
         self._skipped[:1 if merged else None] += skipped
         self._pending.append(prod.astype(np.int16))  # trunc toward zero (prod >= 0)
         self._pending_size += prod.size
-        self._since_saturation += prod.size // (1 if merged else prod.shape[1])
         if self._pending_size * 4 >= self._counts.size:
             self._flush()
 

@@ -69,7 +69,7 @@ def _solve_rows(w: np.ndarray, scale: np.ndarray, iterations: int, q: np.ndarray
     compiled = _compiled()
     if compiled is not None:
         compiled.solve_rows(np.ascontiguousarray(w), scale, iterations, ADMM_EPS, _HALF_DOWN,
-                 np.float32(QMAX), q, steps)
+                            np.float32(QMAX), q, steps)
         return
     active = np.arange(len(w))
     w_t = np.ascontiguousarray(w.T)
