@@ -209,6 +209,49 @@ def test_scale_search_avoids_per_channel_scales_that_do_not_generalize():
                                        for m in (1, 2))
 
 
+def test_first_equal_maps_each_candidate_to_the_first_with_the_same_scales():
+    from tnnquant.ir.graph import BlobScale
+    from tnnquant.passes.scale_search import _first_equal
+    scales = {"tensor": [2], "channel": [1, 2], "floor 1/4": [1, 2], "floor 1/16": [1, 2],
+              "channel x2": [2, 4], "floor 1/4 x2": [2, 3], "floor 1/16 x2": [2, 4],
+              "floor 1/64": [np.nan, 2], "floor 1/64 x2": [np.nan, 2]}
+    options = {label: BlobScale(np.array(v, f32)) for label, v in scales.items()}
+    assert _first_equal(options) == {
+        "tensor": "tensor", "channel": "channel", "floor 1/4": "channel",
+        "floor 1/16": "channel", "channel x2": "channel x2", "floor 1/4 x2": "floor 1/4 x2",
+        "floor 1/16 x2": "channel x2",
+        "floor 1/64": "floor 1/64", "floor 1/64 x2": "floor 1/64 x2"}   # NaN: never equal
+
+
+def test_scale_search_scores_equal_candidates_once(monkeypatch):
+    """Candidates whose scales coincide in a fold (a floor no channel falls below) are scored
+    once and share the errors: the same errors as scoring each, fewer fake-quantizations."""
+    from tnnquant.passes import scale_search
+    errors, calls = {}, []
+    real_best, real_fake_quantize = scale_search._Errors.best, scale_search.fake_quantize
+
+    def best(self, groups):
+        errors[mode] = {b: e.copy() for b, e in self.err.items()}
+        return real_best(self, groups)
+
+    def counted(x, scale):
+        calls.append(mode)
+        return real_fake_quantize(x, scale)
+
+    monkeypatch.setattr(scale_search._Errors, "best", best)
+    monkeypatch.setattr(scale_search, "fake_quantize", counted)
+    g, xs = net(), samples()
+    for mode in ("once", "each"):
+        if mode == "each":
+            monkeypatch.setattr(scale_search, "_first_equal", lambda options: {
+                label: label for label in options})
+        quantize(g, xs, QuantConfig(fallback_check=False))
+    assert errors["once"].keys() == errors["each"].keys()
+    for blob, err in errors["each"].items():
+        assert np.array_equal(errors["once"][blob], err), blob
+    assert 0 < calls.count("once") < calls.count("each")
+
+
 def test_recipe_output_does_not_depend_on_the_thread_count(monkeypatch):
     """The scale search scores its candidates on threads; candidates sharing weights share the
     first candidate's, as one thread makes them: the files are the same on 1 or 4 threads."""

@@ -175,6 +175,16 @@ def _weights_key(layer: Layer, fold: int, label: str) -> tuple:
     return layer.name, fold, label.partition(" x")[0]
 
 
+def _first_equal(options: dict[str, BlobScale]) -> dict[str, str]:
+    """Each candidate's label -> the first label whose scales are the same (itself if
+    none): equal scales fake-quantize the blob and fold the weights identically."""
+    first: dict[str, str] = {}
+    for label, scale in options.items():
+        first[label] = next((other for other in first if first[other] == other
+                             and np.array_equal(options[other].scale, scale.scale)), label)
+    return first
+
+
 def _squared_error(a: np.ndarray, b: np.ndarray) -> np.floating:
     """``Σ (a - b)²`` in the difference's dtype, squared in place: one temporary, not two
     (candidates run side by side, on outputs of up to ~100 MB)."""
@@ -217,19 +227,26 @@ class _Errors:
         consumers = graph.consumers()
         self.readers = {b: list(consumers.get(b, [])) for b in labels}
         self.folds = {b: ranges.held_out_scales(b, labels[b]) for b in labels}
+        # a fold's candidates often coincide (a floor no channel falls below: 28-39% of them
+        # on PP-LCNet and MobileNetV2); each distinct one is scored once, its errors shared
+        self.first = {b: [_first_equal(options) for options in self.folds[b]] for b in labels}
         self.weights: dict[tuple, object] = {}   # float stand-ins, shared where equal
         self.err = {b: np.zeros((len(self.readers[b]) + 1, len(o))) for b, o in labels.items()}
         self.power = {b: np.zeros(len(self.readers[b]) + 1) for b in labels}
         self.seen = 0
 
-    def _resources(self, layer: Layer, fold: int, options: dict[str, BlobScale]) -> list:
-        """The float stand-in of each candidate's quantized weights. Candidates sharing a key
-        share the first one's (equal up to float rounding): the first ones are made in order
-        of the candidates, whatever thread makes them."""
-        keys = [_weights_key(layer, fold, label) for label in options]
+    def _resources(self, layer: Layer, fold: int, options: dict[str, BlobScale],
+                   labels: list[str]) -> list:
+        """The float stand-in of the quantized weights of each candidate in ``labels``.
+        Candidates sharing a key share the one made from the first candidate of ``options``
+        with that key (equal up to float rounding), whatever thread makes it and whether or
+        not that first candidate is scored itself."""
+        keys = {label: _weights_key(layer, fold, label) for label in options}
+        needed = {keys[label] for label in labels}
         missing: dict[tuple, BlobScale] = {}
-        for key, scale in zip(keys, options.values()):
-            if key not in self.weights and key not in missing:
+        for label, scale in options.items():
+            key = keys[label]
+            if key in needed and key not in self.weights and key not in missing:
                 missing[key] = scale
 
         res = self.graph.resources[layer.name]
@@ -242,7 +259,7 @@ class _Errors:
         size = (res.filter if layer.kind is Convolution else res.weight).size
         self.weights.update(zip(missing, map_blocks(make, list(missing.values()),
                                                     size * 32 >= PARALLEL_MIN_ELEMS)))
-        return [self.weights[key] for key in keys]
+        return [self.weights[keys[label]] for label in labels]
 
     def hook(self, name: str, x: np.ndarray, layer: Layer | None) -> None:
         if name not in self.labels:
@@ -258,14 +275,16 @@ class _Errors:
         # runs and error sums go to a thread (numpy and the BLAS release the GIL), and a
         # candidate's fake-quantized blob lives only while its own errors are summed (all of
         # them at once took ~9 copies of the blob); the sums are added in candidate order
-        options = self.folds[name][fold]
+        every = self.folds[name][fold]
+        first = self.first[name][fold]
+        options = {label: scale for label, scale in every.items() if first[label] == label}
         labels = list(options)
         runs = []   # per scored output: (its row in err, run(layer input) -> output)
         own = False
         for i, reader in enumerate(self.readers[name]):
             if reader.quantized and reader.kind in WEIGHTED and reader.inputs[0] == name \
                     and len(reader.inputs) == 1:
-                stand_ins = dict(zip(labels, self._resources(reader, fold, options)))
+                stand_ins = dict(zip(labels, self._resources(reader, fold, every, labels)))
                 res = self.graph.resources[reader.name]
 
                 def run(label: str | None, xq: np.ndarray, reader=reader, res=res,
@@ -300,8 +319,9 @@ class _Errors:
             return [_squared_error(run(label, xq), y) for (_, run), y in zip(runs, references)]
 
         parallel = x.size >= PARALLEL_MIN_LAYER_INPUT
-        for k, errors in enumerate(map_blocks(errors_of, labels, parallel)):
-            for (i, _), error in zip(runs, errors):
+        scored = dict(zip(labels, map_blocks(errors_of, labels, parallel)))
+        for k, label in enumerate(first):
+            for (i, _), error in zip(runs, scored[first[label]]):
                 self.err[name][i, k] += error
 
     def best(self, groups: list[list[str]]) -> dict[str, str]:
