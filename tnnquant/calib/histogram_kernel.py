@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-_LAST_BIN = np.float32(2047.0)  # observers.HIST_BINS - 1
+from .observers import HIST_BINS
+
+_LAST_BIN = np.float32(HIST_BINS - 1)
 
 
 @njit(nogil=True, cache=True)
