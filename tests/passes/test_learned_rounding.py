@@ -99,43 +99,45 @@ def test_windows_at_sampled_positions_are_those_of_every_position():
 
 
 def test_second_moments_do_not_depend_on_how_a_batch_is_run(monkeypatch):
-    """A batch run whole, or sample by sample with H summed over small chunks of windows, gives
-    the same drawn windows: H equal to float64 rounding, equal to Σ x xᵀ over those windows."""
+    """A batch run whole, or sample by sample with H summed over small chunks of windows (on
+    one thread or two), gives H equal to float64 rounding, equal to Σ x xᵀ over every window
+    of every sample."""
     b = GraphBuilder(7)
     x = b.input("data", (1, 3, 12, 10))
-    conv = b.conv(x, 6, 3, stride=1, pad=1, name="conv")           # 216 of 600 windows
-    dw = b.conv(conv, 6, 3, stride=1, pad=1, group=6, name="dw")   # every window (320)
+    conv = b.conv(x, 6, 3, stride=1, pad=1, name="conv")           # 120 windows per sample
+    dw = b.conv(conv, 6, 3, stride=1, pad=1, group=6, name="dw")   # 64 per sample
     fc = b.inner_product(dw, 4, 6 * 6 * 5, name="fc")
     g = b.build(fc)
     for layer in g.layers:
         layer.quantized = True
-    monkeypatch.setattr(learned_rounding, "MIN_POSITIONS", 1)
-    monkeypatch.setattr(learned_rounding, "POSITIONS_PER_K", 8)
     data = {"conv": np.random.default_rng(8).normal(size=(5, 3, 12, 10)).astype(np.float32),
             "dw": np.random.default_rng(9).normal(size=(5, 6, 8, 8)).astype(np.float32),
             "fc": np.random.default_rng(10).normal(size=(5, 6, 6, 5)).astype(np.float32)}
     inputs = {layer.name: layer.inputs[0] for layer in g.layers}
 
-    def second_moments(pieces: list[slice]) -> tuple[dict, dict]:
+    def second_moments(pieces: list[slice]) -> dict:
         hessians = learned_rounding._Hessians(g)
-        hessians.new_batch(5)
         for piece in pieces:
             for name in ("conv", "dw", "fc"):
                 hessians.hook(inputs[name], data[name][piece], None)
-            hessians.first_sample += piece.stop - piece.start
-        return hessians.h, hessians.drawn
+        assert hessians.windows == {"conv": 600, "dw": 320, "fc": 5}
+        return hessians.h
 
-    whole, drawn = second_moments([slice(0, 5)])
-    # chunks of 27 windows (conv), 54 (dw: fewer than a sample's 64), whole samples (fc)
+    whole = second_moments([slice(0, 5)])
+    # chunks of 27 windows (conv: fewer than a sample's 120), 54 (dw), whole samples (fc)
     monkeypatch.setattr(learned_rounding, "WINDOW_BYTES", 8 * 27 * 10)
-    pieces, drawn_pieces = second_moments([slice(0, 2), slice(2, 3), slice(3, 5)])
-    assert drawn["conv"] is not None and len(drawn["conv"]) == 216 and drawn["dw"] is None
-    np.testing.assert_array_equal(drawn["conv"], drawn_pieces["conv"])
+    pieces = second_moments([slice(0, 2), slice(2, 3), slice(3, 5)])
+    # the chunks two at a time on two threads: the same sums in the same order
+    monkeypatch.setattr(learned_rounding, "PARALLEL_MIN_ELEMS", 0)
+    threaded = second_moments([slice(0, 2), slice(2, 3), slice(3, 5)])
     for name in ("conv", "dw", "fc"):
-        np.testing.assert_allclose(pieces[name], whole[name], rtol=1e-12, atol=1e-12)
-    cols = patches_at(data["conv"], g.layers[0], drawn["conv"]).astype(np.float64)
+        np.testing.assert_array_equal(threaded[name], pieces[name])
+    cols = patches_at(data["conv"], g.layers[0], None).astype(np.float64)
     flat = cols.reshape(27, -1)
-    np.testing.assert_allclose(whole["conv"], flat @ flat.T, rtol=1e-12)
     every = patches_at(data["dw"], g.layers[1], None).astype(np.float64)
-    np.testing.assert_allclose(whole["dw"], np.einsum("ctm,csm->cts", every, every),
-                               rtol=1e-12)
+    fc = data["fc"].reshape(5, -1).astype(np.float64)
+    want = {"conv": flat @ flat.T, "dw": np.einsum("ctm,csm->cts", every, every),
+            "fc": fc.T @ fc}
+    for name in ("conv", "dw", "fc"):
+        np.testing.assert_allclose(whole[name], want[name], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(pieces[name], want[name], rtol=1e-12, atol=1e-12)

@@ -20,7 +20,7 @@ handled; other grouped convolutions keep their rounding.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator
+import threading
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from ..formats.rawbuffer import DataType, RawBuffer
 from ..ir.graph import Graph, Layer
 from ..layers.convolution import Convolution, conv_pads, tap_dilation
 from ..layers.inner_product import InnerProduct
+from ..parallel import PARALLEL_MIN_ELEMS, map_blocks
 from ..weights.methods.base import QMAX
 from .context import PassContext
 
@@ -36,16 +37,12 @@ from .context import PassContext
 # when some inputs are (nearly) collinear or constant on the few calibration samples
 DAMP = 0.01
 BLOCK = 128          # columns rounded before the lazy update of the rest (GPTQ's block size)
-# calibration positions per batch used for H: H is K x K, a few times K samples estimate it;
-# more only costs time (a fixed-seed subset, so results do not depend on the machine)
-POSITIONS_PER_K = 16
-MIN_POSITIONS = 4096
 # a layer is re-rounded only when H (K x K) is estimated from at least this many input
 # windows per dimension: with fewer (an inner product on 14 samples: rank 14 for K = 1152)
 # H is singular or noisy and the rounding would fit the calibration samples, not the layer
 MIN_WINDOWS_PER_K = 4
-# sampled windows (float64) turned into H at once: H is summed over chunks of this many bytes
-# (or of as many windows as H has rows, when that is more)
+# windows (float64) turned into H at once: H is summed over chunks of this many bytes (or of
+# as many windows as H has rows, when that is more)
 WINDOW_BYTES = 1 << 24
 
 
@@ -132,13 +129,11 @@ def window_shape(x: np.ndarray, layer: Layer) -> tuple[int, int, int]:
 
 
 class _Hessians:
-    """Σ x xᵀ of every handled layer's input windows over the calibration batches.
-
-    Each batch draws its windows (a fixed-seed sample of its (sample, position) pairs, per
-    layer); the batch may then run in several pieces (``new_batch``, then ``hook`` with
-    ``first_sample`` set), each summing the drawn windows of its own samples into H, a chunk
-    of ``WINDOW_BYTES`` at a time, so the windows drawn do not depend on how a batch is run
-    and memory holds one piece's blobs."""
+    """Σ x xᵀ of every handled layer's input windows, every window of every calibration
+    sample (a random subset of them made the codes, and PP-LCNet's worst photo, depend on
+    the draw), a chunk of ``WINDOW_BYTES`` at a time so that memory holds one run's blobs and
+    one chunk. In float64 throughout: with GPTQ's damping H's condition number reaches
+    ~100·K, and float32 products moved MobileNetV2's mean photo cosine by 0.001."""
 
     def __init__(self, graph: Graph) -> None:
         self.layers = {lay.name: lay for lay in graph.layers
@@ -148,68 +143,60 @@ class _Hessians:
             self.by_input.setdefault(lay.inputs[0], []).append(lay)
         self.h: dict[str, np.ndarray] = {}
         self.windows: dict[str, int] = {}   # input windows seen per layer
-        self.rng = np.random.default_rng(0)
-        self._buffer = np.empty(0)   # the sampled windows of one layer, float64, reused
-        self.batch_size = 0
-        self.first_sample = 0        # the running piece's first sample within the batch
-        self.drawn: dict[str, np.ndarray | None] = {}   # this batch's windows (None: all)
-
-    def new_batch(self, size: int) -> None:
-        self.batch_size, self.first_sample, self.drawn = size, 0, {}
+        self._buffers = threading.local()   # each thread's chunk of windows, float64, reused
 
     def _scratch(self, size: int) -> np.ndarray:
-        if self._buffer.size < size:
-            self._buffer = np.empty(size)
-        return self._buffer[:size]
+        buffer = getattr(self._buffers, "array", None)
+        if buffer is None or buffer.size < size:
+            buffer = self._buffers.array = np.empty(size)
+        return buffer[:size]
 
-    def _window_chunks(self, x: np.ndarray, lay: Layer, drawn: np.ndarray | None
-                       ) -> Iterator[np.ndarray]:
-        """This piece's windows (C, taps, count) among those its batch drew (``drawn``, flat
-        batch indices; None: all), ``WINDOW_BYTES`` at a time: whole samples when all are
-        drawn (strided copies), else the drawn positions."""
+    def _chunks(self, x: np.ndarray, lay: Layer) -> list[tuple[slice, np.ndarray | None]]:
+        """``x``'s windows in chunks of ``WINDOW_BYTES``: (samples, None) for whole samples
+        (strided copies) when one sample's windows fit in a chunk, else (every sample, flat
+        (sample, position) indices) for runs of positions."""
         c, t, m = window_shape(x, lay)
         # windows per chunk: no fewer than H has rows, so that adding a chunk's product to H
         # costs ~1/K of computing it, and a chunk's memory stays within H's own
         step = max(WINDOW_BYTES // (8 * c * t), c * t)
-        if drawn is None and m <= step:
+        if m <= step:
             per = step // m
-            for i in range(0, len(x), per):
-                part = x[i:i + per]
-                yield patches_at(part, lay, None,
-                                 self._scratch(c * t * len(part) * m).reshape(c, t, -1))
-            return
-        first = self.first_sample * m
-        if drawn is None:
-            at = np.arange(len(x) * m)
-        else:   # the drawn windows of this piece's samples, as positions within it
-            at = drawn[np.searchsorted(drawn, first):np.searchsorted(drawn, first + len(x) * m)]
-            at = at - first
-        padded = _padded(x, lay) if lay.kind is Convolution else None
-        for i in range(0, len(at), step):
-            part = at[i:i + step]
-            yield patches_at(x, lay, part, self._scratch(c * t * len(part)).reshape(c, t, -1),
-                             padded)
+            return [(slice(i, i + per), None) for i in range(0, len(x), per)]
+        return [(slice(None), np.arange(i, min(i + step, len(x) * m)))
+                for i in range(0, len(x) * m, step)]
+
+    def _product(self, x: np.ndarray, lay: Layer, padded: tuple | None,
+                 chunk: tuple[slice, np.ndarray | None]) -> np.ndarray:
+        """Σ x xᵀ over one chunk's windows (depthwise: per channel, taps x taps)."""
+        samples, at = chunk
+        part = x[samples]
+        c, t, m = window_shape(part, lay)
+        count = len(part) * m if at is None else len(at)
+        cols = patches_at(part, lay, at, self._scratch(c * t * count).reshape(c, t, -1),
+                          padded if at is not None else None)
+        if _kind(lay) == "depthwise":
+            return np.matmul(cols, cols.transpose(0, 2, 1))
+        flat = cols.reshape(c * t, -1)
+        return flat @ flat.T
 
     def hook(self, name: str, x: np.ndarray, layer: Layer | None) -> None:
         for lay in self.by_input.get(name, []):
             c, t, m = window_shape(x, lay)
-            if lay.name not in self.drawn:   # the batch's first piece draws for all of it
-                n = self.batch_size
-                keep = max(MIN_POSITIONS, POSITIONS_PER_K * c * t)
-                # the windows of sampled (sample, position) pairs, in order, or of every one
-                self.drawn[lay.name] = (np.sort(self.rng.choice(n * m, keep, replace=False))
-                                        if n * m > keep else None)
-                self.windows[lay.name] = self.windows.get(lay.name, 0) + n * m
-            for cols in self._window_chunks(x, lay, self.drawn[lay.name]):
-                if _kind(lay) == "depthwise":
-                    h = np.einsum("ctm,csm->cts", cols, cols)
-                else:
-                    flat = cols.reshape(c * t, -1)
-                    h = flat @ flat.T
-                if lay.name in self.h:
-                    self.h[lay.name] += h
-                else:
-                    self.h[lay.name] = h
+            self.windows[lay.name] = self.windows.get(lay.name, 0) + len(x) * m
+            chunks = self._chunks(x, lay)
+            padded = _padded(x, lay) if lay.kind is Convolution and chunks[0][1] is not None \
+                else None
+            # two chunks at a time on two threads (one BLAS thread each: the recipe's
+            # setting), their products added in chunk order: H does not depend on the
+            # thread count
+            parallel = len(chunks) > 1 and c * t * len(x) * m >= 2 * PARALLEL_MIN_ELEMS
+            for i in range(0, len(chunks), 2):
+                for h in map_blocks(lambda chunk: self._product(x, lay, padded, chunk),
+                                    chunks[i:i + 2], parallel):
+                    if lay.name in self.h:
+                        self.h[lay.name] += h
+                    else:
+                        self.h[lay.name] = h
 
 
 def _rhaz_clip(v: np.ndarray) -> np.ndarray:
@@ -297,12 +284,9 @@ def learn_rounding(graph: Graph, ctx: PassContext) -> Graph:
         return graph
     executor = Executor(ctx.float_graph, fp32=ctx.config.fp32)
     done = 0
-    for batch in ctx.batches():
-        hessians.new_batch(len(next(iter(batch.values()))))
-        for piece in ctx.split(batch):
-            executor.run(piece, hooks=[hessians.hook], observe=hessians.by_input)
-            hessians.first_sample += len(next(iter(piece.values())))
-        done += hessians.batch_size
+    for run in ctx.runs()():
+        executor.run(run, hooks=[hessians.hook], observe=hessians.by_input)
+        done += len(next(iter(run.values())))
         ctx.tick("learned rounding", done)
     graph = graph.copy()
     skipped = []
