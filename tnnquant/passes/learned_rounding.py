@@ -167,13 +167,14 @@ class _Hessians:
 
     def _product(self, x: np.ndarray, lay: Layer, padded: tuple | None,
                  chunk: tuple[slice, np.ndarray | None]) -> np.ndarray:
-        """Σ x xᵀ over one chunk's windows (depthwise: per channel, taps x taps)."""
+        """Σ x xᵀ over one chunk's windows (depthwise: per channel, taps x taps); ``padded``:
+        ``_padded(x, lay)`` for chunks of positions, None for chunks of whole samples."""
         samples, at = chunk
         part = x[samples]
         c, t, m = window_shape(part, lay)
         count = len(part) * m if at is None else len(at)
         cols = patches_at(part, lay, at, self._scratch(c * t * count).reshape(c, t, -1),
-                          padded if at is not None else None)
+                          padded)
         if _kind(lay) == "depthwise":
             return np.matmul(cols, cols.transpose(0, 2, 1))
         flat = cols.reshape(c * t, -1)
