@@ -42,8 +42,10 @@ def simulate(qgraph: Graph, inputs: Mapping[str, np.ndarray] | np.ndarray,
 
 def dequantize(blob_scale: BlobScale, q: np.ndarray, device: str = "x86") -> np.ndarray:
     """float32 values of an int8 blob (as a hook of the int8 executor receives it) with its
-    BlobScale: ``q * scale[c]`` on x86, ``scale[c] * (q - zero_point[c])`` on NAIVE."""
-    return int8_math.dequantize(q, blob_scale.scale, blob_scale.zero_points, device)
+    BlobScale: ``q * scale[c]`` on x86, ``scale[c] * (q - zero_point[c])`` on NAIVE (and less
+    the zero point tnnquant folded into biases around the blob on both)."""
+    return int8_math.dequantize(q, blob_scale.scale, blob_scale.zero_points, device,
+                                blob_scale.folded_zero_point)
 
 
 def read_inputs(graph: Graph, files: Mapping[str, str | Path] | str | Path,

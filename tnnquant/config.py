@@ -39,6 +39,9 @@ class QuantConfig:
     scale_search: bool = True
     learned_rounding: bool = True       # int8 codes rounded for the layer output (GPTQ-style)
     round_bias: bool = True             # int32 biases rounded, not truncated (TNN: trunc)
+    # post-ReLU blobs read only by unpadded convs: codes -128..127 with the zero point folded
+    # into the int32 biases around them (passes/zero_points.py)
+    fold_zero_points: bool = True
     bias_correction: bool = True        # expected output error folded into int32 biases
     # the data-fitted steps (MSE clipping, scale search, learned rounding) dropped when the
     # recipe without them does better, held out, than with them on the calibration samples
@@ -114,7 +117,7 @@ class QuantConfig:
 #: the fields TNN's recipe sets (QuantConfig.tnn)
 TNN_RECIPE = dict(blob_method="minmax", weight_method="minmax", fold_merged_scales=False,
                   swish_in_float=False, scale_search=False, learned_rounding=False,
-                  round_bias=False,
+                  round_bias=False, fold_zero_points=False,
                   bias_correction=False, fallback_check=False, hist_memory_mb=32)
 
 PRESETS = ("default", "tnn")
@@ -128,6 +131,7 @@ TECHNIQUES: dict[str, dict] = {
     "scale-search": dict(scale_search=False),
     "learned-rounding": dict(learned_rounding=False),
     "round-bias": dict(round_bias=False),
+    "zero-point-folding": dict(fold_zero_points=False),
     "bias-correction": dict(bias_correction=False),
     "fallback-check": dict(fallback_check=False),
 }

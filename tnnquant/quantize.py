@@ -28,6 +28,7 @@ from .passes.merge_scales import merge_relu_pool_scales
 from .passes.mixed_precision import keep_float_until_target
 from .passes.packer import modelpacker_layout
 from .passes.quantize_layers import LayerQuantOptions, flag_quantized_layers, quantize_weights
+from .passes.zero_points import fold_zero_points, shift_blob_scales
 from .passes.scale_search import per_tensor_candidates, search_blob_scales
 from .weights import WEIGHT_METHODS
 
@@ -65,6 +66,8 @@ def recipe(config: QuantConfig) -> list[Step]:
     steps: list[Step] = [flag_layers]
     if config.scale_search:
         steps.append(search_blob_scales)
+    if config.fold_zero_points:
+        steps.append(shift_blob_scales)
     if config.fold_merged_scales:   # fold weights with the scales the runtime will use
         steps += [merge_scales, quantize_layer_weights]
     else:                           # TNN: fold first, merge after (spec int8 §9)
@@ -73,6 +76,8 @@ def recipe(config: QuantConfig) -> list[Step]:
         steps.append(learn_rounding)
     if config.round_bias:
         steps.append(round_biases)
+    if config.fold_zero_points:
+        steps.append(fold_zero_points)
     if config.bias_correction:
         steps.append(correct_biases)
     if _checks_fallback(config):

@@ -174,13 +174,15 @@ class Executor:
         except TnnQuantError as err:
             raise err.located(layer=layer.name, layer_type=layer.proto_type) from None
 
-    def dequantize(self, name: str, value: np.ndarray) -> np.ndarray:
-        """A blob as the caller sees it: an int8 blob's codes dequantized with its scale, any
-        other blob unchanged."""
+    def dequantize(self, name: str, value: np.ndarray, folded: bool = True) -> np.ndarray:
+        """A blob as the caller sees it: an int8 blob's codes dequantized with its scale (and,
+        if ``folded``, the zero point tnnquant folded into the biases around it), any other
+        blob unchanged."""
         if name not in self.int8_blobs:
             return value
         scale = self.blob_scale(name)
-        return int8_math.dequantize(value, scale.scale, scale.zero_points, self.device)
+        return int8_math.dequantize(value, scale.scale, scale.zero_points, self.device,
+                                    scale.folded_zero_point if folded else None)
 
     def check_feeds(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         blobs: dict[str, np.ndarray] = {}
@@ -257,7 +259,10 @@ class Executor:
             i = end
         result = {name: blobs[name] for name in self.graph.outputs}
         result.update(kept)
-        return {name: self.dequantize(name, value) for name, value in result.items()}
+        # network outputs as TNN's runtime returns them: it never reads a folded zero point
+        # (tnnquant folds none into an output; another tool's file might hold one)
+        return {name: self.dequantize(name, value, folded=name not in self.graph.outputs)
+                for name, value in result.items()}
 
     def _run_onnxruntime(self, blobs: dict[str, np.ndarray], hooks: list[Hook], keep: set[str],
                          seen: set[str] | None) -> dict[str, np.ndarray] | None:

@@ -167,12 +167,16 @@ def quantize(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None = N
 
 
 def dequantize(q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None = None,
-               device: str = "x86") -> np.ndarray:
+               device: str = "x86", folded: np.ndarray | None = None) -> np.ndarray:
     """int8 -> fp32. x86 (spec int8 §13): ``f32(q * scale)``; NAIVE (§12.2):
-    ``f32(scale * f32((float)q - (float)zp))`` — identical when the zero point is 0."""
+    ``f32(scale * f32((float)q - (float)zp))`` — identical when the zero point is 0.
+    ``folded``: a zero point tnnquant folded into the biases around the blob
+    (``BlobScale.folded_zero_point``), subtracted on every device."""
     q = np.asarray(q)
     check_channels(scale, q.shape, "scale")
     s = channel_view(np.asarray(scale, f32), q.ndim)
+    if folded is not None:
+        q = q.astype(f32) - channel_view(np.asarray(folded, f32), q.ndim)
     if device == "x86" or zero_point is None:
         return q.astype(f32) * s
     return (q.astype(f32) - channel_view(np.asarray(zero_point, f32), q.ndim)) * s

@@ -55,7 +55,9 @@ class BlobScale:
 
     scale: np.ndarray                    # float32, 1 or C entries
     zero_point: np.ndarray | None = None  # int8; None in legacy files (read as zeros)
-    bias: np.ndarray | None = None        # int32, unused by TNN (zeros)
+    # int32, never read by TNN's runtime (zeros in TNN's files); tnnquant keeps there the zero
+    # point it folded into the int32 biases around the blob (passes/zero_points.py)
+    bias: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.scale = np.asarray(self.scale, dtype=np.float32).reshape(-1)
@@ -68,6 +70,12 @@ class BlobScale:
     def zero_points(self) -> np.ndarray:
         return (self.zero_point if self.zero_point is not None
                 else np.zeros(self.scale.size, np.int8))
+
+    @property
+    def folded_zero_point(self) -> np.ndarray | None:
+        """The zero point folded into the biases of the blob's producer and readers, which
+        every device applies (``real = scale * (q - folded)``), or None."""
+        return self.bias if self.bias.any() else None
 
     @property
     def per_channel(self) -> bool:

@@ -33,6 +33,7 @@ from ..passes.runtime import REFORMAT_SUFFIX, runtime_graph
 from ..weights.bias import INT32_MAX, INT32_MIN
 from .context import PassContext
 from .fake_quant import float_resource
+from .zero_points import unfold
 
 WEIGHTED = (Convolution, InnerProduct)
 
@@ -89,8 +90,8 @@ class _MeanError:
         self.by_input: dict[str, list[Layer]] = {}
         for lay in self.layers:
             self.by_input.setdefault(lay.inputs[0], []).append(lay)
-        self.fake = {lay.name: float_resource(lay, graph.resources[lay.name],
-                                              graph.blob_scales[lay.inputs[0]].scale)
+        self.fake = {lay.name: unfold(lay, graph, float_resource(
+            lay, graph.resources[lay.name], graph.blob_scales[lay.inputs[0]].scale))
                      for lay in self.layers}
         self.sums = {lay.name: 0.0 for lay in self.layers}
         self.counts = {lay.name: 0 for lay in self.layers}

@@ -22,7 +22,12 @@ f32 = np.float32
 
 
 def fake_quantize(x: np.ndarray, blob_scale: BlobScale) -> np.ndarray:
-    """``x`` quantized to int8 with ``blob_scale`` as TNN's x86 runtime does and dequantized."""
+    """``x`` quantized to int8 with ``blob_scale`` as TNN's x86 runtime does and dequantized
+    (with a folded zero point: as the blob's producer writes it)."""
+    zero_point = blob_scale.folded_zero_point
+    if zero_point is not None:   # the producer writes round(y / s + z) (passes/zero_points.py)
+        q = int8_math.quantize(x, blob_scale.scale, zero_point, device="naive")
+        return int8_math.dequantize(q, blob_scale.scale, folded=zero_point)
     q = int8_math.quantize(x, blob_scale.scale)
     return int8_math.dequantize(q, blob_scale.scale)
 

@@ -6,7 +6,9 @@ are ranked by the noise each one adds (the accuracy report's ranking: relative n
 its output minus that of its noisiest input, ``report.compare``). Layers then go back to float
 one at a time in that order, each step confirmed by re-simulating, until the mean per-sample
 output cosine reaches the target (or nothing is left). A ReLU / max pool whose producer turns
-float turns float too (TNN's rule, spec int8 §9). Every float layer between int8 layers costs
+float turns float too (TNN's rule, spec int8 §9), and a blob whose zero point was folded
+into biases goes back to symmetric codes when its producer or a reader turns float
+(``zero_points.unshift``). Every float layer between int8 layers costs
 Reformat layers at run time (spec int8 §11.2): their count is reported.
 """
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ..ir.graph import Graph
 from .context import Batches, PassContext
 from .merge_scales import _merges
 from .runtime import runtime_graph
+from .zero_points import folded, unshift
 
 
 def float_outputs(ctx: PassContext, runs: Batches | None = None
@@ -72,6 +75,11 @@ def set_float(graph: Graph, names: set[str], float_graph: Graph) -> Graph:
             source = producers.get(layer.inputs[0])
             if source is None or not source.quantized:
                 layer.quantized = False
+    consumers = graph.consumers()
+    for blob, scale in list(graph.blob_scales.items()):
+        if folded(scale) and not all(lay.quantized for lay in [producers[blob],
+                                                               *consumers.get(blob, [])]):
+            unshift(graph, blob, float_graph)
     return graph
 
 

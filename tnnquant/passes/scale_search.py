@@ -54,6 +54,7 @@ from .context import PassContext
 from .fake_quant import fake_quantize, float_resource
 from .merge_scales import _merges
 from .quantize_layers import layer_weights
+from .zero_points import shifted, shiftable_blobs
 
 QMAX = 127   # a blob's min-max scale maps its max |x| to code 127 (spec int8 §6.1)
 
@@ -119,7 +120,7 @@ def blob_groups(graph: Graph) -> tuple[list[set[str]], set[str]]:
     return list(groups.values()), tensor_only
 
 
-def candidates_for(graph: Graph, ctx: PassContext
+def candidates_for(graph: Graph, ctx: PassContext, shift: "_Shift"
                    ) -> tuple[dict[str, dict[str, BlobScale]], list[list[str]]]:
     """(blob -> label -> candidate scale, groups of searched blobs sharing one label)."""
     groups, tensor_only = blob_groups(graph)
@@ -135,10 +136,22 @@ def candidates_for(graph: Graph, ctx: PassContext
         labels = ["tensor"] if only_tensor else RULES
         for name in members:
             t = float(ctx.candidates[name]["tensor"].scale[0])
-            out[name] = {label: _rule(label, graph.blob_scales[name].scale, t)
+            out[name] = {label: shift(name, _rule(label, graph.blob_scales[name].scale, t))
                          for label in labels}
         searched.append(members)
     return out, searched
+
+
+class _Shift:
+    """The blobs whose zero point the recipe will fold into biases (passes/zero_points.py):
+    their candidates are scored as the blob will hold them, shifted."""
+
+    def __init__(self, graph: Graph, ctx: PassContext) -> None:
+        self.producers = shiftable_blobs(graph) if ctx.config.fold_zero_points else {}
+
+    def __call__(self, name: str, blob_scale: BlobScale) -> BlobScale:
+        producer = self.producers.get(name)
+        return blob_scale if producer is None else shifted(blob_scale, producer)
 
 
 FOLDS = 2   # held-out folds (samples alternate); 2 keeps half the data for fitting
@@ -165,14 +178,15 @@ def _rule(label: str, per_channel: np.ndarray, per_tensor: float) -> BlobScale:
     return BlobScale(np.maximum(scaled, np.float32(per_tensor / k)))
 
 
-def _weights_key(layer: Layer, fold: int, label: str) -> tuple:
+def _weights_key(layer: Layer, fold: int, label: str, shifted: bool) -> tuple:
     """Candidates whose quantized weights act identically share them: a margin scales the
-    folded weights and their scale alike (the codes do not change, spec int8 §8.1); folding a
-    per-tensor scale or a depthwise input scale changes no code at all."""
+    folded weights and their scale alike (the codes do not change, spec int8 §8.1) unless the
+    blob is ``shifted`` (its ReLU6 cap then scales some channels less); folding a per-tensor
+    scale or a depthwise input scale changes no code at all."""
     if label == "tensor" or (layer.kind is Convolution and layer.params.group > 1
                              and layer.params.group == layer.params.output_channel):
         return layer.name, "plain"
-    return layer.name, fold, label.partition(" x")[0]
+    return layer.name, fold, label if shifted else label.partition(" x")[0]
 
 
 def _first_equal(options: dict[str, BlobScale]) -> dict[str, str]:
@@ -195,8 +209,9 @@ def _squared_error(a: np.ndarray, b: np.ndarray) -> np.floating:
 class _Ranges:
     """Per sample, per channel max |x| of the searched blobs."""
 
-    def __init__(self, names: set[str]) -> None:
+    def __init__(self, names: set[str], shift: _Shift) -> None:
         self.names = names
+        self.shift = shift
         self.absmax: dict[str, list[np.ndarray]] = {n: [] for n in names}
 
     def hook(self, name: str, x: np.ndarray, layer: Layer | None) -> None:
@@ -211,7 +226,8 @@ class _Ranges:
         for f in range(FOLDS):
             other = m[fold != f] if (fold != f).any() else m
             per_channel = (other.max(0) / QMAX).astype(np.float32)
-            out.append({label: _rule(label, per_channel, float(per_channel.max()))
+            out.append({label: self.shift(name, _rule(label, per_channel,
+                                                       float(per_channel.max())))
                         for label in labels})
         return out
 
@@ -226,6 +242,7 @@ class _Errors:
         self.ctx = ctx
         consumers = graph.consumers()
         self.readers = {b: list(consumers.get(b, [])) for b in labels}
+        self.shifted = set(ranges.shift.producers)
         self.folds = {b: ranges.held_out_scales(b, labels[b]) for b in labels}
         # a fold's candidates often coincide (a floor no channel falls below: 28-39% of them
         # on PP-LCNet and MobileNetV2); each distinct one is scored once, its errors shared
@@ -241,7 +258,8 @@ class _Errors:
         Candidates sharing a key share the one made from the first candidate of ``options``
         with that key (equal up to float rounding), whatever thread makes it and whether or
         not that first candidate is scored itself."""
-        keys = {label: _weights_key(layer, fold, label) for label in options}
+        shifted = layer.inputs[0] in self.shifted
+        keys = {label: _weights_key(layer, fold, label, shifted) for label in options}
         needed = {keys[label] for label in labels}
         missing: dict[tuple, BlobScale] = {}
         for label, scale in options.items():
@@ -341,11 +359,12 @@ class _Errors:
 def search_blob_scales(graph: Graph, ctx: PassContext) -> Graph:
     """Return a copy whose searchable blobs hold their best candidate scale (module
     docstring); needs the flagged float graph (weights not yet quantized)."""
-    options, groups = candidates_for(graph, ctx)
+    shift = _Shift(graph, ctx)
+    options, groups = candidates_for(graph, ctx, shift)
     if not options:
         return graph
     executor = Executor(graph, fp32=ctx.config.fp32)
-    ranges = _Ranges(set(options))
+    ranges = _Ranges(set(options), shift)
     # runs of bounded memory: the candidates' errors cost a few copies of each blob (YOLOv8n,
     # a scale-search-only recipe: peak memory ~715 MB with batches of 8, ~585 MB one by one)
     for run in ctx.runs()():

@@ -38,11 +38,13 @@ class Clip:
     symmetric scale's threshold is the top end, ``127·scale``."""
 
     scale: np.ndarray        # float32 (slots,)
-    zero_point: np.ndarray   # int8 (slots,)
+    zero_point: np.ndarray   # int (slots,): stored, plus a folded one (BlobScale)
 
     @classmethod
     def of(cls, blob_scale: BlobScale) -> "Clip":
-        return cls(blob_scale.scale, blob_scale.zero_points)
+        folded = blob_scale.folded_zero_point
+        return cls(blob_scale.scale, blob_scale.zero_points.astype(np.int32)
+                   + (0 if folded is None else folded))
 
     @property
     def symmetric(self) -> bool:
