@@ -131,15 +131,60 @@ def test_readers_accumulate_the_shifted_codes_plus_the_zero_point(pair):
     assert (codes["pw"] == want).mean() > 0.999
 
 
-def test_a_dead_producer_row_still_reads_as_zero():
+def test_a_dead_producer_row_writes_its_bias():
+    """All-zero weights: TNN's own arithmetic loses the row's bias (weight scale 0, spec int8
+    §8.3) and would write code 0, which the shift reads as 128 steps; the row is made constant
+    instead and writes its float bias, what the float model computes there."""
     g, xs = net(dead_row=True), samples()
     r = quantize(g, xs, QuantConfig(**MINMAX))
-    assert r.graph.blob_scales["c1"].folded_zero_point is not None
-    assert r.graph.blob_scales["c1"].scale[2] > 0
+    scale = r.graph.blob_scales["c1"]
+    assert scale.folded_zero_point is not None and scale.scale[2] > 0
     values, codes = blobs_of(r.graph, xs)
-    # TNN loses a dead row's bias (spec int8 §8.3): 0, and the shift must not make it 128 steps
-    assert (codes["c1"][:, 2] == -128).all()
-    np.testing.assert_array_equal(values["c1"][:, 2], 0)
+    assert (codes["c1"][:, 2] == codes["c1"][0, 2, 0, 0]).all()
+    np.testing.assert_allclose(values["c1"][:, 2], 0.5, atol=scale.scale[2] / 2 * 1.001)
+
+
+def test_a_row_of_negligible_weights_is_made_constant():
+    """Weights ~1e-30 (left by training): the bias term -128·s/S would overflow int32; the row
+    is re-rounded to a weight scale of 1/65536 of its output step."""
+    g, xs = net(dead_row=True), samples()
+    res = g.resources["c1"]
+    w = res.filter.data.copy().reshape(8, -1)
+    w[2] = 1e-30
+    g.resources["c1"] = dataclasses.replace(res, filter=dataclasses.replace(
+        res.filter, data=w.reshape(res.filter.data.shape)))
+    r = quantize(g, xs, QuantConfig(**MINMAX))
+    assert r.graph.blob_scales["c1"].folded_zero_point is not None
+    assert np.abs(r.graph.resources["c1"].bias.data.astype(np.int64)).max() < 2 ** 30
+    values, _ = blobs_of(r.graph, xs)
+    np.testing.assert_allclose(values["c1"][:, 2], 0.5,
+                               atol=r.graph.blob_scales["c1"].scale[2] / 2 * 1.001)
+
+
+def test_a_blob_whose_producer_cannot_write_the_zero_point_stays_symmetric():
+    """A bias of -1e6 (a channel always off) is beyond int32 in units of its weight scale:
+    the blob keeps codes 0..127, its readers' weight scales put back."""
+    g, xs = net(), samples()
+    res = g.resources["c1"]
+    bias = res.bias.data.copy()
+    bias[2] = -1e6
+    g.resources["c1"] = dataclasses.replace(res, bias=dataclasses.replace(res.bias, data=bias))
+    r = quantize(g, xs, QuantConfig(**MINMAX))
+    assert r.graph.blob_scales["c1"].folded_zero_point is None
+    assert r.graph.blob_scales["dw"].folded_zero_point is not None
+    assert r.graph.layer("c1").params.activation_type == ACT_RELU6
+    assert "1 kept 0..127" in " ".join(r.notes)
+    plain = quantize(g, xs, QuantConfig(fold_zero_points=False, **MINMAX))
+    ref = Executor(g).run({"data": np.stack(xs)}, keep=["c1"])
+    values, codes = blobs_of(r.graph, xs)
+    plain_values, _ = blobs_of(plain.graph, xs)
+    assert codes["c1"].min() >= 0
+    assert sqnr_db(ref["c1"], values["c1"]) > sqnr_db(ref["c1"], plain_values["c1"]) - 0.1
+    feeds = {"data": np.stack(xs)}   # pw reads c1 with its weight scale put back
+    ref_fc = Executor(g).run(feeds)["fc"]
+    out = Executor(r.graph, mode="int8").run(feeds)["fc"]
+    out_plain = Executor(plain.graph, mode="int8").run(feeds)["fc"]
+    assert sqnr_db(ref_fc, out) > sqnr_db(ref_fc, out_plain) - 0.5
 
 
 def test_default_recipe_folds_and_stays_close_to_float():
@@ -195,3 +240,17 @@ def test_network_outputs_read_as_tnn_reads_them_whatever_the_bias_buffer(pair):
     feeds = {"data": np.stack(xs)}
     np.testing.assert_array_equal(Executor(graph, mode="int8").run(feeds)["fc"],
                                   Executor(folded.graph, mode="int8").run(feeds)["fc"])
+
+
+def test_mixed_precision_leaves_no_folded_blob_beside_a_float_layer():
+    g, xs = net(), samples()
+    r = quantize(g, xs, QuantConfig(target_cos=1.0, **MINMAX))   # unreachable: layers go float
+    assert "kept float" in r.notes[-1]
+    producers, consumers = r.graph.producers(), r.graph.consumers()
+    for blob, scale in r.graph.blob_scales.items():
+        if scale.folded_zero_point is not None:
+            assert all(lay.quantized for lay in [producers[blob], *consumers[blob]]), blob
+    for name in ("c1", "dw", "c3"):
+        lay = r.graph.layer(name)
+        if r.graph.blob_scales[name].folded_zero_point is None:
+            assert lay.params.activation_type != 0, name    # its ReLU / ReLU6 is back

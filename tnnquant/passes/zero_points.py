@@ -22,8 +22,10 @@ runtime never reads (§6.6), so that tnnquant's own tools dequantize the blob as
 
 ``shift_blob_scales`` picks the blobs and halves their scales before the readers' weights are
 folded with them (the scale search already scores its candidates shifted: ``shifted``);
-``fold_zero_points`` moves the zero point into the biases once the int8 weights are final;
-``unshift`` undoes it for a blob one of whose layers goes back to float (mixed precision).
+``fold_zero_points`` moves the zero point into the biases once the int8 weights are final
+(or, where a producer row's weight scale is too small for its int32 bias to write the zero
+point, puts the blob back to symmetric codes); ``unshift`` undoes it for a blob one of whose
+layers goes back to float (mixed precision).
 """
 from __future__ import annotations
 
@@ -44,11 +46,12 @@ ZERO_POINT = -128       # the code of 0: the lowest code the kernels saturate to
 QMAX = 127              # a symmetric blob scale maps the blob's top to code 127 (§6.1)
 SHIFTED_STEPS = 255     # codes -128…127
 RELU6_TOP = 6.0
-# a producer row whose weight scale is 0 writes code 0 whatever its bias (spec int8 §12.3:
-# M = 0), which now reads as 128 steps; it gets the weight scale (output step) / this instead,
-# so that its bias can write -128 (its accumulator is 0: its weights are all zero, or it is a
-# depthwise row whose input channel has scale 0 and so codes 0)
-DEAD_ROW_STEPS = 1 << 16
+# a shifted producer's weight scale is at least (output step) / this (_shifted_producer): its
+# bias term, -128 * this at most, then sits far inside int32
+SCALE_FLOOR_STEPS = 1 << 16
+# a shifted producer's int32 bias stays within this: the accumulator keeps the other half of
+# int32 (|Σ q_w·q| <= 128·127·K stays below 2^30 up to K = 66,000 inputs per output)
+BIAS_LIMIT = float(1 << 30)
 
 
 def _has_bias(layer: Layer, res) -> bool:
@@ -116,9 +119,6 @@ def shift_blob_scales(graph: Graph, ctx: PassContext) -> Graph:
         if not folded(graph.blob_scales[blob]):
             graph.blob_scales[blob] = shifted(graph.blob_scales[blob], producer)
         _set_activation(graph, producer, 0)
-    if blobs:
-        ctx.notes.append(f"zero points folded into biases: {len(blobs)} post-ReLU blob(s) "
-                         f"use codes -128..127")
     return graph
 
 
@@ -142,23 +142,51 @@ def _per_row(values: np.ndarray, rows: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(values, np.float64), (rows,))
 
 
-def _output_term(res, s_out: np.ndarray) -> tuple[object, np.ndarray]:
-    """(the resource with dead rows revived, the int32 bias term that writes the zero point)."""
+def _shifted_producer(layer: Layer, res, s_out: np.ndarray, float_bias: np.ndarray
+                      ) -> tuple[object, np.ndarray, np.ndarray]:
+    """(the producer's resource, its int32 bias before and the term that writes the zero
+    point, ``-128·s / S``).
+
+    The term needs a weight scale ``S`` of at least ``s / 65536`` to stay far inside int32.
+    A row below that (weight scale 0: all-zero weights or a silent depthwise input channel,
+    which write code 0 whatever their bias, spec int8 §12.3; weights ~1e-30 left by training)
+    is re-rounded to that scale: its weights can move its output by at most ``128·K / 65536``
+    steps before, and typically far less, so its codes mostly become 0, and its bias is
+    ``round(b / S)`` from its float bias (which TNN's own arithmetic loses there, §8.3)."""
     rows = len(res.bias.data)
     s_out = _per_row(s_out, rows)
-    s = res.scale.data.astype(np.float32)
-    if s.size == rows:
-        s = np.where((s == 0) & (s_out > 0), (s_out / DEAD_ROW_STEPS).astype(np.float32), s)
-        res = dataclasses.replace(res, scale=RawBuffer.of(s, DataType.FLOAT))
-    s = _per_row(s, rows)
-    step = np.zeros(rows)
-    np.divide(ZERO_POINT * s_out, s, out=step, where=s != 0)
-    return res, int8_math.rhaz(step)
+    scale = res.scale.data.astype(np.float32)
+    bq = res.bias.data.astype(np.float64)
+    if scale.size == rows:
+        floor = (s_out / SCALE_FLOOR_STEPS).astype(np.float32)
+        low = (s_out > 0) & (scale < floor)
+        if low.any():
+            weight = res.filter if layer.kind is Convolution else res.weight
+            codes = weight.data.reshape(rows, -1).astype(np.float64)
+            codes[low] = int8_math.rhaz(codes[low] * (scale[low] / floor[low])[:, None])
+            scale = np.where(low, floor, scale)
+            field = "filter" if layer.kind is Convolution else "weight"
+            res = dataclasses.replace(
+                res, scale=RawBuffer.of(scale, DataType.FLOAT),
+                **{field: RawBuffer.of(codes.reshape(weight.data.shape).astype(np.int8),
+                                       weight.data_type, weight.dims)})
+            bq[low] = int8_math.rhaz(float_bias[low] / scale[low])
+    scale = _per_row(scale, rows)
+    term = np.zeros(rows)
+    np.divide(ZERO_POINT * s_out, scale, out=term, where=scale != 0)
+    return res, bq, int8_math.rhaz(term)
 
 
 def fold_zero_points(graph: Graph, ctx: PassContext) -> Graph:
-    """Return a copy whose int32 biases hold the zero points recorded on their blobs."""
+    """Return a copy whose int32 biases hold the zero points recorded on their blobs; a blob
+    whose producer cannot write its zero point with an int32 bias goes back to symmetric
+    codes."""
     graph = graph.copy()
+    producers = graph.producers()
+    shifted_blobs = [b for b, s in graph.blob_scales.items() if folded(s)]
+    symmetric = [b for b in shifted_blobs if not _bias_can_shift(graph, producers[b], b, ctx)]
+    for blob in symmetric:
+        _restore_symmetric(graph, blob, ctx.float_graph)
     for layer in graph.layers:
         if not (layer.quantized and layer.kind in (Convolution, InnerProduct)):
             continue
@@ -167,12 +195,38 @@ def fold_zero_points(graph: Graph, ctx: PassContext) -> Graph:
         if not (z_in or folded(out_scale)):
             continue
         res = graph.resources[layer.name]
-        bq = res.bias.data.astype(np.float64) - z_in * _row_sums(layer, res)
         if folded(out_scale):
-            res, term = _output_term(res, out_scale.scale)
+            res, bq, term = _shifted_producer(layer, res, out_scale.scale,
+                                              _float_bias(ctx, layer))
             bq += term
+        else:
+            bq = res.bias.data.astype(np.float64)
+        bq -= z_in * _row_sums(layer, res)
         graph.resources[layer.name] = dataclasses.replace(res, bias=_int32(bq))
+    if shifted_blobs:
+        kept = (f"; {len(symmetric)} kept 0..127 (a producer row's weight scale too small "
+                f"for the int32 bias to write the zero point)" if symmetric else "")
+        ctx.notes.append(f"zero points folded into biases: "
+                         f"{len(shifted_blobs) - len(symmetric)} post-ReLU blob(s) use codes "
+                         f"-128..127{kept}")
     return graph
+
+
+def _bias_can_shift(graph: Graph, producer: Layer, blob: str, ctx: PassContext) -> bool:
+    """Does every row of ``producer``'s int32 bias stay within ``BIAS_LIMIT`` when it writes
+    the zero point? (Measured with the float bias: a bias TNN's rounding already clipped to
+    int32 could cancel the term.)"""
+    float_bias = _float_bias(ctx, producer)
+    res, _, term = _shifted_producer(producer, graph.resources[producer.name],
+                                     graph.blob_scales[blob].scale, float_bias)
+    scale = _per_row(res.scale.data, len(term))
+    needed = np.zeros(len(term))
+    np.divide(float_bias, scale, out=needed, where=scale != 0)
+    return bool(np.all(np.abs(needed + term) <= BIAS_LIMIT))
+
+
+def _float_bias(ctx: PassContext, layer: Layer) -> np.ndarray:
+    return ctx.float_graph.resources[layer.name].bias.data.astype(np.float64)
 
 
 def unfold(layer: Layer, graph: Graph, fake):
@@ -195,26 +249,43 @@ def unfold(layer: Layer, graph: Graph, fake):
 
 def unshift(graph: Graph, blob: str, float_graph: Graph) -> None:
     """Undo the shift of ``blob`` in ``graph`` (in place, after ``fold_zero_points``), for a
-    blob whose producer or a reader goes back to float: symmetric scale ``s·255/127``, the
-    producer's activation and bias back (if still int8), and each int8 reader's weight scale
+    blob whose producer or a reader goes back to float: the folded zero point out of the int8
+    layers' biases, then ``_restore_symmetric``."""
+    blob_scale = graph.blob_scales[blob]
+    for layer in graph.layers:
+        if not (layer.quantized and layer.kind in (Convolution, InnerProduct)):
+            continue
+        res = graph.resources[layer.name]
+        if layer.outputs == [blob]:   # its constant rows stay constant (at their new scale)
+            rows = len(res.bias.data)
+            scale = _per_row(res.scale.data, rows)
+            term = np.zeros(rows)
+            np.divide(ZERO_POINT * _per_row(blob_scale.scale, rows), scale, out=term,
+                      where=scale != 0)
+            bq = res.bias.data.astype(np.float64) - int8_math.rhaz(term)
+        elif layer.inputs == [blob]:
+            bq = res.bias.data.astype(np.float64) + ZERO_POINT * _row_sums(layer, res)
+        else:
+            continue
+        graph.resources[layer.name] = dataclasses.replace(res, bias=_int32(bq))
+    _restore_symmetric(graph, blob, float_graph)
+
+
+def _restore_symmetric(graph: Graph, blob: str, float_graph: Graph) -> None:
+    """``blob`` back to symmetric codes (in place, its zero point not folded): scale
+    ``s·255/127``, its producer's activation back, and each int8 reader's weight scale
     multiplied by the same factor with its bias re-expressed in it (its codes unchanged)."""
     blob_scale = graph.blob_scales[blob]
     factor = SHIFTED_STEPS / QMAX
     for layer in list(graph.layers):
         if layer.outputs == [blob]:
             _set_activation(graph, layer, float_graph.layer(layer.name).params.activation_type)
-        if not (layer.quantized and layer.kind in (Convolution, InnerProduct)):
-            continue
-        res = graph.resources[layer.name]
-        if layer.outputs == [blob]:
-            _, term = _output_term(res, blob_scale.scale)
-            graph.resources[layer.name] = dataclasses.replace(
-                res, bias=_int32(res.bias.data.astype(np.float64) - term))
-        elif layer.inputs == [blob]:
-            bq = res.bias.data.astype(np.float64) + ZERO_POINT * _row_sums(layer, res)
+        elif layer.inputs == [blob] and layer.quantized and layer.kind in (Convolution,
+                                                                          InnerProduct):
+            res = graph.resources[layer.name]
             scale = (res.scale.data.astype(np.float64) * factor).astype(np.float32)
             graph.resources[layer.name] = dataclasses.replace(
                 res, scale=RawBuffer.of(scale, DataType.FLOAT),
-                bias=_int32(int8_math.rhaz(bq / factor)))
+                bias=_int32(int8_math.rhaz(res.bias.data.astype(np.float64) / factor)))
     graph.blob_scales[blob] = BlobScale((blob_scale.scale.astype(np.float64) * factor)
                                         .astype(np.float32))
