@@ -70,7 +70,7 @@ def _reads_no_padding(layer: Layer) -> bool:
         return True
     if p.pad_type == PAD_EXPLICIT:
         return p.pad_h == 0 and p.pad_w == 0
-    return p.kernel_h == 1 and p.kernel_w == 1 and p.dilation_h == 1   # SAME: 1x1 never pads
+    return p.kernel_h == 1 and p.kernel_w == 1   # SAME: a 1x1 kernel never pads
 
 
 def shiftable_blobs(graph: Graph) -> dict[str, Layer]:
@@ -171,10 +171,15 @@ def _shifted_producer(layer: Layer, res, s_out: np.ndarray, float_bias: np.ndarr
                 **{field: RawBuffer.of(codes.reshape(weight.data.shape).astype(np.int8),
                                        weight.data_type, weight.dims)})
             bq[low] = int8_math.rhaz(float_bias[low] / scale[low])
-    scale = _per_row(scale, rows)
+    return res, bq, _zero_point_term(s_out, scale, rows)
+
+
+def _zero_point_term(s_out: np.ndarray, weight_scale: np.ndarray, rows: int) -> np.ndarray:
+    """The int32 bias term ``round(-128·s / S)`` of each producer row (0 where S is 0)."""
+    scale = _per_row(weight_scale, rows)
     term = np.zeros(rows)
-    np.divide(ZERO_POINT * s_out, scale, out=term, where=scale != 0)
-    return res, bq, int8_math.rhaz(term)
+    np.divide(ZERO_POINT * _per_row(s_out, rows), scale, out=term, where=scale != 0)
+    return int8_math.rhaz(term)
 
 
 def fold_zero_points(graph: Graph, ctx: PassContext) -> Graph:
@@ -256,13 +261,9 @@ def unshift(graph: Graph, blob: str, float_graph: Graph) -> None:
         if not (layer.quantized and layer.kind in (Convolution, InnerProduct)):
             continue
         res = graph.resources[layer.name]
-        if layer.outputs == [blob]:   # its constant rows stay constant (at their new scale)
-            rows = len(res.bias.data)
-            scale = _per_row(res.scale.data, rows)
-            term = np.zeros(rows)
-            np.divide(ZERO_POINT * _per_row(blob_scale.scale, rows), scale, out=term,
-                      where=scale != 0)
-            bq = res.bias.data.astype(np.float64) - int8_math.rhaz(term)
+        if layer.outputs == [blob]:   # rows re-rounded to the scale floor keep it
+            bq = res.bias.data.astype(np.float64) - _zero_point_term(
+                blob_scale.scale, res.scale.data, len(res.bias.data))
         elif layer.inputs == [blob]:
             bq = res.bias.data.astype(np.float64) + ZERO_POINT * _row_sums(layer, res)
         else:
