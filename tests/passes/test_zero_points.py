@@ -254,3 +254,21 @@ def test_mixed_precision_leaves_no_folded_blob_beside_a_float_layer():
         lay = r.graph.layer(name)
         if r.graph.blob_scales[name].folded_zero_point is None:
             assert lay.params.activation_type != 0, name    # its ReLU / ReLU6 is back
+
+
+def test_compare_reads_the_folded_zero_point_from_the_files(pair, tmp_path):
+    """`tnnquant compare` on saved files: a shifted blob dequantizes as s·(q + 128) (its SQNR
+    as good as in memory) and its ReLU's zeros at code -128 do not count as saturated."""
+    from tnnquant.report.compare import compare
+    g, xs, (plain, folded) = pair
+    proto, model = tmp_path / "m.tnnproto", tmp_path / "m.tnnmodel"
+    save_model(folded.graph, proto, model)
+    batches = [{"data": np.stack(xs)}]
+    report = {b.blob: b for b in compare(g, load_model(proto, model), batches).blobs}
+    plain_report = {b.blob: b for b in compare(g, plain.graph, batches).blobs}
+    ref = Executor(g).run({"data": np.stack(xs)}, keep=["c1"])
+    values, codes = blobs_of(folded.graph, xs)
+    assert abs(report["c1"].sqnr_db - sqnr_db(ref["c1"], values["c1"])) < 0.01
+    assert (codes["c1"] == -128).mean() > 0.2           # plenty of ReLU zeros
+    assert report["c1"].saturated == pytest.approx((codes["c1"] == 127).mean())
+    assert report["c1"].saturated <= plain_report["c1"].saturated + 0.01

@@ -58,7 +58,8 @@ class BlobReport:
     cosine: float
     sqnr_db: float
     max_abs_error: float
-    saturated: float | None    # fraction of int8 values with |q| >= 127; None for float blobs
+    saturated: float | None    # fraction of int8 values with |q| >= 127 (q >= 127 where a
+    # folded zero point puts a ReLU's zeros at -128); None for float blobs
     input_sqnr_db: float | None  # worst SQNR among the layer's nearest matched inputs
     added_noise: float         # see the module docstring
 
@@ -213,7 +214,8 @@ class _Comparison:
                                                   tuple(array.shape[1:]))
         q = array if state.int8 else None
         test = self.int8_exec.dequantize(name, array)
-        state.errors.update(ref, test, q)
+        folded = state.int8 and self.int8_exec.blob_scale(name).folded_zero_point is not None
+        state.errors.update(ref, test, q, bottom=not folded)
         for hook in self.pair_hooks:
             hook(name, ref, test, layer)
 

@@ -104,10 +104,13 @@ def relative_noise(sqnr: float) -> float:
         return float(np.power(10.0, -sqnr / 10.0))
 
 
-def saturation_counts(q: np.ndarray) -> Stats:
-    """``[saturated, total]`` int8 values of a quantized tensor (|q| >= 127)."""
+def saturation_counts(q: np.ndarray, bottom: bool = True) -> Stats:
+    """``[saturated, total]`` int8 values of a quantized tensor (|q| >= 127; only q >= 127
+    without ``bottom``: a blob whose folded zero point is -128 holds its ReLU's zeros there,
+    passes/zero_points.py)."""
     q = np.asarray(q)
-    saturated = np.count_nonzero((q >= INT8_SATURATED) | (q <= -INT8_SATURATED))
+    top = q >= INT8_SATURATED
+    saturated = np.count_nonzero(top | (q <= -INT8_SATURATED) if bottom else top)
     return np.array([saturated, q.size], dtype=np.float64)
 
 
@@ -120,7 +123,7 @@ def saturated_fraction(q: np.ndarray) -> float:
 class ErrorAccumulator:
     """Streams error metrics over batches: ``update(ref, test[, q])`` per batch, then
     ``result()``. ``q``, the int8 values behind ``test`` when the blob is int8, adds the
-    saturated fraction to the result."""
+    saturated fraction to the result (``bottom``: as in ``saturation_counts``)."""
 
     def __init__(self, metrics: Sequence[ErrorMetric] = BLOB_METRICS) -> None:
         self.metrics = tuple(metrics)
@@ -128,7 +131,8 @@ class ErrorAccumulator:
         self.saturation: Stats | None = None
         self.elements = 0
 
-    def update(self, ref: np.ndarray, test: np.ndarray, q: np.ndarray | None = None) -> None:
+    def update(self, ref: np.ndarray, test: np.ndarray, q: np.ndarray | None = None,
+               bottom: bool = True) -> None:
         if np.shape(ref) != np.shape(test):
             raise ValueError(f"reference shape {np.shape(ref)} != test shape {np.shape(test)}")
         x, y = _f64(ref), _f64(test)   # one float64 copy shared by every metric
@@ -136,7 +140,7 @@ class ErrorAccumulator:
             s = metric.partial(x, y)
             self.stats[i] = s if self.stats[i] is None else metric.merge(self.stats[i], s)
         if q is not None:
-            s = saturation_counts(q)
+            s = saturation_counts(q, bottom)
             self.saturation = s if self.saturation is None else self.saturation + s
         self.elements += int(np.size(ref))
 
