@@ -32,8 +32,7 @@ from ..parallel import PARALLEL_MIN_LAYER_INPUT, map_blocks
 from ..passes.runtime import REFORMAT_SUFFIX, runtime_graph
 from ..weights.bias import INT32_MAX, INT32_MIN
 from .context import PassContext
-from .fake_quant import float_resource
-from .zero_points import unfold
+from .fake_quant import float_resource, unfold
 
 WEIGHTED = (Convolution, InnerProduct)
 
@@ -90,9 +89,11 @@ class _MeanError:
         self.by_input: dict[str, list[Layer]] = {}
         for lay in self.layers:
             self.by_input.setdefault(lay.inputs[0], []).append(lay)
-        self.fake = {lay.name: unfold(lay, graph, float_resource(
-            lay, graph.resources[lay.name], graph.blob_scales[lay.inputs[0]].scale))
-                     for lay in self.layers}
+        self.fake = {}
+        for lay in self.layers:
+            res, in_scale = graph.resources[lay.name], graph.blob_scales[lay.inputs[0]]
+            self.fake[lay.name] = unfold(lay, float_resource(lay, res, in_scale.scale), res,
+                                         in_scale, graph.blob_scales.get(lay.outputs[0]))
         self.sums = {lay.name: 0.0 for lay in self.layers}
         self.counts = {lay.name: 0 for lay in self.layers}
 

@@ -9,6 +9,8 @@ rounding of its output.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..exec import int8_math
@@ -65,6 +67,34 @@ def effective_weights(layer: Layer, res, in_scale: np.ndarray) -> tuple[np.ndarr
     if has_bias and res.bias is not None and res.bias.size:
         bias = (res.bias.data.astype(np.float64) * s).astype(f32)
     return w, bias
+
+
+def row_sums(layer: Layer, res) -> np.ndarray:
+    """Σ q_w over each output row of an int8 convolution / inner product (int64)."""
+    weight = res.filter if layer.kind is Convolution else res.weight
+    return weight.data.astype(np.int64).reshape(len(res.bias.data), -1).sum(axis=1)
+
+
+def unfold(layer: Layer, fake, res, in_scale: BlobScale | None, out_scale: BlobScale | None):
+    """``fake`` (``float_resource`` of the int8 ``res``) with the zero points folded into its
+    int32 bias (passes/zero_points.py) taken out of its float bias: what the int8 layer
+    computes on its input dequantized as ``s·(q - z)``, for its output dequantized the same
+    way."""
+    z_in = _folded(in_scale)
+    z_out = _folded(out_scale)
+    if not (z_in or z_out) or fake.bias is None:
+        return fake
+    rows = len(res.bias.data)
+    s = np.broadcast_to(res.scale.data.astype(np.float64), (rows,))
+    bias = fake.bias.data.astype(np.float64) + s * z_in * row_sums(layer, res)
+    if z_out:
+        bias -= np.broadcast_to(out_scale.scale.astype(np.float64), (rows,)) * z_out
+    return dataclasses.replace(fake, bias=_float(bias))
+
+
+def _folded(blob_scale: BlobScale | None) -> int:
+    zero_point = None if blob_scale is None else blob_scale.folded_zero_point
+    return 0 if zero_point is None else int(zero_point[0])
 
 
 def float_resource(layer: Layer, res, in_scale: np.ndarray):

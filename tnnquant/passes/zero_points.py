@@ -39,8 +39,9 @@ from ..ir.graph import BlobScale, Graph, Layer
 from ..layers._spatial import PAD_EXPLICIT, PAD_VALID
 from ..layers.convolution import ACT_RELU, ACT_RELU6, Convolution
 from ..layers.inner_product import InnerProduct
-from ..weights.bias import INT32_MAX, INT32_MIN
+from .bias import _has_bias, _with_bias
 from .context import PassContext
+from .fake_quant import row_sums
 
 ZERO_POINT = -128       # the code of 0: the lowest code the kernels saturate to (spec int8 §13)
 QMAX = 127              # a symmetric blob scale maps the blob's top to code 127 (§6.1)
@@ -52,12 +53,6 @@ SCALE_FLOOR_STEPS = 1 << 16
 # a shifted producer's int32 bias stays within this: the accumulator keeps the other half of
 # int32 (|Σ q_w·q| <= 128·127·K stays below 2^30 up to K = 66,000 inputs per output)
 BIAS_LIMIT = float(1 << 30)
-
-
-def _has_bias(layer: Layer, res) -> bool:
-    if layer.kind is Convolution:
-        return bool(layer.params.bias) and res.bias is not None
-    return bool(layer.params.has_bias) and res.bias is not None and res.bias.size > 0
 
 
 def _reads_no_padding(layer: Layer) -> bool:
@@ -107,7 +102,8 @@ def shifted(blob_scale: BlobScale, producer: Layer) -> BlobScale:
 
 def folded(blob_scale: BlobScale | None) -> int:
     """The zero point folded around a blob (0 if none)."""
-    return int(blob_scale.bias[0]) if blob_scale is not None and blob_scale.bias.size else 0
+    zero_point = None if blob_scale is None else blob_scale.folded_zero_point
+    return 0 if zero_point is None else int(zero_point[0])
 
 
 def shift_blob_scales(graph: Graph, ctx: PassContext) -> Graph:
@@ -126,16 +122,6 @@ def _set_activation(graph: Graph, layer: Layer, activation: int) -> None:
     i = next(i for i, lay in enumerate(graph.layers) if lay.name == layer.name)
     graph.layers[i] = layer.replace(
         params=dataclasses.replace(layer.params, activation_type=activation))
-
-
-def _int32(bq: np.ndarray) -> RawBuffer:
-    return RawBuffer.of(np.clip(bq, INT32_MIN, INT32_MAX).astype(np.int32), DataType.INT32)
-
-
-def _row_sums(layer: Layer, res) -> np.ndarray:
-    """Σ q_w over each output row of an int8 convolution / inner product (int64)."""
-    weight = res.filter if layer.kind is Convolution else res.weight
-    return weight.data.astype(np.int64).reshape(len(res.bias.data), -1).sum(axis=1)
 
 
 def _per_row(values: np.ndarray, rows: int) -> np.ndarray:
@@ -189,25 +175,27 @@ def fold_zero_points(graph: Graph, ctx: PassContext) -> Graph:
     graph = graph.copy()
     producers = graph.producers()
     shifted_blobs = [b for b, s in graph.blob_scales.items() if folded(s)]
-    symmetric = [b for b in shifted_blobs if not _bias_can_shift(graph, producers[b], b, ctx)]
-    for blob in symmetric:
-        _restore_symmetric(graph, blob, ctx.float_graph)
+    writers = {}   # producer name -> (its resource, its int32 bias writing the zero point)
+    symmetric = []
+    for blob in shifted_blobs:
+        producer = producers[blob]
+        written = _zero_point_writer(producer, graph.resources[producer.name],
+                                     graph.blob_scales[blob].scale, _float_bias(ctx, producer))
+        if written is None:
+            symmetric.append(blob)
+            _restore_symmetric(graph, blob, ctx.float_graph)
+        else:
+            writers[producer.name] = written
     for layer in graph.layers:
         if not (layer.quantized and layer.kind in (Convolution, InnerProduct)):
             continue
         z_in = folded(graph.blob_scales.get(layer.inputs[0]))
-        out_scale = graph.blob_scales.get(layer.outputs[0])
-        if not (z_in or folded(out_scale)):
+        if not (z_in or layer.name in writers):
             continue
-        res = graph.resources[layer.name]
-        if folded(out_scale):
-            res, bq, term = _shifted_producer(layer, res, out_scale.scale,
-                                              _float_bias(ctx, layer))
-            bq += term
-        else:
+        res, bq = writers.get(layer.name, (graph.resources[layer.name], None))
+        if bq is None:
             bq = res.bias.data.astype(np.float64)
-        bq -= z_in * _row_sums(layer, res)
-        graph.resources[layer.name] = dataclasses.replace(res, bias=_int32(bq))
+        graph.resources[layer.name] = _with_bias(res, bq - z_in * row_sums(layer, res))
     if shifted_blobs:
         kept = (f"; {len(symmetric)} kept 0..127 (a producer row's weight scale too small "
                 f"for the int32 bias to write the zero point)" if symmetric else "")
@@ -217,39 +205,22 @@ def fold_zero_points(graph: Graph, ctx: PassContext) -> Graph:
     return graph
 
 
-def _bias_can_shift(graph: Graph, producer: Layer, blob: str, ctx: PassContext) -> bool:
-    """Does every row of ``producer``'s int32 bias stay within ``BIAS_LIMIT`` when it writes
-    the zero point? (Measured with the float bias: a bias TNN's rounding already clipped to
-    int32 could cancel the term.)"""
-    float_bias = _float_bias(ctx, producer)
-    res, _, term = _shifted_producer(producer, graph.resources[producer.name],
-                                     graph.blob_scales[blob].scale, float_bias)
+def _zero_point_writer(producer: Layer, res, s_out: np.ndarray, float_bias: np.ndarray
+                       ) -> tuple[object, np.ndarray] | None:
+    """(``producer``'s resource, its int32 bias writing the zero point), or None where a row's
+    bias would leave ``BIAS_LIMIT`` (measured with the float bias: a bias TNN's rounding
+    already clipped to int32 could cancel the term)."""
+    res, bq, term = _shifted_producer(producer, res, s_out, float_bias)
     scale = _per_row(res.scale.data, len(term))
     needed = np.zeros(len(term))
     np.divide(float_bias, scale, out=needed, where=scale != 0)
-    return bool(np.all(np.abs(needed + term) <= BIAS_LIMIT))
+    if not np.all(np.abs(needed + term) <= BIAS_LIMIT):
+        return None
+    return res, bq + term
 
 
 def _float_bias(ctx: PassContext, layer: Layer) -> np.ndarray:
     return ctx.float_graph.resources[layer.name].bias.data.astype(np.float64)
-
-
-def unfold(layer: Layer, graph: Graph, fake):
-    """``fake`` (``fake_quant.float_resource`` of ``layer``) with the folded zero points taken
-    out of its float bias: what the int8 layer computes on its input dequantized as
-    ``s·(q - z)``, for its output dequantized the same way."""
-    z_in = folded(graph.blob_scales.get(layer.inputs[0]))
-    out_scale = graph.blob_scales.get(layer.outputs[0])
-    z_out = folded(out_scale)
-    if not (z_in or z_out) or fake.bias is None:
-        return fake
-    res = graph.resources[layer.name]
-    rows = len(res.bias.data)
-    s = _per_row(res.scale.data, rows)
-    bias = fake.bias.data.astype(np.float64) + s * z_in * _row_sums(layer, res)
-    if z_out:
-        bias -= _per_row(out_scale.scale, rows) * z_out
-    return dataclasses.replace(fake, bias=RawBuffer.of(bias.astype(np.float32), DataType.FLOAT))
 
 
 def unshift(graph: Graph, blob: str, float_graph: Graph) -> None:
@@ -265,10 +236,10 @@ def unshift(graph: Graph, blob: str, float_graph: Graph) -> None:
             bq = res.bias.data.astype(np.float64) - _zero_point_term(
                 blob_scale.scale, res.scale.data, len(res.bias.data))
         elif layer.inputs == [blob]:
-            bq = res.bias.data.astype(np.float64) + ZERO_POINT * _row_sums(layer, res)
+            bq = res.bias.data.astype(np.float64) + ZERO_POINT * row_sums(layer, res)
         else:
             continue
-        graph.resources[layer.name] = dataclasses.replace(res, bias=_int32(bq))
+        graph.resources[layer.name] = _with_bias(res, bq)
     _restore_symmetric(graph, blob, float_graph)
 
 
@@ -285,8 +256,8 @@ def _restore_symmetric(graph: Graph, blob: str, float_graph: Graph) -> None:
                                                                           InnerProduct):
             res = graph.resources[layer.name]
             scale = (res.scale.data.astype(np.float64) * factor).astype(np.float32)
-            graph.resources[layer.name] = dataclasses.replace(
-                res, scale=RawBuffer.of(scale, DataType.FLOAT),
-                bias=_int32(int8_math.rhaz(res.bias.data.astype(np.float64) / factor)))
+            graph.resources[layer.name] = _with_bias(
+                dataclasses.replace(res, scale=RawBuffer.of(scale, DataType.FLOAT)),
+                int8_math.rhaz(res.bias.data.astype(np.float64) / factor))
     graph.blob_scales[blob] = BlobScale((blob_scale.scale.astype(np.float64) * factor)
                                         .astype(np.float32))
