@@ -42,6 +42,9 @@ class QuantConfig:
     # post-ReLU blobs read only by unpadded convs: codes -128..127 with the zero point folded
     # into the int32 biases around them (passes/zero_points.py)
     fold_zero_points: bool = True
+    # the same for blobs float layers write and only such convs read (HardSwish, PReLU,
+    # pooling outputs): a float Add before TNN's Reformat shifts their codes over their range
+    offset_float_blobs: bool = True
     bias_correction: bool = True        # expected output error folded into int32 biases
     # the data-fitted steps (MSE clipping, scale search, learned rounding) dropped when the
     # recipe without them does better, held out, than with them on the calibration samples
@@ -117,7 +120,7 @@ class QuantConfig:
 #: the fields TNN's recipe sets (QuantConfig.tnn)
 TNN_RECIPE = dict(blob_method="minmax", weight_method="minmax", fold_merged_scales=False,
                   swish_in_float=False, scale_search=False, learned_rounding=False,
-                  round_bias=False, fold_zero_points=False,
+                  round_bias=False, fold_zero_points=False, offset_float_blobs=False,
                   bias_correction=False, fallback_check=False, hist_memory_mb=32)
 
 PRESETS = ("default", "tnn")
@@ -132,6 +135,7 @@ TECHNIQUES: dict[str, dict] = {
     "learned-rounding": dict(learned_rounding=False),
     "round-bias": dict(round_bias=False),
     "zero-point-folding": dict(fold_zero_points=False),
+    "float-blob-offsets": dict(offset_float_blobs=False),
     "bias-correction": dict(bias_correction=False),
     "fallback-check": dict(fallback_check=False),
 }

@@ -66,7 +66,7 @@ def recipe(config: QuantConfig) -> list[Step]:
     steps: list[Step] = [flag_layers]
     if config.scale_search:
         steps.append(search_blob_scales)
-    if config.fold_zero_points:
+    if config.fold_zero_points or config.offset_float_blobs:
         steps.append(shift_blob_scales)
     if config.fold_merged_scales:   # fold weights with the scales the runtime will use
         steps += [merge_scales, quantize_layer_weights]
@@ -76,7 +76,7 @@ def recipe(config: QuantConfig) -> list[Step]:
         steps.append(learn_rounding)
     if config.round_bias:
         steps.append(round_biases)
-    if config.fold_zero_points:
+    if config.fold_zero_points or config.offset_float_blobs:
         steps.append(fold_zero_points)
     if config.bias_correction:
         steps.append(correct_biases)
@@ -198,7 +198,8 @@ def quantize(graph: Graph, inputs, config: QuantConfig = QuantConfig(),
                       LayerQuantOptions(WEIGHT_METHODS.get(config.weight_method),
                                         config.per_tensor_weights),
                       candidates, *_minmax_scales(collector), progress, note,
-                      sample_bytes=collector.sample_bytes())
+                      sample_bytes=collector.sample_bytes(),
+                      minima={name: r.min for name, r in collector.ranges.items()})
     quantized = fused
     # the recipe's passes multiply small matrices (one layer, one batch): OpenBLAS's second
     # thread gains little there and its waiting spins a core; on a shared 2-core machine the

@@ -37,6 +37,8 @@ class PassContext:
     warn: Callable[[str], None] = lambda message: None
     notes: list[str] = field(default_factory=list)   # what the recipe decided, for summaries
     sample_bytes: int = 0   # one sample's calibrated blobs in float32 (0: unknown)
+    # calibrated minimum of every calibrated blob, per slot (passes/zero_points.py)
+    minima: dict[str, np.ndarray] = field(default_factory=dict)
 
     def tick(self, stage: str, done: int) -> None:
         if self.progress is not None:

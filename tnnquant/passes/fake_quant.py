@@ -69,10 +69,21 @@ def effective_weights(layer: Layer, res, in_scale: np.ndarray) -> tuple[np.ndarr
     return w, bias
 
 
-def row_sums(layer: Layer, res) -> np.ndarray:
-    """Σ q_w over each output row of an int8 convolution / inner product (int64)."""
+def zero_point_sums(layer: Layer, res, zero_point: np.ndarray) -> np.ndarray:
+    """``Σ q_w·z`` over each output row of an int8 convolution / inner product (int64), ``z``
+    the input blob's folded zero point: one value, or one per input channel (a convolution)."""
     weight = res.filter if layer.kind is Convolution else res.weight
-    return weight.data.astype(np.int64).reshape(len(res.bias.data), -1).sum(axis=1)
+    rows = len(res.bias.data)
+    q = weight.data.astype(np.int64).reshape(rows, -1)
+    z = np.asarray(zero_point, np.int64).reshape(-1)
+    if z.size == 1:
+        return q.sum(axis=1) * z[0]
+    p = layer.params
+    taps = p.kernel_h * p.kernel_w
+    in_per_group = q.shape[1] // taps
+    group = np.arange(rows) // (rows // max(p.group, 1))
+    z_rows = z[group[:, None] * in_per_group + np.arange(in_per_group)]
+    return (q.reshape(rows, in_per_group, taps).sum(axis=2) * z_rows).sum(axis=1)
 
 
 def unfold(layer: Layer, fake, res, in_scale: BlobScale | None, out_scale: BlobScale | None):
@@ -80,21 +91,18 @@ def unfold(layer: Layer, fake, res, in_scale: BlobScale | None, out_scale: BlobS
     int32 bias (passes/zero_points.py) taken out of its float bias: what the int8 layer
     computes on its input dequantized as ``s·(q - z)``, for its output dequantized the same
     way."""
-    z_in = _folded(in_scale)
-    z_out = _folded(out_scale)
-    if not (z_in or z_out) or fake.bias is None:
+    z_in = None if in_scale is None else in_scale.folded_zero_point
+    z_out = None if out_scale is None else out_scale.folded_zero_point
+    if (z_in is None and z_out is None) or fake.bias is None:
         return fake
     rows = len(res.bias.data)
     s = np.broadcast_to(res.scale.data.astype(np.float64), (rows,))
-    bias = fake.bias.data.astype(np.float64) + s * z_in * row_sums(layer, res)
-    if z_out:
-        bias -= np.broadcast_to(out_scale.scale.astype(np.float64), (rows,)) * z_out
+    bias = fake.bias.data.astype(np.float64)
+    if z_in is not None:
+        bias = bias + s * zero_point_sums(layer, res, z_in)
+    if z_out is not None:
+        bias = bias - np.broadcast_to(out_scale.scale.astype(np.float64) * z_out, (rows,))
     return dataclasses.replace(fake, bias=_float(bias))
-
-
-def _folded(blob_scale: BlobScale | None) -> int:
-    zero_point = None if blob_scale is None else blob_scale.folded_zero_point
-    return 0 if zero_point is None else int(zero_point[0])
 
 
 def float_resource(layer: Layer, res, in_scale: np.ndarray):

@@ -21,7 +21,7 @@ from ..ir.graph import Graph
 from .context import Batches, PassContext
 from .merge_scales import _merges
 from .runtime import runtime_graph
-from .zero_points import folded, unshift
+from .zero_points import folded, is_offset_add, unshift
 
 
 def float_outputs(ctx: PassContext, runs: Batches | None = None
@@ -77,8 +77,9 @@ def set_float(graph: Graph, names: set[str], float_graph: Graph) -> Graph:
                 layer.quantized = False
     consumers = graph.consumers()
     for blob, scale in list(graph.blob_scales.items()):
-        if folded(scale) and not all(lay.quantized for lay in [producers[blob],
-                                                               *consumers.get(blob, [])]):
+        if folded(scale) is not None and not all(
+                lay.quantized or is_offset_add(lay)
+                for lay in [producers[blob], *consumers.get(blob, [])]):
             unshift(graph, blob, float_graph)
     return graph
 

@@ -54,7 +54,7 @@ from .context import PassContext
 from .fake_quant import fake_quantize, float_resource
 from .merge_scales import _merges
 from .quantize_layers import layer_weights
-from .zero_points import shifted, shiftable_blobs
+from .zero_points import shifted, sites
 
 QMAX = 127   # a blob's min-max scale maps its max |x| to code 127 (spec int8 §6.1)
 
@@ -147,11 +147,11 @@ class _Shift:
     their candidates are scored as the blob will hold them, shifted."""
 
     def __init__(self, graph: Graph, ctx: PassContext) -> None:
-        self.producers = shiftable_blobs(graph) if ctx.config.fold_zero_points else {}
+        self.producers = sites(graph, ctx)
 
     def __call__(self, name: str, blob_scale: BlobScale) -> BlobScale:
-        producer = self.producers.get(name)
-        return blob_scale if producer is None else shifted(blob_scale, producer)
+        site = self.producers.get(name)
+        return blob_scale if site is None else shifted(blob_scale, site)
 
 
 FOLDS = 2   # held-out folds (samples alternate); 2 keeps half the data for fitting

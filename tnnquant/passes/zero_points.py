@@ -16,6 +16,14 @@ that reads no padding, or an inner product:
   ``x = 128·s``: readers with padding are excluded, and so is any blob a float layer, a
   Reformat or the caller would read).
 
+A blob a *float* layer writes (a HardSwish, PReLU, pooling or Flatten output that only int8
+layers read: TNN's runtime quantizes it with a Reformat, ``round(x / s)``, §11.2, §13) gets
+its zero point from a float ``Add`` of ``z·s`` inserted after its producer (an existing layer
+type with a constant operand, model-format §3.3.4): its codes then span the blob's calibrated
+range ``[min, top]`` instead of ``[-top, top]``, with ``z = m - 128`` for the smallest ``m``
+whose ``m`` steps below zero reach ``-min`` (``m = 0``, ``z = -128`` for a blob that is never
+negative). The readers fold ``-Σ q_w·z`` as above; ``z`` may differ per channel.
+
 The file keeps zero point 0 for the blob (TNN's NAIVE kernels would apply a stored one a
 second time, §12.3); the folded zero point goes to the blob scale's bias buffer, which TNN's
 runtime never reads (§6.6), so that tnnquant's own tools dequantize the blob as ``s·(q + 128)``.
@@ -30,18 +38,22 @@ layers goes back to float (mixed precision).
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..exec import int8_math
 from ..formats.rawbuffer import DataType, RawBuffer
 from ..ir.graph import BlobScale, Graph, Layer
+from ..layers._binary import BinaryParams
+from ..layers._resources import ElementResource
 from ..layers._spatial import PAD_EXPLICIT, PAD_VALID
+from ..layers.add import Add
 from ..layers.convolution import ACT_RELU, ACT_RELU6, Convolution
 from ..layers.inner_product import InnerProduct
 from .bias import _has_bias, _with_bias
 from .context import PassContext
-from .fake_quant import row_sums
+from .fake_quant import zero_point_sums
 
 ZERO_POINT = -128       # the code of 0: the lowest code the kernels saturate to (spec int8 §13)
 QMAX = 127              # a symmetric blob scale maps the blob's top to code 127 (§6.1)
@@ -53,6 +65,7 @@ SCALE_FLOOR_STEPS = 1 << 16
 # a shifted producer's int32 bias stays within this: the accumulator keeps the other half of
 # int32 (|Σ q_w·q| <= 128·127·K stays below 2^30 up to K = 66,000 inputs per output)
 BIAS_LIMIT = float(1 << 30)
+OFFSET_SUFFIX = "_zero_point"   # the Add after a float producer, and its output
 
 
 def _reads_no_padding(layer: Layer) -> bool:
@@ -68,53 +81,92 @@ def _reads_no_padding(layer: Layer) -> bool:
     return p.kernel_h == 1 and p.kernel_w == 1   # SAME: a 1x1 kernel never pads
 
 
-def shiftable_blobs(graph: Graph) -> dict[str, Layer]:
-    """Blob -> producer, for the blobs whose codes can be shifted (module docstring): output of
-    a quantized convolution with fused ReLU / ReLU6, read only by quantized convolutions
-    without padding and inner products, every one of them with a bias to fold into."""
+@dataclass(frozen=True)
+class ShiftSite:
+    """Where a shifted blob's zero point comes from: its producer, a quantized convolution
+    with fused ReLU / ReLU6 (``minimum`` None: the blob is never negative), or a float layer
+    (``minimum``: the blob's calibrated minimum per slot; the zero point comes from an Add)."""
+
+    producer: Layer
+    minimum: np.ndarray | None = None
+    # per-channel zero points need NCHW readers (convolutions) for the Add's [1, C, 1, 1]
+    per_channel: bool = True
+
+
+def shiftable_blobs(graph: Graph, relu: bool = True,
+                    minima: dict[str, np.ndarray] | None = None) -> dict[str, ShiftSite]:
+    """Blob -> ShiftSite, for the blobs whose codes can be shifted (module docstring): read
+    only by quantized convolutions without padding and inner products, every one of them with
+    a bias to fold into, and not a network output; with ``relu``, the output of a quantized
+    convolution with fused ReLU / ReLU6 (with a bias too); with ``minima`` (blob -> calibrated
+    minimum per slot), the output of a float layer."""
     consumers = graph.consumers()
     outputs = set(graph.outputs)
     out = {}
     for layer in graph.layers:
-        if not (layer.quantized and layer.kind is Convolution and len(layer.outputs) == 1
-                and layer.params.activation_type in (ACT_RELU, ACT_RELU6)):
+        if len(layer.outputs) != 1:
             continue
         blob = layer.outputs[0]
         readers = consumers.get(blob, [])
         if (blob in outputs or blob not in graph.blob_scales or not readers
                 or not all(r.quantized and _reads_no_padding(r) and r.inputs == [blob]
-                           for r in readers)
-                or not all(_has_bias(r, graph.resources[r.name]) for r in [layer, *readers])):
+                           and _has_bias(r, graph.resources[r.name]) for r in readers)):
             continue
-        out[blob] = layer
+        if (relu and layer.quantized and layer.kind is Convolution
+                and layer.params.activation_type in (ACT_RELU, ACT_RELU6)
+                and _has_bias(layer, graph.resources[layer.name])):
+            out[blob] = ShiftSite(layer)
+        elif minima is not None and not layer.quantized and blob in minima:
+            out[blob] = ShiftSite(layer, np.asarray(minima[blob], np.float64),
+                                  all(r.kind is Convolution for r in readers))
     return out
 
 
-def shifted(blob_scale: BlobScale, producer: Layer) -> BlobScale:
-    """``blob_scale`` (symmetric: codes 0…127 for the blob's values) for codes -128…127 with
-    the folded zero point recorded."""
+def shifted(blob_scale: BlobScale, site: ShiftSite) -> BlobScale:
+    """``blob_scale`` (symmetric: ``top = 127·s``) for codes -128…127 spanning the blob's range,
+    with the folded zero point recorded (unchanged where ``site`` allows no per-channel zero
+    point and the scale is per channel)."""
+    if blob_scale.per_channel and not site.per_channel:
+        return blob_scale
     top = blob_scale.scale.astype(np.float64) * QMAX
-    if producer.params.activation_type == ACT_RELU6:
-        top = np.minimum(top, RELU6_TOP)
-    scale = (top / SHIFTED_STEPS).astype(np.float32)
-    return BlobScale(scale, None, np.full(scale.size, ZERO_POINT, np.int32))
+    if site.minimum is None:
+        if site.producer.params.activation_type == ACT_RELU6:
+            top = np.minimum(top, RELU6_TOP)
+        below = np.zeros_like(top)
+    else:
+        minimum = site.minimum if top.size == site.minimum.size else site.minimum.min()
+        below = np.clip(-minimum, 0, top)
+    # m steps below zero reach the minimum: m·top/(255-m) >= below
+    steps_below = np.zeros_like(top)
+    np.divide(SHIFTED_STEPS * below, top + below, out=steps_below, where=top + below > 0)
+    steps_below = np.ceil(steps_below - 1e-9)
+    scale = (top / (SHIFTED_STEPS - steps_below)).astype(np.float32)
+    zero_point = (steps_below + ZERO_POINT).astype(np.int32)
+    return BlobScale(scale, None, np.broadcast_to(zero_point, scale.shape))
 
 
-def folded(blob_scale: BlobScale | None) -> int:
-    """The zero point folded around a blob (0 if none)."""
-    zero_point = None if blob_scale is None else blob_scale.folded_zero_point
-    return 0 if zero_point is None else int(zero_point[0])
+def folded(blob_scale: BlobScale | None) -> np.ndarray | None:
+    """The zero point folded around a blob, or None."""
+    return None if blob_scale is None else blob_scale.folded_zero_point
+
+
+def sites(graph: Graph, ctx: PassContext) -> dict[str, ShiftSite]:
+    """``shiftable_blobs`` as the recipe's options select them."""
+    config = ctx.config
+    return shiftable_blobs(graph, config.fold_zero_points,
+                           ctx.minima if config.offset_float_blobs else None)
 
 
 def shift_blob_scales(graph: Graph, ctx: PassContext) -> Graph:
     """Return a copy whose shiftable blobs hold shifted scales (kept as they are where the
-    scale search chose shifted ones) and whose producers no longer fuse their activation."""
+    scale search chose shifted ones) and whose convolution producers no longer fuse their
+    activation."""
     graph = graph.copy()
-    blobs = shiftable_blobs(graph)
-    for blob, producer in blobs.items():
-        if not folded(graph.blob_scales[blob]):
-            graph.blob_scales[blob] = shifted(graph.blob_scales[blob], producer)
-        _set_activation(graph, producer, 0)
+    for blob, site in sites(graph, ctx).items():
+        if folded(graph.blob_scales[blob]) is None:
+            graph.blob_scales[blob] = shifted(graph.blob_scales[blob], site)
+        if site.minimum is None:
+            _set_activation(graph, site.producer, 0)
     return graph
 
 
@@ -169,16 +221,21 @@ def _zero_point_term(s_out: np.ndarray, weight_scale: np.ndarray, rows: int) -> 
 
 
 def fold_zero_points(graph: Graph, ctx: PassContext) -> Graph:
-    """Return a copy whose int32 biases hold the zero points recorded on their blobs; a blob
-    whose producer cannot write its zero point with an int32 bias goes back to symmetric
-    codes."""
+    """Return a copy whose int32 biases hold the zero points recorded on their blobs, written
+    by their convolution producers (a blob whose producer cannot write its zero point with an
+    int32 bias goes back to symmetric codes) or by an Add after their float producers."""
     graph = graph.copy()
     producers = graph.producers()
-    shifted_blobs = [b for b, s in graph.blob_scales.items() if folded(s)]
+    shifted_blobs = [b for b, s in graph.blob_scales.items() if folded(s) is not None]
     writers = {}   # producer name -> (its resource, its int32 bias writing the zero point)
     symmetric = []
+    offsets = 0
     for blob in shifted_blobs:
         producer = producers[blob]
+        if not producer.quantized:
+            _insert_offset(graph, blob, producer)
+            offsets += 1
+            continue
         written = _zero_point_writer(producer, graph.resources[producer.name],
                                      graph.blob_scales[blob].scale, _float_bias(ctx, producer))
         if written is None:
@@ -190,19 +247,59 @@ def fold_zero_points(graph: Graph, ctx: PassContext) -> Graph:
         if not (layer.quantized and layer.kind in (Convolution, InnerProduct)):
             continue
         z_in = folded(graph.blob_scales.get(layer.inputs[0]))
-        if not (z_in or layer.name in writers):
+        if z_in is None and layer.name not in writers:
             continue
         res, bq = writers.get(layer.name, (graph.resources[layer.name], None))
         if bq is None:
             bq = res.bias.data.astype(np.float64)
-        graph.resources[layer.name] = _with_bias(res, bq - z_in * row_sums(layer, res))
-    if shifted_blobs:
+        if z_in is not None:
+            bq = bq - zero_point_sums(layer, res, z_in)
+        graph.resources[layer.name] = _with_bias(res, bq)
+    relu = len(shifted_blobs) - offsets
+    if relu:
         kept = (f"; {len(symmetric)} kept 0..127 (a producer row's weight scale too small "
                 f"for the int32 bias to write the zero point)" if symmetric else "")
         ctx.notes.append(f"zero points folded into biases: "
-                         f"{len(shifted_blobs) - len(symmetric)} post-ReLU blob(s) use codes "
+                         f"{relu - len(symmetric)} post-ReLU blob(s) use codes "
                          f"-128..127{kept}")
+    if offsets:
+        ctx.notes.append(f"zero points of {offsets} blob(s) written by float layers: a float "
+                         f"Add shifts each into codes -128..127 over its calibrated range")
     return graph
+
+
+def _insert_offset(graph: Graph, blob: str, producer: Layer) -> None:
+    """A float Add of ``z·s`` after ``producer`` (in place): its output, read by ``blob``'s
+    readers in its place, takes ``blob``'s scale, and the Reformat TNN puts before the int8
+    readers writes ``round(x / s + z)``. ``blob`` itself stays the float layer's output, so
+    its values mean the same in the float and the int8 model."""
+    blob_scale = graph.blob_scales.pop(blob)
+    offset = (blob_scale.folded_zero_point.astype(np.float64) * blob_scale.scale).astype(
+        np.float32)
+    name = _unused(blob + OFFSET_SUFFIX,
+                   graph.referenced_blobs() | {lay.name for lay in graph.layers})
+    for layer in graph.layers:
+        layer.inputs[:] = [name if b == blob else b for b in layer.inputs]
+    i = next(i for i, lay in enumerate(graph.layers) if lay.name == producer.name)
+    # per channel only before convolutions, whose input is NCHW (scalar: dims [1])
+    dims = (1, offset.size, 1, 1) if offset.size > 1 else (1,)
+    graph.layers.insert(i + 1, Layer("Add", name, [blob], [name], BinaryParams(1)))
+    graph.resources[name] = ElementResource(RawBuffer.of(offset, DataType.FLOAT, dims))
+    graph.blob_scales[name] = blob_scale
+
+
+def is_offset_add(layer: Layer) -> bool:
+    """Whether ``layer`` is an Add ``_insert_offset`` put after a float layer."""
+    return (layer.kind is Add and not layer.quantized and len(layer.inputs) == 1
+            and len(layer.outputs) == 1
+            and layer.outputs[0].startswith(layer.inputs[0] + OFFSET_SUFFIX))
+
+
+def _unused(name: str, taken: set[str]) -> str:
+    candidate, k = name, 1
+    while candidate in taken:
+        candidate, k = f"{name}_{k}", k + 1
+    return candidate
 
 
 def _zero_point_writer(producer: Layer, res, s_out: np.ndarray, float_bias: np.ndarray
@@ -226,7 +323,8 @@ def _float_bias(ctx: PassContext, layer: Layer) -> np.ndarray:
 def unshift(graph: Graph, blob: str, float_graph: Graph) -> None:
     """Undo the shift of ``blob`` in ``graph`` (in place, after ``fold_zero_points``), for a
     blob whose producer or a reader goes back to float: the folded zero point out of the int8
-    layers' biases, then ``_restore_symmetric``."""
+    layers' biases (and the Add that wrote it removed, its readers reading its input again),
+    then ``_restore_symmetric``."""
     blob_scale = graph.blob_scales[blob]
     for layer in graph.layers:
         if not (layer.quantized and layer.kind in (Convolution, InnerProduct)):
@@ -236,10 +334,20 @@ def unshift(graph: Graph, blob: str, float_graph: Graph) -> None:
             bq = res.bias.data.astype(np.float64) - _zero_point_term(
                 blob_scale.scale, res.scale.data, len(res.bias.data))
         elif layer.inputs == [blob]:
-            bq = res.bias.data.astype(np.float64) + ZERO_POINT * row_sums(layer, res)
+            bq = res.bias.data.astype(np.float64) + zero_point_sums(
+                layer, res, blob_scale.folded_zero_point)
         else:
             continue
         graph.resources[layer.name] = _with_bias(res, bq)
+    add = graph.producers()[blob]
+    if is_offset_add(add):
+        graph.layers.remove(add)
+        del graph.resources[add.name]
+        source = add.inputs[0]
+        for layer in graph.layers:
+            layer.inputs[:] = [source if b == blob else b for b in layer.inputs]
+        graph.blob_scales[source] = graph.blob_scales.pop(blob)
+        blob = source
     _restore_symmetric(graph, blob, float_graph)
 
 
@@ -250,7 +358,7 @@ def _restore_symmetric(graph: Graph, blob: str, float_graph: Graph) -> None:
     blob_scale = graph.blob_scales[blob]
     factor = SHIFTED_STEPS / QMAX
     for layer in list(graph.layers):
-        if layer.outputs == [blob]:
+        if layer.outputs == [blob] and layer.kind is Convolution:
             _set_activation(graph, layer, float_graph.layer(layer.name).params.activation_type)
         elif layer.inputs == [blob] and layer.quantized and layer.kind in (Convolution,
                                                                           InnerProduct):
