@@ -108,10 +108,10 @@ def check_fallback(graph: Graph, ctx: PassContext) -> Graph:
     does better (passes/fallback.py)."""
     config = fallback_config(ctx.config)
 
-    def build(scales: dict[str, BlobScale], batches) -> Graph:
+    def build(scales: dict[str, BlobScale], minima: dict[str, np.ndarray], batches) -> Graph:
         # its steps stay silent: the check reports its own progress and decision
         sub_ctx = dataclasses.replace(ctx, config=config, batches=batches, candidates={},
-                                      progress=None, notes=[])
+                                      minima=minima, progress=None, notes=[])
         fallback = ctx.float_graph.copy()
         fallback.blob_scales = dict(scales)
         for step in recipe(config):
@@ -199,7 +199,9 @@ def quantize(graph: Graph, inputs, config: QuantConfig = QuantConfig(),
                                         config.per_tensor_weights),
                       candidates, *_minmax_scales(collector), progress, note,
                       sample_bytes=collector.sample_bytes(),
-                      minima={name: r.min for name, r in collector.ranges.items()})
+                      minima={name: r.min for name, r in collector.ranges.items()},
+                      held_out_minima=[{name: r.min for name, r in ranges.items()}
+                                       for ranges in _held_out_ranges(collector)])
     quantized = fused
     # the recipe's passes multiply small matrices (one layer, one batch): OpenBLAS's second
     # thread gains little there and its waiting spins a core; on a shared 2-core machine the
@@ -224,12 +226,20 @@ def _minmax_scales(collector: StatsCollector
     def scales(ranges: dict[str, RangeStats]) -> dict[str, BlobScale]:
         return {name: BlobScale(*minmax(BlobStats(r))) for name, r in ranges.items()}
 
-    if not collector.folds or collector.samples < collector.folds:
+    held_out = _held_out_ranges(collector)
+    if not held_out:
         return {}, []
-    return scales(collector.ranges), [
-        scales({name: combine_ranges([r for g, r in enumerate(folds) if g != f])
-                for name, folds in collector.fold_ranges.items()})
-        for f in range(collector.folds)]
+    return scales(collector.ranges), [scales(ranges) for ranges in held_out]
+
+
+def _held_out_ranges(collector: StatsCollector) -> list[dict[str, RangeStats]]:
+    """Per fold, the calibrated blobs' ranges on the samples outside it (none without fold
+    ranges or with fewer samples than folds)."""
+    if not collector.folds or collector.samples < collector.folds:
+        return []
+    return [{name: combine_ranges([r for g, r in enumerate(folds) if g != f])
+             for name, folds in collector.fold_ranges.items()}
+            for f in range(collector.folds)]
 
 
 def _warnings(graph: Graph, plans: dict[str, BlobPlan], ranges, config: QuantConfig,

@@ -189,3 +189,25 @@ def test_default_recipe_shifts_and_stays_close_to_float():
     ref = Executor(g).run(feeds(xs))["fc"]
     out = Executor(r.graph, mode="int8").run(feeds(xs))["fc"]
     assert sqnr_db(ref, out) > 25
+
+
+def test_the_fallback_checks_folds_see_only_their_own_minima(monkeypatch):
+    """The fallback check scores its recipe held out: each fold's build must take the blobs'
+    minima from the samples outside the fold (sample i is in fold i % 2), not from all."""
+    import tnnquant.quantize as q
+    seen = {}
+
+    def record(graph, ctx):
+        seen["ctx"] = ctx
+        return graph
+
+    monkeypatch.setattr(q, "check_fallback", record)
+    g, xs = net(), samples()
+    q.quantize(g, xs, QuantConfig(**{**MINMAX, "fallback_check": True, "scale_search": True}))
+    ctx = seen["ctx"]
+    per_sample = Executor(g).run(feeds(xs), keep=["hs"])["hs"].min(axis=(2, 3))   # (N, C)
+    np.testing.assert_array_equal(ctx.minima["hs"], per_sample.min(axis=0))
+    assert len(ctx.held_out_minima) == 2
+    for fold, minima in enumerate(ctx.held_out_minima):
+        outside = np.arange(len(xs)) % 2 != fold
+        np.testing.assert_array_equal(minima["hs"], per_sample[outside].min(axis=0))

@@ -37,8 +37,10 @@ class PassContext:
     warn: Callable[[str], None] = lambda message: None
     notes: list[str] = field(default_factory=list)   # what the recipe decided, for summaries
     sample_bytes: int = 0   # one sample's calibrated blobs in float32 (0: unknown)
-    # calibrated minimum of every calibrated blob, per slot (passes/zero_points.py)
+    # calibrated minimum of every calibrated blob, per slot (passes/zero_points.py), on all
+    # samples and per fold on the samples outside the fold (the fallback check's recipe)
     minima: dict[str, np.ndarray] = field(default_factory=dict)
+    held_out_minima: list[dict[str, np.ndarray]] = field(default_factory=list)
 
     def tick(self, stage: str, done: int) -> None:
         if self.progress is not None:

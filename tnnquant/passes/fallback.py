@@ -69,20 +69,21 @@ def fold_batches(batches: Batches, fold: int, held_out: bool) -> Batches:
     return gen
 
 
-Build = Callable[[dict[str, BlobScale], Batches], Graph]
+Build = Callable[[dict[str, BlobScale], dict[str, np.ndarray], Batches], Graph]
 
 
 def keep_better(fitted: Graph, ctx: PassContext, build: Build) -> Graph:
-    """``fitted``, or the fallback ``build(scales, batches)`` (the recipe without its fitted
-    steps, from MinMax ``scales``, fitted on ``batches``) when its held-out output cosine beats
+    """``fitted``, or the fallback ``build(scales, minima, batches)`` (the recipe without its
+    fitted steps, from MinMax ``scales`` and the blobs' ``minima``, fitted on ``batches``) when its held-out output cosine beats
     ``fitted``'s in-sample one (module docstring); the decision goes to ``ctx.notes``."""
     if len(ctx.held_out_minmax_scales) != FOLDS:
         ctx.notes.append(f"fallback check: skipped (needs {FOLDS} calibration samples)")
         return fitted
     fitted_cos = float(output_cosines(fitted, float_outputs(ctx), ctx.runs()).mean())
     held_out = []
-    for fold, scales in enumerate(ctx.held_out_minmax_scales):
-        model = build(scales, fold_batches(ctx.batches, fold, held_out=False))
+    for fold, (scales, minima) in enumerate(zip(ctx.held_out_minmax_scales,
+                                                ctx.held_out_minima)):
+        model = build(scales, minima, fold_batches(ctx.batches, fold, held_out=False))
         test = ctx.runs(fold_batches(ctx.batches, fold, held_out=True))
         held_out.append(output_cosines(model, float_outputs(ctx, test), test))
         del model   # before the next one is built: its weights anchor simulator sessions
@@ -96,4 +97,4 @@ def keep_better(fitted: Graph, ctx: PassContext, build: Build) -> Graph:
     ctx.notes.append(f"fallback check: output cosine {fitted_cos:.5f} on the calibration set, "
                      f"{fallback_cos:.5f} held out without {dropped}: "
                      + (f"{dropped} dropped" if drop else "kept"))
-    return build(ctx.minmax_scales, ctx.batches) if drop else fitted
+    return build(ctx.minmax_scales, ctx.minima, ctx.batches) if drop else fitted

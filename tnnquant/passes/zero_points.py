@@ -139,7 +139,7 @@ def shifted(blob_scale: BlobScale, site: ShiftSite) -> BlobScale:
     # m steps below zero reach the minimum: m·top/(255-m) >= below
     steps_below = np.zeros_like(top)
     np.divide(SHIFTED_STEPS * below, top + below, out=steps_below, where=top + below > 0)
-    steps_below = np.ceil(steps_below - 1e-9)
+    steps_below = np.ceil(steps_below - 1e-9)   # an exact integer ratio needs no extra step
     scale = (top / (SHIFTED_STEPS - steps_below)).astype(np.float32)
     zero_point = (steps_below + ZERO_POINT).astype(np.int32)
     return BlobScale(scale, None, np.broadcast_to(zero_point, scale.shape))
