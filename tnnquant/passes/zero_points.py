@@ -20,9 +20,10 @@ A blob a *float* layer writes (a HardSwish, PReLU, pooling or Flatten output tha
 layers read: TNN's runtime quantizes it with a Reformat, ``round(x / s)``, §11.2, §13) gets
 its zero point from a float ``Add`` of ``z·s`` inserted after its producer (an existing layer
 type with a constant operand, model-format §3.3.4): its codes then span the blob's calibrated
-range ``[min, top]`` instead of ``[-top, top]``, with ``z = m - 128`` for the smallest ``m``
-whose ``m`` steps below zero reach ``-min`` (``m = 0``, ``z = -128`` for a blob that is never
-negative). The readers fold ``-Σ q_w·z`` as above; ``z`` may differ per channel.
+range ``[2·min, top]`` instead of ``[-top, top]``, with ``z = m - 128`` for the smallest ``m``
+whose ``m`` steps below zero reach ``-2·min`` (``m = 0``, ``z = -128`` for a blob that is never
+negative; twice the calibrated minimum, which new data exceed as they exceed its maxima).
+The readers fold ``-Σ q_w·z`` as above; ``z`` may differ per channel.
 
 The file keeps zero point 0 for the blob (TNN's NAIVE kernels would apply a stored one a
 second time, §12.3); the folded zero point goes to the blob scale's bias buffer, which TNN's
@@ -65,6 +66,9 @@ SCALE_FLOOR_STEPS = 1 << 16
 # a shifted producer's int32 bias stays within this: the accumulator keeps the other half of
 # int32 (|Σ q_w·q| <= 128·127·K stays below 2^30 up to K = 66,000 inputs per output)
 BIAS_LIMIT = float(1 << 30)
+# a float layer's blob keeps this many times its calibrated minimum below zero: minima of a
+# few samples underestimate those of new data, as maxima do (the scale search's margin x2)
+BELOW_MARGIN = 2.0
 OFFSET_SUFFIX = "_zero_point"   # the Add after a float producer, and its output
 
 
@@ -135,7 +139,7 @@ def shifted(blob_scale: BlobScale, site: ShiftSite) -> BlobScale:
         below = np.zeros_like(top)
     else:
         minimum = site.minimum if top.size == site.minimum.size else site.minimum.min()
-        below = np.clip(-minimum, 0, top)
+        below = np.clip(-BELOW_MARGIN * minimum, 0, top)
     # m steps below zero reach the minimum: m·top/(255-m) >= below
     steps_below = np.zeros_like(top)
     np.divide(SHIFTED_STEPS * below, top + below, out=steps_below, where=top + below > 0)
