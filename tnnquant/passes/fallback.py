@@ -74,8 +74,9 @@ Build = Callable[[dict[str, BlobScale], dict[str, np.ndarray], Batches], Graph]
 
 def keep_better(fitted: Graph, ctx: PassContext, build: Build) -> Graph:
     """``fitted``, or the fallback ``build(scales, minima, batches)`` (the recipe without its
-    fitted steps, from MinMax ``scales`` and the blobs' ``minima``, fitted on ``batches``) when its held-out output cosine beats
-    ``fitted``'s in-sample one (module docstring); the decision goes to ``ctx.notes``."""
+    fitted steps, from MinMax ``scales`` and the blobs' ``minima``, fitted on ``batches``)
+    when its held-out output cosine beats ``fitted``'s in-sample one (module docstring); the
+    decision goes to ``ctx.notes``."""
     if len(ctx.held_out_minmax_scales) != FOLDS:
         ctx.notes.append(f"fallback check: skipped (needs {FOLDS} calibration samples)")
         return fitted

@@ -19,15 +19,17 @@ that reads no padding, or an inner product:
 A blob a *float* layer writes (a HardSwish, PReLU, pooling or Flatten output that only int8
 layers read: TNN's runtime quantizes it with a Reformat, ``round(x / s)``, §11.2, §13) gets
 its zero point from a float ``Add`` of ``z·s`` inserted after its producer (an existing layer
-type with a constant operand, model-format §3.3.4): its codes then span the blob's calibrated
-range ``[2·min, top]`` instead of ``[-top, top]``, with ``z = m - 128`` for the smallest ``m``
-whose ``m`` steps below zero reach ``-2·min`` (``m = 0``, ``z = -128`` for a blob that is never
-negative; twice the calibrated minimum, which new data exceed as they exceed its maxima).
+type with a constant operand, model-format §3.3.4): its codes then span ``[2·min, top]``
+(``min`` its calibrated minimum over all channels) instead of ``[-top, top]``, with
+``z = m - 128`` for the smallest ``m`` whose ``m`` steps below zero reach ``-2·min``
+(``m = 0``, ``z = -128`` for a blob that is never negative; twice the minimum of the whole
+blob for every channel, because a few samples' minima underestimate new data's, as their
+maxima do, and a channel never negative on them may well be on new data).
 The readers fold ``-Σ q_w·z`` as above; ``z`` may differ per channel.
 
 The file keeps zero point 0 for the blob (TNN's NAIVE kernels would apply a stored one a
 second time, §12.3); the folded zero point goes to the blob scale's bias buffer, which TNN's
-runtime never reads (§6.6), so that tnnquant's own tools dequantize the blob as ``s·(q + 128)``.
+runtime never reads (§6.6), so that tnnquant's own tools dequantize the blob as ``s·(q - z)``.
 
 ``shift_blob_scales`` picks the blobs and halves their scales before the readers' weights are
 folded with them (the scale search already scores its candidates shifted: ``shifted``);
@@ -89,10 +91,12 @@ def _reads_no_padding(layer: Layer) -> bool:
 class ShiftSite:
     """Where a shifted blob's zero point comes from: its producer, a quantized convolution
     with fused ReLU / ReLU6 (``minimum`` None: the blob is never negative), or a float layer
-    (``minimum``: the blob's calibrated minimum per slot; the zero point comes from an Add)."""
+    (``minimum``: the blob's calibrated minimum over all its channels, which every channel
+    gets below zero, doubled: a channel never negative on a few samples may be on new data;
+    the zero point comes from an Add)."""
 
     producer: Layer
-    minimum: np.ndarray | None = None
+    minimum: float | None = None
     # per-channel zero points need NCHW readers (convolutions) for the Add's [1, C, 1, 1]
     per_channel: bool = True
 
@@ -121,7 +125,7 @@ def shiftable_blobs(graph: Graph, relu: bool = True,
                 and _has_bias(layer, graph.resources[layer.name])):
             out[blob] = ShiftSite(layer)
         elif minima is not None and not layer.quantized and blob in minima:
-            out[blob] = ShiftSite(layer, np.asarray(minima[blob], np.float64),
+            out[blob] = ShiftSite(layer, float(np.min(minima[blob])),
                                   all(r.kind is Convolution for r in readers))
     return out
 
@@ -138,9 +142,8 @@ def shifted(blob_scale: BlobScale, site: ShiftSite) -> BlobScale:
             top = np.minimum(top, RELU6_TOP)
         below = np.zeros_like(top)
     else:
-        minimum = site.minimum if top.size == site.minimum.size else site.minimum.min()
-        below = np.clip(-BELOW_MARGIN * minimum, 0, top)
-    # m steps below zero reach the minimum: m·top/(255-m) >= below
+        below = np.clip(-BELOW_MARGIN * site.minimum, 0, top)
+    # the fewest m steps below zero that reach below: m·top/(255-m) >= below
     steps_below = np.zeros_like(top)
     np.divide(SHIFTED_STEPS * below, top + below, out=steps_below, where=top + below > 0)
     steps_below = np.ceil(steps_below - 1e-9)   # an exact integer ratio needs no extra step
