@@ -39,7 +39,7 @@ from PIL import Image
 
 import tnnquant
 from tnnquant.api import run as run_float
-from tnnquant.config import QuantConfig, ablations, preset
+from tnnquant.config import OPTIONS, QuantConfig, ablations, preset
 from tnnquant.quantize import quantize
 
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
@@ -157,6 +157,8 @@ def recipes(kinds: list[str]) -> dict[str, QuantConfig]:
         out["default"] = preset("default")
     if "ablation" in kinds:
         out.update(ablations(preset("default")))
+    if "options" in kinds:
+        out.update({f"with {name}": preset("default", **on) for name, on in OPTIONS.items()})
     return out
 
 
@@ -166,7 +168,8 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--rows", default="tnn,default,ablation",
                         help="tnn (TNN's three recipes), default, ablation (default minus one "
-                             "technique each)")
+                             "technique each), options (default plus one technique beyond it "
+                             "each)")
     parser.add_argument("--notes", action="store_true",
                         help="print what each recipe decided after its row")
     opts = parser.parse_args()

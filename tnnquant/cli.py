@@ -265,7 +265,7 @@ def _method_code(value: str, option: str, names: dict[int, str]) -> int:
 
 def add_recipe_options(p: argparse.ArgumentParser) -> None:
     """`tnnquant quantize` only: the recipe beyond TNN (quantization_cmd stays TNN's)."""
-    from .config import PRESETS, TECHNIQUES
+    from .config import OPTIONS, PRESETS, TECHNIQUES
     recipe = p.add_argument_group("recipe (tnnquant quantize)")
     recipe.add_argument("--preset", choices=PRESETS, default="default",
                         help="default: tnnquant's most accurate recipe; tnn: TNN's recipe, "
@@ -274,6 +274,10 @@ def add_recipe_options(p: argparse.ArgumentParser) -> None:
                         choices=list(TECHNIQUES), metavar="TECHNIQUE",
                         help="switch one technique of the default recipe off (repeatable): "
                              + ", ".join(TECHNIQUES))
+    recipe.add_argument("--with", dest="enable", action="append", default=[],
+                        choices=list(OPTIONS), metavar="TECHNIQUE",
+                        help="switch one technique beyond the default recipe on (repeatable): "
+                             + ", ".join(OPTIONS))
     recipe.add_argument("--target-cos", type=float, default=None, metavar="C",
                         help="mixed precision: keep the fewest layers float until the simulated "
                              "output cosine on the calibration set reaches C")
@@ -288,7 +292,7 @@ def _method_name(value: str, option: str, codes: dict[int, str], registry) -> st
 
 def quant_config_from(args: argparse.Namespace):
     from .calib.methods import ACT_METHOD_CODES, ACT_METHODS
-    from .config import TECHNIQUES, QuantConfig, preset
+    from .config import OPTIONS, TECHNIQUES, QuantConfig, preset
     from .weights import WEIGHT_METHOD_CODES, WEIGHT_METHODS
     common = dict(preprocess=preprocess_from(args), exclude=tuple(args.exclude),
                   batch_size=args.batch, fp32="naive" if args.exact else "fast")
@@ -302,6 +306,8 @@ def quant_config_from(args: argparse.Namespace):
             args.merge_type, args.merge_channel, fold_merged_scales=args.fix_merged_scales,
             target_cos=getattr(args, "target_cos", None), **common)
     changes: dict = {}
+    for technique in args.enable:
+        changes.update(OPTIONS[technique])
     for technique in args.disable:
         changes.update(TECHNIQUES[technique])
     if args.blob_method is not None:

@@ -42,9 +42,11 @@ class QuantConfig:
     # post-ReLU blobs read only by unpadded convs: codes -128..127 with the zero point folded
     # into the int32 biases around them (passes/zero_points.py)
     fold_zero_points: bool = True
-    # the same for blobs float layers write and only such convs read (HardSwish, PReLU,
-    # pooling outputs): a float Add before TNN's Reformat shifts their codes over their range
-    offset_float_blobs: bool = True
+    # opt-in: the same for blobs float layers write and only such convs read (HardSwish,
+    # PReLU, pooling outputs): a float Add before TNN's Reformat shifts their codes over their
+    # range. Not in the default recipe: it helps PP-LCNet and YOLOv8n and hurts PP-OCRv4
+    # detection and recognition and MTCNN O-Net's worst photo (README)
+    offset_float_blobs: bool = False
     bias_correction: bool = True        # expected output error folded into int32 biases
     # the data-fitted steps (MSE clipping, scale search, learned rounding) dropped when the
     # recipe without them does better, held out, than with them on the calibration samples
@@ -135,9 +137,14 @@ TECHNIQUES: dict[str, dict] = {
     "learned-rounding": dict(learned_rounding=False),
     "round-bias": dict(round_bias=False),
     "zero-point-folding": dict(fold_zero_points=False),
-    "float-blob-offsets": dict(offset_float_blobs=False),
     "bias-correction": dict(bias_correction=False),
     "fallback-check": dict(fallback_check=False),
+}
+
+
+#: techniques beyond the default recipe, each with the value that switches it on
+OPTIONS: dict[str, dict] = {
+    "float-blob-offsets": dict(offset_float_blobs=True),
 }
 
 

@@ -18,7 +18,8 @@ from tnnquant.testing import GraphBuilder
 
 f32 = np.float32
 MINMAX = dict(blob_method="minmax", weight_method="minmax", scale_search=False,
-              learned_rounding=False, bias_correction=False, fallback_check=False)
+              learned_rounding=False, bias_correction=False, fallback_check=False,
+              offset_float_blobs=True)
 HARD_SWISH = "0.166667 0.5"   # onnx2tnn's HardSwish (spec model-format §3.3.18): min -0.375
 GLOBAL_AVERAGE = "1 0 0 1 1 0 0 -1 -1 -1 0 0 0 0"
 
@@ -65,7 +66,7 @@ def reformat_codes(graph, xs, blob):
 @pytest.fixture(scope="module")
 def per_channel():
     g, xs = net(), samples()
-    return g, xs, (quantize(g, xs, QuantConfig(offset_float_blobs=False, **MINMAX)),
+    return g, xs, (quantize(g, xs, QuantConfig(**{**MINMAX, "offset_float_blobs": False})),
                    quantize(g, xs, QuantConfig(**MINMAX)))
 
 
@@ -191,9 +192,11 @@ def test_a_reader_going_float_removes_the_add(per_channel, layer):
     assert sqnr_db(ref, after) > sqnr_db(ref, before) - 3
 
 
-def test_default_recipe_shifts_and_stays_close_to_float():
+def test_the_option_on_the_default_recipe_shifts_and_stays_close_to_float():
+    """Opt-in (``--with float-blob-offsets``): off in the default recipe."""
     g, xs = net(), samples()
-    r = quantize(g, xs, QuantConfig())
+    assert not any(lay.type == "Add" for lay in quantize(g, xs, QuantConfig()).graph.layers)
+    r = quantize(g, xs, QuantConfig(offset_float_blobs=True))
     assert any(lay.type == "Add" for lay in r.graph.layers)
     ref = Executor(g).run(feeds(xs))["fc"]
     out = Executor(r.graph, mode="int8").run(feeds(xs))["fc"]

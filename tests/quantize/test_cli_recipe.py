@@ -92,3 +92,14 @@ def test_histogram_memory_is_the_presets_unless_given():
     for preset in ("default", "tnn"):
         args = parser.parse_args(base + ["--preset", preset, "--hist-memory", "7"])
         assert quant_config_from(args).hist_memory_mb == 7
+
+
+def test_with_switches_a_technique_beyond_the_default_on():
+    from tnnquant.cli import build_parser, quant_config_from
+    parser = build_parser()
+    base = ["quantize", "-p", "m.tnnproto", "-m", "m.tnnmodel", "-i", "calib"]
+    assert not quant_config_from(parser.parse_args(base)).offset_float_blobs
+    config = quant_config_from(parser.parse_args(base + ["--with", "float-blob-offsets"]))
+    assert config.offset_float_blobs and config.scale_search
+    with pytest.raises(SystemExit):
+        parser.parse_args(base + ["--with", "nope"])
