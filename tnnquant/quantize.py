@@ -194,14 +194,15 @@ def quantize(graph: Graph, inputs, config: QuantConfig = QuantConfig(),
         del finished   # before the next group's histograms are allocated
     fused.blob_scales = {name: scales[name] for name in collector.plans}
 
+    held_out = _held_out_ranges(collector)
     ctx = PassContext(config, fused, batches,
                       LayerQuantOptions(WEIGHT_METHODS.get(config.weight_method),
                                         config.per_tensor_weights),
-                      candidates, *_minmax_scales(collector), progress, note,
+                      candidates, *_minmax_scales(collector.ranges, held_out), progress, note,
                       sample_bytes=collector.sample_bytes(),
                       minima={name: r.min for name, r in collector.ranges.items()},
                       held_out_minima=[{name: r.min for name, r in ranges.items()}
-                                       for ranges in _held_out_ranges(collector)])
+                                       for ranges in held_out])
     quantized = fused
     # the recipe's passes multiply small matrices (one layer, one batch): OpenBLAS's second
     # thread gains little there and its waiting spins a core; on a shared 2-core machine the
@@ -217,19 +218,18 @@ def quantize(graph: Graph, inputs, config: QuantConfig = QuantConfig(),
                           time.perf_counter() - start, warnings, ctx.notes)
 
 
-def _minmax_scales(collector: StatsCollector
+def _minmax_scales(ranges: dict[str, RangeStats], held_out: list[dict[str, RangeStats]]
                    ) -> tuple[dict[str, BlobScale], list[dict[str, BlobScale]]]:
-    """MinMax scales of the calibrated blobs on all samples, and per fold on the samples
-    outside it (none without fold ranges or with fewer samples than folds)."""
+    """MinMax scales of the calibrated blobs on all samples (``ranges``), and per fold on the
+    samples outside it (``held_out``, see ``_held_out_ranges``; none without them)."""
     minmax = ACT_METHODS.get("minmax")
 
-    def scales(ranges: dict[str, RangeStats]) -> dict[str, BlobScale]:
-        return {name: BlobScale(*minmax(BlobStats(r))) for name, r in ranges.items()}
+    def scales(by_blob: dict[str, RangeStats]) -> dict[str, BlobScale]:
+        return {name: BlobScale(*minmax(BlobStats(r))) for name, r in by_blob.items()}
 
-    held_out = _held_out_ranges(collector)
     if not held_out:
         return {}, []
-    return scales(collector.ranges), [scales(ranges) for ranges in held_out]
+    return scales(ranges), [scales(fold_ranges) for fold_ranges in held_out]
 
 
 def _held_out_ranges(collector: StatsCollector) -> list[dict[str, RangeStats]]:
