@@ -17,7 +17,9 @@ Per row, two cosines to fp32 (the float64 cosine of the flattened output tensors
   counts little), one number per output for multi-output models.
 
 then top-1 agreement with fp32 and top-1 accuracy against ``labels.txt`` (ImageNet classifier
-only), quantize time.
+only), quantize time. For YOLOv8n a line under each row scores its class probabilities on their
+own (``detections``): the output's box coordinates carry almost all of its norm, so its cosine
+stays high when every class probability is lost.
 
     python benchmarks/accuracy.py [--models mobilenetv2,pplcnet,yolov8n,mtcnn_onet]
                                   [--rows tnn,default,ablation] [--shared ../shared]
@@ -55,12 +57,15 @@ class ModelSpec:
     scale: tuple[float, ...]
     nhwc: bool = False          # TNN sees (1, H, W, C) as its NCHW dims
     imagenet_labels: bool = False   # top-1 accuracy against labels.txt makes sense
+    # a YOLO-style output (N, boxes + classes, anchors): its class scores are also scored on
+    # their own (``detections``), the box coordinates carrying almost all of the output's norm
+    boxes: int | None = None
 
 
 MODELS = {
     "mobilenetv2": ModelSpec("mobilenetv2", IMAGENET_MEAN, IMAGENET_SCALE, imagenet_labels=True),
     "pplcnet": ModelSpec("pplcnet", IMAGENET_MEAN, IMAGENET_SCALE),
-    "yolov8n": ModelSpec("yolov8n", (0.0, 0.0, 0.0), (1 / 255,) * 3),
+    "yolov8n": ModelSpec("yolov8n", (0.0, 0.0, 0.0), (1 / 255,) * 3, boxes=4),
     "mtcnn_onet": ModelSpec("mtcnn_onet", (127.5,) * 3, (0.0078125,) * 3, nhwc=True),
 }
 TNN_RECIPES = {"b0w0": (0, 0, 0), "b2w1": (2, 1, 0), "b2w0t1": (2, 0, 1)}
@@ -131,11 +136,14 @@ class Row:
 
 
 def evaluate(graph, qgraph, xs: np.ndarray, labels: np.ndarray, spec: ModelSpec
-             ) -> tuple[np.ndarray, list[float], int | None, int | None, int | None]:
+             ) -> tuple[np.ndarray, list[float], int | None, int | None, int | None,
+                        str | None]:
     ref = run_float(graph, xs)
     test = tnnquant.simulate(qgraph, xs)
     cos = np.stack([cosines(ref[k], test[k]) for k in graph.outputs])     # (outputs, N)
     all_photos = [stacked_cosine(ref[k], test[k]) for k in graph.outputs]
+    detected = (detections(ref[graph.outputs[0]], test[graph.outputs[0]], spec.boxes)
+                if spec.boxes else None)
     agree = top1_f = top1_q = None
     if len(ref) == 1:
         r, t = (v.reshape(len(xs), -1) for v in (next(iter(ref.values())),
@@ -145,7 +153,30 @@ def evaluate(graph, qgraph, xs: np.ndarray, labels: np.ndarray, spec: ModelSpec
             if spec.imagenet_labels:
                 top1_f = int((r.argmax(1) == labels).sum())
                 top1_q = int((t.argmax(1) == labels).sum())
-    return cos, all_photos, agree, top1_f, top1_q
+    return cos, all_photos, agree, top1_f, top1_q, detected
+
+
+DETECTION_SCORE = 0.25   # ultralytics' default confidence threshold
+
+
+def detections(ref: np.ndarray, test: np.ndarray, boxes: int) -> str:
+    """The class scores of a YOLO-style output (N, boxes + classes, anchors): per photo with a
+    float detection (an anchor scoring >= DETECTION_SCORE), the cosine of the class scores;
+    over all photos, the anchors scoring >= DETECTION_SCORE in fp32 and in int8, and the mean
+    absolute error of the int8 score at the fp32 detections."""
+    r, t = ref[:, boxes:].astype(np.float64), test[:, boxes:].astype(np.float64)
+    found = r.max(axis=(1, 2)) >= DETECTION_SCORE
+    # int8 scores all 0 (no detection left) count as cosine 0, not as ``cosines``' 1 for two
+    # zero vectors
+    lost = ~t[found].reshape(int(found.sum()), -1).any(axis=1)
+    cos = np.where(lost, 0.0, cosines(r[found], t[found])) if found.any() else np.array([np.nan])
+    hit = r >= DETECTION_SCORE
+    error = np.abs(t[hit] - r[hit]).mean() if hit.any() else np.nan
+    return (f"class scores on the {int(found.sum())} photos with a detection: cosine mean "
+            f"{cos.mean():.4f} min {cos.min():.4f}; anchors scoring >= {DETECTION_SCORE}: "
+            f"{int(hit.sum())} fp32, {int((t >= DETECTION_SCORE).sum())} int8 "
+            f"({int((hit & (t >= DETECTION_SCORE)).sum())} of them the same); mean |int8 - fp32| "
+            f"score there {error:.4f}")
 
 
 def recipes(kinds: list[str]) -> dict[str, QuantConfig]:
@@ -198,9 +229,12 @@ def main() -> None:
             start = time.perf_counter()
             result = quantize(graph, calib, config)
             seconds = time.perf_counter() - start
-            cos, all_photos, agree, tf, tq = evaluate(graph, result.graph, xs, labels, spec)
+            cos, all_photos, agree, tf, tq, detected = evaluate(graph, result.graph, xs, labels,
+                                                                spec)
             row = Row(name, recipe, cos, all_photos, agree, tf, tq, len(xs), seconds)
             print(row.line(), flush=True)
+            if detected:
+                print(f"    {detected}", flush=True)
             if opts.notes:
                 for note in result.notes:
                     print(f"    {note}", flush=True)

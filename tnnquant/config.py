@@ -48,6 +48,9 @@ class QuantConfig:
     # detection and recognition and MTCNN O-Net's worst photo (README)
     offset_float_blobs: bool = False
     bias_correction: bool = True        # expected output error folded into int32 biases
+    # a Concat whose output leaves int8 copies its inputs' codes, each input keeping its own
+    # scale, instead of requantizing them all to one (passes/concat_scales.py)
+    split_concat_scales: bool = True
     # the data-fitted steps (MSE clipping, scale search, learned rounding) dropped when the
     # recipe without them does better, held out, than with them on the calibration samples
     fallback_check: bool = True
@@ -123,7 +126,8 @@ class QuantConfig:
 TNN_RECIPE = dict(blob_method="minmax", weight_method="minmax", fold_merged_scales=False,
                   swish_in_float=False, scale_search=False, learned_rounding=False,
                   round_bias=False, fold_zero_points=False, offset_float_blobs=False,
-                  bias_correction=False, fallback_check=False, hist_memory_mb=32)
+                  bias_correction=False, split_concat_scales=False, fallback_check=False,
+                  hist_memory_mb=32)
 
 PRESETS = ("default", "tnn")
 
@@ -138,6 +142,7 @@ TECHNIQUES: dict[str, dict] = {
     "round-bias": dict(round_bias=False),
     "zero-point-folding": dict(fold_zero_points=False),
     "bias-correction": dict(bias_correction=False),
+    "concat-scales": dict(split_concat_scales=False),
     "fallback-check": dict(fallback_check=False),
 }
 

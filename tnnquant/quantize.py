@@ -20,6 +20,7 @@ from .errors import ConfigError, InputError
 from .formats.io import save_model
 from .ir.graph import BlobScale, Graph
 from .passes.bias import correct_biases, round_biases
+from .passes.concat_scales import split_concat_scales
 from .passes.context import PassContext
 from .passes.fallback import FOLDS, fallback_config, keep_better
 from .passes.fuse_activation import fuse_conv_activation
@@ -68,6 +69,8 @@ def recipe(config: QuantConfig) -> list[Step]:
         steps.append(search_blob_scales)
     if config.fold_zero_points or config.offset_float_blobs:
         steps.append(shift_blob_scales)
+    if config.split_concat_scales and not config.per_tensor_blobs:
+        steps.append(split_concat_scales)
     if config.fold_merged_scales:   # fold weights with the scales the runtime will use
         steps += [merge_scales, quantize_layer_weights]
     else:                           # TNN: fold first, merge after (spec int8 §9)
@@ -202,7 +205,8 @@ def quantize(graph: Graph, inputs, config: QuantConfig = QuantConfig(),
                       sample_bytes=collector.sample_bytes(),
                       minima={name: r.min for name, r in collector.ranges.items()},
                       held_out_minima=[{name: r.min for name, r in ranges.items()}
-                                       for ranges in held_out])
+                                       for ranges in held_out],
+                      blob_shapes=collector.shapes)
     quantized = fused
     # the recipe's passes multiply small matrices (one layer, one batch): OpenBLAS's second
     # thread gains little there and its waiting spins a core; on a shared 2-core machine the

@@ -41,6 +41,8 @@ class PassContext:
     # samples and per fold on the samples outside the fold (the fallback check's recipe)
     minima: dict[str, np.ndarray] = field(default_factory=dict)
     held_out_minima: list[dict[str, np.ndarray]] = field(default_factory=list)
+    # shape of one sample of every calibrated blob, (1, C, ...)
+    blob_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def tick(self, stage: str, done: int) -> None:
         if self.progress is not None:

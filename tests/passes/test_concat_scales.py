@@ -1,0 +1,103 @@
+"""Per-input scales for a Concat whose output leaves int8 (passes/concat_scales.py): a
+YOLO-like output concatenating box coordinates (hundreds) and class probabilities (0..1),
+checked against the float model's outputs, on both devices and through the files."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from tnnquant.config import QuantConfig
+from tnnquant.exec.executor import Executor
+from tnnquant.formats.io import load_model, save_model
+from tnnquant.formats.rawbuffer import RawBuffer
+from tnnquant.quantize import quantize
+from tnnquant.testing import GraphBuilder
+
+f32 = np.float32
+BOXES = 4
+
+
+def net(classes_read_by_conv: bool = False):
+    """c1 -> box conv (4 channels, values in the hundreds) and cls conv -> Sigmoid prob;
+    Concat [box, prob] is the network output (or, with ``classes_read_by_conv``, read by an
+    int8 1x1 conv)."""
+    b = GraphBuilder(3)
+    x = b.input("data", (1, 3, 8, 8))
+    c1 = b.conv(x, 8, 3, pad=1, activation=1, name="c1")
+    box = b.conv(c1, BOXES, 1, name="box")
+    res = b.resources["box"]
+    b.resources["box"] = dataclasses.replace(res, filter=RawBuffer.of(res.filter.data * f32(200)))
+    cls = b.conv(c1, 6, 1, name="cls")
+    prob = b.layer("Sigmoid", cls, name="prob")
+    cat = b.layer("Concat", [box, prob], "1", name="cat", channels=BOXES + 6)
+    if classes_read_by_conv:
+        return b.build(b.conv(cat, 3, 1, name="after"))
+    return b.build(cat)
+
+
+def samples(n=8, seed=5):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(0, 1, (3, 8, 8)).astype(f32) for _ in range(n)]
+
+
+def cosine(a, b):
+    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
+    return a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-300)
+
+
+def parts(graph, xs, device="x86"):
+    """(box part, class part) of the int8 simulation's output."""
+    out = Executor(graph, mode="int8", device=device).run({"data": np.stack(xs)})["cat"]
+    return out[:, :BOXES], out[:, BOXES:]
+
+
+@pytest.fixture(scope="module")
+def built():
+    g, xs = net(), samples()
+    return (g, xs, quantize(g, xs, QuantConfig()),
+            quantize(g, xs, QuantConfig(split_concat_scales=False)))
+
+
+def test_the_output_concat_copies_each_inputs_codes_with_its_own_scale(built):
+    _, _, split, _ = built
+    scales = split.graph.blob_scales
+    box, prob = scales["box"].scale, scales["prob"].scale
+    assert box.size == BOXES and prob.size == 6
+    assert len(set(box)) == 1 and len(set(prob)) == 1 and prob[0] < box[0] / 100
+    np.testing.assert_array_equal(scales["cat"].scale, np.concatenate([box, prob]))
+    assert not any(scales[b].zero_points.any() for b in ("box", "prob", "cat"))
+    assert any(n.startswith("concat scales: 1 Concat") for n in split.notes)
+
+
+def test_class_probabilities_survive_the_concat(built):
+    g, xs, split, whole = built
+    ref = Executor(g).run({"data": np.stack(xs)})["cat"]
+    box, classes = parts(split.graph, xs)
+    assert cosine(classes, ref[:, BOXES:]) > 0.999
+    assert cosine(box, ref[:, :BOXES]) > 0.999
+    # one scale for both: ~1.5 box units per code rounds every probability to 0
+    _, lost = parts(whole.graph, xs)
+    assert np.abs(lost).max() == 0
+
+
+def test_files_and_both_devices(built, tmp_path):
+    _, xs, split, _ = built
+    save_model(split.graph, tmp_path / "m.tnnproto", tmp_path / "m.tnnmodel")
+    loaded = load_model(tmp_path / "m.tnnproto", tmp_path / "m.tnnmodel")
+    np.testing.assert_array_equal(loaded.blob_scales["cat"].scale,
+                                  split.graph.blob_scales["cat"].scale)
+    x86, naive = parts(loaded, xs), parts(loaded, xs, "naive")
+    for a, b, step in zip(x86, naive, (split.graph.blob_scales["box"].scale[0],
+                                       split.graph.blob_scales["prob"].scale[0])):
+        assert np.abs(a - b).max() <= step * 1.0001   # x86 and NAIVE round alike but for ties
+
+
+def test_left_alone_where_an_int8_layer_reads_the_concat_and_in_tnns_recipe():
+    g, xs = net(classes_read_by_conv=True), samples()
+    r = quantize(g, xs, QuantConfig())
+    assert r.graph.layer("after").quantized
+    assert not any(r.graph.blob_scales[b].per_channel for b in ("box", "prob", "cat"))
+    tnn = quantize(net(), xs, QuantConfig.tnn())
+    assert not any(n.startswith("concat scales") for n in tnn.notes)
