@@ -98,11 +98,14 @@ def load_photos(data: Path, spec: ModelSpec, dims: tuple[int, ...], model_dir: P
 
 
 def cosines(ref: np.ndarray, test: np.ndarray) -> np.ndarray:
-    """Per-sample cosine of two (N, ...) arrays."""
+    """Per-sample cosine of two (N, ...) arrays: 1 where both are all zeros, 0 where only one
+    is (an int8 output that lost everything)."""
     r = ref.reshape(len(ref), -1).astype(np.float64)
     t = test.reshape(len(test), -1).astype(np.float64)
-    den = np.linalg.norm(r, axis=1) * np.linalg.norm(t, axis=1)
-    return np.where(den > 0, (r * t).sum(1) / np.where(den > 0, den, 1), 1.0)
+    nr, nt = np.linalg.norm(r, axis=1), np.linalg.norm(t, axis=1)
+    den = nr * nt
+    return np.where(den > 0, (r * t).sum(1) / np.where(den > 0, den, 1),
+                    (nr == 0) & (nt == 0))
 
 
 def stacked_cosine(ref: np.ndarray, test: np.ndarray) -> float:
@@ -166,10 +169,7 @@ def detections(ref: np.ndarray, test: np.ndarray, boxes: int) -> str:
     absolute error of the int8 score at the fp32 detections."""
     r, t = ref[:, boxes:].astype(np.float64), test[:, boxes:].astype(np.float64)
     found = r.max(axis=(1, 2)) >= DETECTION_SCORE
-    # int8 scores all 0 (no detection left) count as cosine 0, not as ``cosines``' 1 for two
-    # zero vectors
-    lost = ~t[found].reshape(int(found.sum()), -1).any(axis=1)
-    cos = np.where(lost, 0.0, cosines(r[found], t[found])) if found.any() else np.array([np.nan])
+    cos = cosines(r[found], t[found]) if found.any() else np.array([np.nan])
     hit = r >= DETECTION_SCORE
     error = np.abs(t[hit] - r[hit]).mean() if hit.any() else np.nan
     return (f"class scores on the {int(found.sum())} photos with a detection: cosine mean "
