@@ -32,21 +32,22 @@ from .context import PassContext
 
 def _splittable(layer: Layer, graph: Graph, ctx: PassContext,
                 consumers: dict[str, list[Layer]], producers: dict[str, Layer]) -> bool:
-    out = layer.outputs[0]
-    scales = graph.blob_scales
-    if (not layer.quantized or out not in scales or out not in ctx.blob_shapes
-            or axis_index(layer.params.axis, len(ctx.blob_shapes[out])) != 1
+    """Whether ``layer`` is a Concat whose inputs can keep their own scales (module
+    docstring)."""
+    out, shapes = layer.outputs[0], ctx.blob_shapes
+    if (not layer.quantized or out not in graph.blob_scales or out not in shapes
+            or axis_index(layer.params.axis, len(shapes[out])) != 1
             or any(r.quantized for r in consumers.get(out, []))):
         return False
     for blob in layer.inputs:
-        source = producers.get(blob)
-        scale = scales.get(blob)
+        source, scale = producers.get(blob), graph.blob_scales.get(blob)
         readers = consumers.get(blob, [])
-        if (scale is None or blob not in ctx.blob_shapes or len(readers) != 1
-                or readers[0] is not layer or source is None or (source.quantized and source.kind is not Convolution)
-                or scale.scale.size not in (1, ctx.blob_shapes[blob][1])
-                or not np.all(scale.scale > 0) or scale.zero_points.any()
-                or scale.folded_zero_point is not None):
+        written_per_channel = source is not None and (not source.quantized
+                                                      or source.kind is Convolution)
+        if not (written_per_channel and len(readers) == 1 and readers[0] is layer
+                and scale is not None and blob in shapes
+                and scale.scale.size in (1, shapes[blob][1]) and np.all(scale.scale > 0)
+                and not scale.zero_points.any() and scale.folded_zero_point is None):
             return False
     return True
 
