@@ -7,6 +7,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from test_recipe_passes import cosine
 
 from tnnquant.config import QuantConfig
 from tnnquant.exec.executor import Executor
@@ -40,11 +41,6 @@ def net(classes_read_by_conv: bool = False):
 def samples(n=8, seed=5):
     rng = np.random.default_rng(seed)
     return [rng.normal(0, 1, (3, 8, 8)).astype(f32) for _ in range(n)]
-
-
-def cosine(a, b):
-    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
-    return a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-300)
 
 
 def parts(graph, xs, device="x86"):
