@@ -170,12 +170,12 @@ def detections(ref: np.ndarray, test: np.ndarray, boxes: int) -> str:
     r, t = ref[:, boxes:].astype(np.float64), test[:, boxes:].astype(np.float64)
     found = r.max(axis=(1, 2)) >= DETECTION_SCORE
     cos = cosines(r[found], t[found]) if found.any() else np.array([np.nan])
-    hit = r >= DETECTION_SCORE
+    hit, hit_int8 = r >= DETECTION_SCORE, t >= DETECTION_SCORE
     error = np.abs(t[hit] - r[hit]).mean() if hit.any() else np.nan
     return (f"class scores on the {int(found.sum())} photos with a detection: cosine mean "
             f"{cos.mean():.4f} min {cos.min():.4f}; anchors scoring >= {DETECTION_SCORE}: "
-            f"{int(hit.sum())} fp32, {int((t >= DETECTION_SCORE).sum())} int8 "
-            f"({int((hit & (t >= DETECTION_SCORE)).sum())} of them the same); mean |int8 - fp32| "
+            f"{int(hit.sum())} fp32, {int(hit_int8.sum())} int8 "
+            f"({int((hit & hit_int8).sum())} of them the same); mean |int8 - fp32| "
             f"score there {error:.4f}")
 
 
