@@ -114,7 +114,8 @@ class Executor:
         # int8 convolutions and Reformats, and fp32 layers that compute exactly what their
         # numpy kernel does on inputs the run makes) go through one session; start -> end
         self.chains: dict[int, int] = {}
-        self._chain_plans: dict[int, tuple] = {}   # start -> (stamp, (ops, wiring) or None)
+        # start -> (stamp, (ops, wiring, memo) or None): see ``ort_kernels.run_chain``
+        self._chain_plans: dict[int, tuple] = {}
         if mode == "int8" and device == "x86":
             start, made = None, set()
             for i, layer in enumerate([*self.order, None]):
@@ -347,7 +348,8 @@ class Executor:
             cached = self._chain_plans[start] = (stamp, self._plan_chain(layers, blobs))
         if cached[1] is None:
             return None
-        return ort_kernels.run_chain(*cached[1], blobs, wanted)
+        ops, wiring, memo = cached[1]
+        return ort_kernels.run_chain(ops, wiring, blobs, wanted, memo)
 
     def _stamp(self, layers: list[Layer]) -> tuple:
         """What a chain's plan is made of besides input shapes: the parameters, the resource
@@ -369,8 +371,9 @@ class Executor:
         return tuple(parts)
 
     def _plan_chain(self, layers: list[Layer], blobs: dict[str, np.ndarray]
-                    ) -> tuple[list, list] | None:
-        """The onnxruntime ops and wiring of a chain for these inputs, or None."""
+                    ) -> tuple[list, list, dict] | None:
+        """The onnxruntime ops and wiring of a chain for these inputs (and an empty memo for
+        ``run_chain``), or None."""
         from . import ort_kernels
         shapes: dict[str, tuple[int, ...]] = {}
         ops, wiring = [], []
@@ -393,7 +396,7 @@ class Executor:
                 shapes[layer.outputs[0]] = tuple(out_shape)
             ops.append(op)
             wiring.append((list(layer.inputs), layer.outputs[0]))
-        return ops, wiring
+        return ops, wiring, {}
 
     def run_layer(self, layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
         res = self.graph.resources.get(layer.name)

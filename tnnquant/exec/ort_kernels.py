@@ -366,14 +366,17 @@ class Fp32Layer:
 
 
 def run_chain(ops: list, wiring: list[tuple[list[str], str]], blobs: dict[str, np.ndarray],
-              wanted: set[str] | None = None) -> dict[str, np.ndarray] | None:
+              wanted: set[str] | None = None, memo: dict | None = None
+              ) -> dict[str, np.ndarray] | None:
     """Run layers, in order, as one onnxruntime session: ``ops`` are ``Int8Conv``,
     ``Quantize``, ``Dequantize`` or ``Fp32Layer``; ``wiring[i]`` names the input blobs and
     the output blob of ``ops[i]``; ``blobs`` holds every input (int8 codes or float32) no
     earlier op makes. Returns the outputs named in ``wanted`` (default: all), or None where
     one op's onnxruntime form is not provably exact (``Int8Conv.factor_feeds``) or a
     Reformat met NaN or a value beyond int32, or where onnxruntime fails (a damaged model's
-    geometry, an output too large): then the layers run in numpy."""
+    geometry, an output too large): then the layers run in numpy. ``memo``, a dict the caller
+    keeps with ``ops``, spares recomputing the factor inputs on every run (they depend only on
+    the ops and the weights' bounds)."""
     if not ENABLED:
         return None
     made = {out for _, out in wiring}
@@ -390,34 +393,63 @@ def run_chain(ops: list, wiring: list[tuple[list[str], str]], blobs: dict[str, n
             if anchor is not None:
                 weakref.finalize(anchor, _sessions.pop, id(anchor), None)
         entry = per_res.get(key)
-    if entry is not None and not all(
-            all(c is None or np.array_equal(old, c) for old, c in zip(held, op.constants()))
-            for op, (held, _) in zip(ops, entry[1])):
+    constants = _constants(ops)
+    if entry is not None and not entry[1].same(constants):
         entry = None
-    bounds = [op.bound() for op in ops] if entry is None else [b for _, b in entry[1]]
-    feeds = {}
-    for i, (op, bound) in enumerate(zip(ops, bounds)):
-        factors = op.factor_feeds(bound, f"{i}.")
-        if factors is None:
-            return None
-        feeds.update(factors)
+    bounds = tuple(op.bound() for op in ops) if entry is None else entry[2]
+    factor_feeds = None if memo is None else memo.get(bounds)
+    if factor_feeds is None:
+        factor_feeds = {}
+        for i, (op, bound) in enumerate(zip(ops, bounds)):
+            factors = op.factor_feeds(bound, f"{i}.")
+            if factors is None:
+                return None
+            factor_feeds.update(factors)
+        if memo is not None:
+            memo.clear()
+            memo[bounds] = factor_feeds
+    feeds = dict(factor_feeds)
     try:
         if entry is None:
             session, checked = _chain_session(ops, wiring, outside, blobs)
-            entry = (session, [([None if c is None else c.copy() for c in op.constants()],
-                                bound) for op, bound in zip(ops, bounds)], checked)
+            entry = (session, constants, bounds, checked)   # its own copy of the bytes
             with _lock:
                 per_res[key] = entry
         for k, name in enumerate(outside):
             feeds[f"in{k}"] = np.ascontiguousarray(blobs[name])
         outs = [(f"out{i}", out) for i, (_, out) in enumerate(wiring)
                 if wanted is None or out in wanted]
-        values = entry[0].run([name for name, _ in outs] + (["ok"] if entry[2] else []), feeds)
+        values = entry[0].run([name for name, _ in outs] + (["ok"] if entry[3] else []), feeds)
     except Exception:   # noqa: BLE001 - onnxruntime's own types: a damaged model's geometry
         return None     # or an output too large; the numpy kernels report it as TNN would run
-    if entry[2] and values.pop() != 1:
+    if entry[3] and values.pop() != 1:
         return None   # NaN or |t| >= 2^31 before a rounding: int8_math's rules apply
     return {out: value for (_, out), value in zip(outs, values)}
+
+
+@dataclass
+class Constants:
+    """The arrays a chain's session holds as constants (``op.constants()``): their dtypes and
+    shapes, and their bytes as one buffer, so that the check on every run (weights may be
+    changed in place) is one comparison, eight bytes at a time."""
+
+    layout: tuple
+    data: np.ndarray
+
+    def same(self, other: "Constants") -> bool:
+        if self.layout != other.layout:
+            return False
+        n = self.data.size - self.data.size % 8
+        return bool((self.data[:n].view(np.uint64) == other.data[:n].view(np.uint64)).all()
+                    and (self.data[n:] == other.data[n:]).all())
+
+
+def _constants(ops: list) -> Constants:
+    """The ops' constants, copied (``np.concatenate`` always makes a new array)."""
+    arrays = [c for op in ops for c in op.constants()]
+    layout = tuple(None if c is None else (c.dtype.str, c.shape) for c in arrays)
+    parts = [np.ascontiguousarray(c).reshape(-1).view(np.uint8) for c in arrays if c is not None]
+    return Constants(layout, np.concatenate(parts) if parts else np.empty(0, np.uint8))
 
 
 def _chain_session(ops: list, wiring: list[tuple[list[str], str]], outside: list[str],
