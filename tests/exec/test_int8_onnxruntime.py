@@ -12,6 +12,9 @@ from tnnquant.exec import ort_kernels
 from tnnquant.exec.int8_math import channel_view, dequantize, quantize, reciprocal
 from tnnquant.exec.executor import Executor
 from tnnquant.formats.io import load_model
+from tnnquant.formats.rawbuffer import DataType, RawBuffer
+from tnnquant.ir.graph import BlobScale
+from tnnquant.layers.base import Int8Context
 
 
 def every_blob(graph, feeds) -> dict[str, np.ndarray]:
@@ -50,9 +53,17 @@ def test_onnxruntime_and_numpy_int8_kernels_agree(model, monkeypatch):
     assert ran and all(ok for _, ok in ran)
     kinds = {type(op).__name__ for ops, _ in ran for op in ops}
     assert "Int8Conv" in kinds
-    if model == "mobilenetv2":   # the 52 convolutions (10 with an add) and a Reformat
-        assert {len(ops) for ops, _ in ran} == {53}
+    if model == "mobilenetv2":   # the 52 convolutions (10 with an add) and a Reformat; the
+        # classifier's Reformat and InnerProduct
+        assert sorted({len(ops) for ops, _ in ran}) == [2, 53]
         assert sum(getattr(op, "fusion", 0) > 0 for op in ran[0][0]) == 10
+        assert "Int8InnerProduct" in kinds
+    if model == "mtcnn_onet":    # one chain from the first Reformat to the Softmax: max
+        # pooling, layout layers and the inner products join the convolutions
+        assert {len(ops) for ops, _ in ran} == {30}
+        fp32 = {op.kind.__name__ for ops, _ in ran for op in ops
+                if isinstance(op, ort_kernels.Fp32Layer)}
+        assert fp32 == {"PReLU", "Pooling", "Permute", "Flatten"}
     if model == "pplcnet":       # convolutions, Reformats both ways and HardSwish together
         assert {"Fp32Layer", "Dequantize", "Quantize"} <= kinds
 
@@ -177,3 +188,79 @@ def test_a_chain_declines_what_it_leaves_to_numpy(monkeypatch):
     want = every_blob_of(ex, feeds)
     for name, value in want.items():
         np.testing.assert_array_equal(got[name], value, err_msg=name)
+
+
+@pytest.mark.parametrize("in_shape, per_channel, bias", [
+    ((2, 1300), True, True),        # K above 1032 int8 products: the sums in two chunks
+    ((3, 5, 3, 3), False, False),   # a 4-D input flattened, one requantization factor
+    ((1, 40, 1, 1), True, False)])
+def test_inner_product_chain_matches_the_numpy_kernel(in_shape, per_channel, bias):
+    """TNN's x86 int8 InnerProduct as an onnxruntime op (a 1x1 convolution of the flattened
+    input) gives the numpy kernel's codes, and its output shape."""
+    from tnnquant.layers.inner_product import (InnerProduct, InnerProductParams,
+                                               InnerProductResource, inner_product_int8)
+    rng = np.random.default_rng(11)
+    k, n_out = int(np.prod(in_shape[1:])), 6
+    p = InnerProductParams(num_output=n_out, has_bias=int(bias), transpose=0, axis=1)
+    weight = rng.integers(-127, 128, (n_out, k)).astype(np.int8)
+    weight[0, :] = 127   # the largest sums the chunks must keep exact
+    res = InnerProductResource(
+        "fc", RawBuffer.of(weight.reshape(-1)),
+        RawBuffer.of(rng.integers(-3000, 3000, n_out).astype(np.int32), DataType.INT32)
+        if bias else RawBuffer.of(np.zeros(0, np.float32)),
+        RawBuffer.of(np.zeros(n_out, np.int8)),
+        RawBuffer.of(rng.uniform(1e-4, 1e-3, n_out if per_channel else 1).astype(np.float32)))
+    q = Int8Context((BlobScale([0.05]),), (BlobScale([0.02]),))
+    codes = rng.integers(-128, 128, in_shape).astype(np.int8)
+    codes.reshape(len(codes), -1)[0, :] = 127
+    op, out_shape = InnerProduct.int8_onnxruntime(p, res, q, in_shape)
+    got = ort_kernels.run_chain([op], [(["x"], "y")], {"x": codes})["y"]
+    want = inner_product_int8(codes, p, res, q)
+    assert got.shape == want.shape == tuple(out_shape) == (in_shape[0], n_out)
+    assert got.dtype == np.int8 and (want == 127).any() and (want > -128).any()
+    np.testing.assert_array_equal(got, want)
+
+
+def test_max_pooling_and_layout_chain_matches_the_numpy_kernels():
+    """Dequantize, fp32 max pooling (padded, and global), Permute, Flatten, Quantize as one
+    session give the numpy kernels' values; an fp32 layer fed int8 codes is not chained."""
+    from tnnquant.layers.flatten import Flatten, FlattenParams
+    from tnnquant.layers.permute import Permute, PermuteParams
+    from tnnquant.layers.pooling import Pooling, PoolingParams
+    rng = np.random.default_rng(5)
+    codes = rng.integers(-128, 128, (2, 4, 7, 9)).astype(np.int8)
+    scale = np.array([0.1, 0.2, 0.05, 1.5], np.float32)
+    pool = PoolingParams(pool_type=0, kernel_h=3, kernel_w=3, stride_h=2, stride_w=2, pad_h=1,
+                         pad_w=1, pad_type=-1)
+    layers = [(Pooling, pool), (Permute, PermuteParams(orders=(0, 2, 3, 1))),
+              (Flatten, FlattenParams(axis=1))]
+    x = dequantize(codes, scale)
+    ops, shapes = [ort_kernels.Dequantize(channel_view(scale, 4))], [x.shape]
+    values = [x]
+    for kind, params in layers:
+        assert kind.exact_onnx(params)
+        ops.append(ort_kernels.Fp32Layer(kind, params, None, [values[-1].shape]))
+        values.append(kind.forward(params, None, values[-1]))
+    wiring = [(["q"], "v0")] + [([f"v{i}"], f"v{i + 1}") for i in range(len(layers))]
+    got = ort_kernels.run_chain(ops, wiring, {"q": codes})
+    for i, want in enumerate(values):
+        assert got[f"v{i}"].shape == want.shape
+        np.testing.assert_array_equal(got[f"v{i}"], want)
+    assert Pooling.exact_onnx(PoolingParams(pool_type=0, is_adaptive_pool=1, output_h=1,
+                                            output_w=1))
+    assert not Pooling.exact_onnx(PoolingParams(pool_type=1, kernel_h=2, kernel_w=2))
+    assert not Pooling.exact_onnx(PoolingParams(pool_type=0, is_adaptive_pool=1, output_h=2,
+                                                output_w=2))
+
+
+def test_an_fp32_layer_on_int8_codes_is_not_chained():
+    """A Flatten reading int8 codes (no Reformat before it) keeps its numpy kernel, which
+    returns codes, not floats."""
+    from tnnquant.testing import GraphBuilder
+    b = GraphBuilder(seed=1)
+    x = b.input("data", (1, 3, 4, 4))
+    graph = b.build(b.layer("Flatten", b.layer("Flatten", x, "1", name="f1"), "1", name="f2"))
+    ex = Executor(graph, mode="int8")
+    layers = ex.order
+    assert ex._plan_chain(layers, {"data": np.zeros((2, 3, 4, 4), np.float32)}) is not None
+    assert ex._plan_chain(layers, {"data": np.zeros((2, 3, 4, 4), np.int8)}) is None

@@ -376,9 +376,11 @@ class Executor:
         ``run_chain``), or None."""
         from . import ort_kernels
         shapes: dict[str, tuple[int, ...]] = {}
+        dtypes: dict[str, np.dtype] = {}
         ops, wiring = [], []
         for layer in layers:
             in_shapes = [shapes[b] if b in shapes else blobs[b].shape for b in layer.inputs]
+            in_dtypes = [dtypes[b] if b in dtypes else blobs[b].dtype for b in layer.inputs]
             res = self.graph.resources.get(layer.name)
             if layer.name in self.contexts:
                 found = layer.kind.int8_onnxruntime(layer.params, res, self.contexts[layer.name],
@@ -387,6 +389,8 @@ class Executor:
                     return None
                 op, shapes[layer.outputs[0]] = found
             else:
+                if any(d != np.float32 for d in in_dtypes):
+                    return None   # an fp32 layer on int8 codes: its kernel's output type rules
                 try:
                     (out_shape, _), = layer.kind.output_types(
                         layer.params, res, *((s, np.dtype(np.float32)) for s in in_shapes))
@@ -395,6 +399,7 @@ class Executor:
                 op = ort_kernels.Fp32Layer(layer.kind, layer.params, res, in_shapes)
                 shapes[layer.outputs[0]] = tuple(out_shape)
             ops.append(op)
+            dtypes[layer.outputs[0]] = np.dtype(op.out_dtype)
             wiring.append((list(layer.inputs), layer.outputs[0]))
         return ops, wiring, {}
 

@@ -259,6 +259,26 @@ class Int8Conv:
         return codes, inputs, []
 
 
+@dataclass
+class Int8InnerProduct(Int8Conv):
+    """TNN's x86 int8 InnerProduct (spec int8 §12.4): the same sums and epilogue as a 1x1
+    convolution of its input flattened to (N, K, 1, 1); the output reshaped to (N,
+    ``out_dims``)."""
+
+    out_dims: tuple[int, ...] = ()
+
+    def key(self) -> tuple:
+        return ("inner product", *super().key(), self.out_dims)
+
+    def write(self, g: OnnxGraph, xs: list[str], out: str, tag: str
+              ) -> tuple[str, list, list]:
+        flat = g.node("Reshape", [xs[0], g.ints((0, -1, 1, 1))])
+        codes, inputs, checks = super().write(g, [flat], f"{tag}codes", tag)
+        dims = g.ints((0, *self.out_dims))
+        g.node("Reshape", [f"{tag}codes", dims], out)
+        return g.node("Reshape", [codes, dims]), inputs, checks
+
+
 def saturation_limit(add_factor: np.ndarray) -> float:
     """C, the power of two from which a fused add's f32 sum ``v + a_q·A`` saturates whatever
     a_q is: ``C - 128·max|A| >= 130``."""

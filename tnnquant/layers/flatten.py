@@ -33,6 +33,10 @@ class Flatten(LayerType):
         return x.reshape(int(np.prod(x.shape[:axis])), int(np.prod(x.shape[axis:])))
 
     @classmethod
+    def exact_onnx(cls, p: FlattenParams) -> bool:
+        return True   # data movement
+
+    @classmethod
     def to_onnx(cls, p: FlattenParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
         g.node("Flatten", [xs[0].name], ys[0], axis=_axis(p, xs[0].ndim))
 

@@ -193,6 +193,31 @@ class InnerProduct(LayerType):
         return inner_product_int8(xs[0], p, res, q)
 
     @classmethod
+    def int8_onnxruntime(cls, p: InnerProductParams, res: InnerProductResource,
+                         q: Int8Context, *shapes: tuple[int, ...]):
+        if q.device != "x86" or len(shapes) != 1:
+            return None
+        try:
+            batch, k, out_shape = _contraction(shapes[0], p)
+            weight = _weight(res, p, k, np.int8)
+            bias = None
+            if p.has_bias:
+                if res.bias.data.dtype != np.int32 or res.bias.size != p.num_output:
+                    return None   # the numpy kernel reports it
+                bias = res.bias.data
+            if res.scale is None:
+                return None
+            m = ratio(res.scale.data, q.outputs[0].scale)
+            check_channels(m, (batch, p.num_output), "weight / output scale")
+        except ValueError:
+            return None
+        from ..exec.ort_kernels import Int8InnerProduct
+        one = (1, 1)
+        geometry = (1, one, one, one, ((0, 0), one, one, one))
+        return Int8InnerProduct(res, weight.reshape(p.num_output, k, 1, 1), bias, m, None, None,
+                                geometry, (batch, k, 1, 1), out_dims=out_shape[1:]), out_shape
+
+    @classmethod
     def check_resource(cls, p: InnerProductParams, res: InnerProductResource) -> str | None:
         if p.num_output <= 0 or res.weight.size % p.num_output:
             return (f"weight has {res.weight.size} values, not a multiple of num_output "

@@ -32,6 +32,10 @@ class Permute(LayerType):
         return np.transpose(x, _orders(p, x.ndim))
 
     @classmethod
+    def exact_onnx(cls, p: PermuteParams) -> bool:
+        return True   # data movement
+
+    @classmethod
     def to_onnx(cls, p: PermuteParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
         g.node("Transpose", [xs[0].name], ys[0], perm=_orders(p, xs[0].ndim))
 

@@ -296,6 +296,13 @@ class Pooling(LayerType):
         pool2d_onnx(g, p, xs[0], ys[0])
 
     @classmethod
+    def exact_onnx(cls, p: PoolingParams) -> bool:
+        # a maximum is exact; ONNX pooling ignores the padding where pool2d fills -FLT_MAX,
+        # which no finite window maximum is below. Average pooling sums in another order
+        return p.pool_type == POOL_MAX and (
+            not p.is_adaptive_pool or (p.output_h, p.output_w) == (1, 1))
+
+    @classmethod
     def forward_int8(cls, p: PoolingParams, res: None, q: Int8Context,
                      *xs: np.ndarray) -> np.ndarray:
         return pool2d_int8(xs[0], p, q.device)
