@@ -264,3 +264,70 @@ def test_an_fp32_layer_on_int8_codes_is_not_chained():
     layers = ex.order
     assert ex._plan_chain(layers, {"data": np.zeros((2, 3, 4, 4), np.float32)}) is not None
     assert ex._plan_chain(layers, {"data": np.zeros((2, 3, 4, 4), np.int8)}) is None
+
+
+def test_checks_that_cannot_fire_are_dropped():
+    """A Reformat to int8 after Dequantize and HardSwish of int8 codes has a finite input far
+    below 2^31 after scaling: its NaN / overflow check is dropped and the codes stay the numpy
+    kernels'. Float inputs from outside the chain, or a scale that could reach 2^31, keep it."""
+    from tnnquant.layers.hard_swish import HardSwish, HardSwishParams
+    from tnnquant.layers.prelu import PReLU, PReLUResource
+    rng = np.random.default_rng(2)
+    codes = rng.integers(-128, 128, (2, 3, 5, 5)).astype(np.int8)
+    scale = np.array([0.05, 0.2, 1.0], np.float32)
+    out_scale = np.array([0.01], np.float32)
+    hswish = HardSwishParams(alpha=np.float32(1 / 6), beta=0.5)
+
+    def chain(in_scale: np.ndarray) -> tuple[list, list]:
+        x = dequantize(codes, in_scale)
+        ops = [ort_kernels.Dequantize(channel_view(in_scale, 4)),
+               ort_kernels.Fp32Layer(HardSwish, hswish, None, [x.shape]),
+               ort_kernels.Quantize(np.asarray(channel_view(reciprocal(out_scale), 4)))]
+        return ops, [(["q"], "x"), (["x"], "h"), (["h"], "y")]
+
+    ops, wiring = chain(scale)
+    ort_kernels.settle_checks(ops, wiring, {"q": 128.0})
+    assert not ops[2].checked
+    got = ort_kernels.run_chain(ops, wiring, {"q": codes})
+    h = HardSwish.forward(hswish, None, dequantize(codes, scale))
+    np.testing.assert_array_equal(got["h"], h)
+    np.testing.assert_array_equal(got["y"], quantize(h, out_scale))
+    assert (got["y"] == 127).any()   # saturated codes: the clamp stayed
+    ops, wiring = chain(scale)
+    ort_kernels.settle_checks(ops, wiring, {"q": None})
+    assert ops[2].checked
+    ops, wiring = chain(np.array([1e30, 1.0, 1.0], np.float32))   # |t| up to ~1e34
+    ort_kernels.settle_checks(ops, wiring, {"q": 128.0})
+    assert ops[2].checked
+    assert ort_kernels.run_chain(ops, wiring, {"q": codes}) is None   # numpy's -128 rules
+    slopes = PReLUResource("p", RawBuffer.of(np.array([0.5, -3.0], np.float32)))
+    assert PReLU.value_bound(None, slopes, [10.0]) >= 30.0   # |x · slope| up to 30
+    assert PReLU.value_bound(None, slopes, [None]) is None
+
+
+def test_value_bounds_hold():
+    """Each chained fp32 layer's ``value_bound`` is at least the largest |output| its kernel
+    gives on inputs within the bound (extremes included)."""
+    from tnnquant.layers.flatten import Flatten, FlattenParams
+    from tnnquant.layers.hard_sigmoid import HardSigmoid, HardSigmoidParams
+    from tnnquant.layers.hard_swish import HardSwish, HardSwishParams
+    from tnnquant.layers.permute import Permute, PermuteParams
+    from tnnquant.layers.pooling import Pooling, PoolingParams
+    from tnnquant.layers.prelu import PReLU, PReLUParams, PReLUResource
+    rng = np.random.default_rng(4)
+    bound = 37.5
+    x = rng.uniform(-bound, bound, (2, 3, 6, 6)).astype(np.float32)
+    x[0, 0, 0, :3] = [bound, -bound, -1.5]
+    cases = [(HardSwish, HardSwishParams(alpha=np.float32(1 / 6), beta=0.5), None),
+             (HardSwish, HardSwishParams(alpha=0.2, beta=0.5), None),
+             (HardSigmoid, HardSigmoidParams(alpha=0.2, beta=0.5), None),
+             (PReLU, PReLUParams(channel_shared=0), PReLUResource(
+                 "p", RawBuffer.of(np.array([0.25, -2.5, 7.0], np.float32)))),
+             (Pooling, PoolingParams(pool_type=0, kernel_h=2, kernel_w=2, stride_h=2,
+                                     stride_w=2), None),
+             (Permute, PermuteParams(orders=(0, 3, 1, 2)), None),
+             (Flatten, FlattenParams(axis=1), None)]
+    for kind, params, res in cases:
+        y = kind.forward(params, res, x)
+        assert np.abs(y).max() <= kind.value_bound(params, res, [bound]), kind.__name__
+        assert kind.value_bound(params, res, [None]) is None, kind.__name__

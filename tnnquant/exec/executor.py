@@ -401,6 +401,9 @@ class Executor:
             ops.append(op)
             dtypes[layer.outputs[0]] = np.dtype(op.out_dtype)
             wiring.append((list(layer.inputs), layer.outputs[0]))
+        ort_kernels.settle_checks(ops, wiring, {
+            b: float(ort_kernels.MAX_CODE) if blobs[b].dtype == np.int8 else None
+            for layer in layers for b in layer.inputs if b not in dtypes})
         return ops, wiring, {}
 
     def run_layer(self, layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:

@@ -157,6 +157,10 @@ class Int8Conv:
     def bound(self) -> int:
         return self.sums_bound()
 
+    def value_bound(self, in_bounds: list[float | None]) -> float:
+        """Largest |value| of the output: codes."""
+        return MAX_CODE
+
     def sums_bound(self) -> int:
         """Largest possible |acc + bq|."""
         max_w = int(np.abs(self.weight_q.astype(np.int32)).max(initial=0))
@@ -323,6 +327,10 @@ class Dequantize:
     def factor_feeds(self, bound: None, tag: str) -> dict[str, np.ndarray]:
         return {f"{tag}s": self.scale.astype(np.float32)}
 
+    def value_bound(self, in_bounds: list[float | None]) -> float | None:
+        """Largest |f32(q·s)| (one rounding: within a factor 1 + 2^-24 of |q·s|), or None."""
+        return _scaled_bound(in_bounds[0], self.scale)
+
     def write(self, g: OnnxGraph, xs: list[str], out: str, tag: str
               ) -> tuple[str, list, list]:
         return g.node("Mul", [xs[0], f"{tag}s"], out), [(f"{tag}s", np.float32,
@@ -336,13 +344,20 @@ class Quantize(Dequantize):
     flagged, and the chain then runs in numpy."""
 
     out_dtype = np.int8
+    # False where the input is provably finite and |t| below 2^31 (``settle_checks``)
+    checked: bool = True
 
     def key(self) -> tuple:
-        return ("quantize", self.scale.shape)
+        return ("quantize", self.scale.shape, self.checked)
+
+    def value_bound(self, in_bounds: list[float | None]) -> float:
+        return MAX_CODE
 
     def write(self, g: OnnxGraph, xs: list[str], out: str, tag: str
               ) -> tuple[str, list, list]:
         t = _half_away(g, g.node("Mul", [xs[0], f"{tag}s"]))
+        if not self.checked:
+            return _codes(g, t, out), [(f"{tag}s", np.float32, self.scale.shape)], []
         # NaN and |t| >= 2^31 (-128 on x86) are left to int8_math: the run is then redone
         in_range = g.node("Cast", [g.node("Less", [g.node("Abs", [t]), g.const(
             np.float32(INT32_LIMIT))])], to=1)
@@ -376,6 +391,9 @@ class Fp32Layer:
     def factor_feeds(self, bound: None, tag: str) -> dict[str, np.ndarray]:
         return {}
 
+    def value_bound(self, in_bounds: list[float | None]) -> float | None:
+        return self.kind.value_bound(self.params, self.res, in_bounds)
+
     def write(self, g: OnnxGraph, xs: list[str], out: str, tag: str
               ) -> tuple[str, list, list]:
         from ..layers.base import Value
@@ -383,6 +401,30 @@ class Fp32Layer:
                   for x, shape in zip(xs, self.in_shapes)]
         self.kind.to_onnx(self.params, self.res, g, values, [out])
         return out, [], []
+
+
+def _scaled_bound(bound: float | None, scale: np.ndarray) -> float | None:
+    """A bound of |f32(x·s)| for |x| <= ``bound`` (None: unknown, or a scale not finite)."""
+    largest = float(np.abs(np.asarray(scale, np.float64)).max(initial=0))
+    if bound is None or not math.isfinite(largest):
+        return None
+    return bound * largest * (1 + 2.0 ** -22)
+
+
+def settle_checks(ops: list, wiring: list[tuple[list[str], str]],
+                  in_bounds: dict[str, float | None]) -> None:
+    """Drop the in-graph check of each ``Quantize`` whose input is provably finite with
+    ``|x · f32(1/s)| + 0.5`` below 2^31: the bounds of the chain's inputs (``in_bounds``: 128
+    for int8 codes, None for float data) carried through each op's ``value_bound``. A
+    PP-LCNet block's Reformat after its HardSwish then costs a Mul, a Clip, an Add and the
+    casts, not four more passes for a check that cannot fire."""
+    bounds = dict(in_bounds)
+    for op, (xs, out) in zip(ops, wiring):
+        ins = [bounds.get(x) for x in xs]
+        if isinstance(op, Quantize):
+            t = _scaled_bound(ins[0], op.scale)
+            op.checked = t is None or t + 1 >= INT32_LIMIT
+        bounds[out] = op.value_bound(ins)
 
 
 def run_chain(ops: list, wiring: list[tuple[list[str], str]], blobs: dict[str, np.ndarray],

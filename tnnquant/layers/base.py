@@ -258,6 +258,13 @@ class LayerType:
         return False
 
     @classmethod
+    def value_bound(cls, p: Any, res: Any, in_bounds: list[float | None]) -> float | None:
+        """For a layer with ``exact_onnx``: a bound of |output| when each input's |values| are
+        at most ``in_bounds`` (None: unbounded, NaN possible), or None. Lets the int8
+        simulator's chains drop checks that cannot fire (``ort_kernels.settle_checks``)."""
+        return None
+
+    @classmethod
     def int8_onnxruntime(cls, p: Any, res: Any, q: Int8Context,
                          *shapes: tuple[int, ...]) -> Any:
         """The int8 kernel as an onnxruntime op for inputs of these shapes: (an

@@ -37,6 +37,11 @@ class Flatten(LayerType):
         return True   # data movement
 
     @classmethod
+    def value_bound(cls, p: FlattenParams, res: None, in_bounds: list[float | None]
+                    ) -> float | None:
+        return in_bounds[0]   # data movement
+
+    @classmethod
     def to_onnx(cls, p: FlattenParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
         g.node("Flatten", [xs[0].name], ys[0], axis=_axis(p, xs[0].ndim))
 

@@ -49,6 +49,11 @@ class HardSigmoid(LayerType):
         return hard_sigmoid_onnx_exact(p.alpha, p.beta)
 
     @classmethod
+    def value_bound(cls, p: HardSigmoidParams, res: None, in_bounds: list[float | None]
+                    ) -> float | None:
+        return None if None in in_bounds else 1.0   # clamped to [0, 1]
+
+    @classmethod
     def to_onnx(cls, p: HardSigmoidParams, res: None, g, xs: list[Value],
                 ys: list[str]) -> None:
         hard_sigmoid_onnx(g, xs[0].name, p.alpha, p.beta, ys[0])

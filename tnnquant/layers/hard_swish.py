@@ -36,6 +36,12 @@ class HardSwish(LayerType):
         return hard_sigmoid_onnx_exact(p.alpha, p.beta)   # then one exact Mul
 
     @classmethod
+    def value_bound(cls, p: HardSwishParams, res: None, in_bounds: list[float | None]
+                    ) -> float | None:
+        # |x · gate| <= |x| with the gate in [0, 1]; a finite gate needs a bounded input
+        return None if None in in_bounds else in_bounds[0]
+
+    @classmethod
     def to_onnx(cls, p: HardSwishParams, res: None, g, xs: list[Value],
                 ys: list[str]) -> None:
         if len(xs) not in (1, 2):

@@ -36,6 +36,11 @@ class Permute(LayerType):
         return True   # data movement
 
     @classmethod
+    def value_bound(cls, p: PermuteParams, res: None, in_bounds: list[float | None]
+                    ) -> float | None:
+        return in_bounds[0]   # data movement
+
+    @classmethod
     def to_onnx(cls, p: PermuteParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
         g.node("Transpose", [xs[0].name], ys[0], perm=_orders(p, xs[0].ndim))
 

@@ -303,6 +303,11 @@ class Pooling(LayerType):
             not p.is_adaptive_pool or (p.output_h, p.output_w) == (1, 1))
 
     @classmethod
+    def value_bound(cls, p: PoolingParams, res: None, in_bounds: list[float | None]
+                    ) -> float | None:
+        return in_bounds[0]   # the window maximum is an input value
+
+    @classmethod
     def forward_int8(cls, p: PoolingParams, res: None, q: Int8Context,
                      *xs: np.ndarray) -> np.ndarray:
         return pool2d_int8(xs[0], p, q.device)

@@ -47,6 +47,15 @@ class PReLU(LayerType):
         return True   # ONNX PRelu is ``x > 0 ? x : x * slope``, forward's one multiply
 
     @classmethod
+    def value_bound(cls, p: PReLUParams, res: PReLUResource, in_bounds: list[float | None]
+                    ) -> float | None:
+        # x or one rounded product x · slope
+        slope = float(np.abs(res.slope.data.astype(np.float64)).max(initial=0))
+        if None in in_bounds or not np.isfinite(slope):
+            return None
+        return in_bounds[0] * max(1.0, slope) * (1 + 2.0 ** -22)
+
+    @classmethod
     def to_onnx(cls, p: PReLUParams, res: PReLUResource, g, xs: list[Value],
                 ys: list[str]) -> None:
         x = xs[0]
