@@ -74,8 +74,9 @@ def conv_sums(x: np.ndarray, w: np.ndarray, group: int, stride: tuple[int, int],
 def requantize(acc: int, bias: int, m: float, device: str, act: str | None = None,
                r6: int = 127, add: int | None = None, a: float = 0.0,
                add_first: bool = True) -> int:
-    """One conv output element, spec §12.3 / §13, x86 or NAIVE (zero points 0)."""
-    v = f32(acc + bias) * f32(m)
+    """One conv output element, spec §12.3 / §13, x86 or NAIVE (zero points 0). The int32
+    sum wraps around as TNN's kernels' int32 adds do."""
+    v = f32((acc + bias + 2**31) % 2**32 - 2**31) * f32(m)
 
     def plus(v: f32) -> f32:
         return fma(add, a, v) if device == "x86" else v + f32(add) * f32(a)

@@ -235,7 +235,7 @@ def test_max_pooling_and_layout_chain_matches_the_numpy_kernels():
     layers = [(Pooling, pool), (Permute, PermuteParams(orders=(0, 2, 3, 1))),
               (Flatten, FlattenParams(axis=1))]
     x = dequantize(codes, scale)
-    ops, shapes = [ort_kernels.Dequantize(channel_view(scale, 4))], [x.shape]
+    ops = [ort_kernels.Dequantize(channel_view(scale, 4))]
     values = [x]
     for kind, params in layers:
         assert kind.exact_onnx(params)

@@ -204,3 +204,26 @@ def test_fused_add_rounds_once(cases, fusion, fp32_kernels, monkeypatch):
                                                 s_add, add_first=fusion == FUSION_ADD_ACT))
     in_onnxruntime = fp32_kernels == "onnxruntime" and cases is FMA_CASES
     assert (ran[0] is not None) == in_onnxruntime
+
+
+@pytest.mark.parametrize("device", ["x86", "naive"])
+def test_a_bias_at_the_int32_limit_wraps_the_sum(device, fp32_kernels):
+    """TNN's tool writes INT32_MIN where b / S leaves int32 (spec §8.1, x86's conversion of an
+    out-of-range float); TNN's int32 adds then carry acc + bq around to a positive sum, and
+    the codes follow it (PP-OCRv4 detection's TNN-recipe file has such a channel). The
+    onnxruntime path and the numpy path agree with the wrapped integer formula."""
+    rng = np.random.default_rng(12)
+    p = params(4, 4, 4, 3, pad=1)
+    res = int8_conv(rng, 4, 1, 3)
+    res.filter.data[:] = -127
+    res.bias.data[:] = [np.iinfo(np.int32).min, np.iinfo(np.int32).min + 3000,
+                        np.iinfo(np.int32).max, -5]
+    res.scale.data[:] = f32(1e-9)
+    x = np.full((1, 4, 5, 5), 127, np.int8)
+    x[0, 2] = -128   # channel 2: a positive sum on top of INT32_MAX
+    s_out = np.array([1e-3], f32)
+    got = run_int8_layer("QuantizedConvolution", p, x, resource=res, scales=[[1.0]],
+                         out_scales=[s_out], device=device)
+    want = expected(x, res, p, s_out, device)
+    np.testing.assert_array_equal(got, want)
+    assert (want[0, 0] > 0).all() and (want[0, 2] < 0).all()   # carried to the other sign

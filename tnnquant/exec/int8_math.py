@@ -212,20 +212,27 @@ def int_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def accumulator_f32(acc: np.ndarray, bias: np.ndarray | None, ndim: int) -> np.ndarray:
-    """``(float)(acc + bq)``: the exact integer sum converted to binary32 once, rounding to
-    nearest even above 2**24 (spec int8 §12.3 step 3). ``acc`` holds exact integers: float32
-    ones (below 2**24) are updated in place when the sum stays exact in f32, which is the
-    common case and spares a double copy."""
+    """``(float)(acc + bq)``: TNN's int32 sum converted to binary32 once, rounding to nearest
+    even above 2**24 (spec int8 §12.3 step 3). The sum wraps around like TNN's (x86 adds
+    with ``paddd``, the bias its depthwise kernels' first term): a bias at the int32 limits,
+    which TNN's tool writes where ``b / S`` is out of range (spec §8.1: x86 converts it to
+    INT32_MIN), carries ``acc + bq`` around to the other sign. ``acc`` holds exact integers:
+    float32 ones (below 2**24) are updated in place when the sum stays exact in f32, which is
+    the common case and spares a wider copy."""
+    largest_bias = 0.0 if bias is None else float(
+        np.abs(np.asarray(bias, np.float64)).max(initial=0))
     if acc.dtype == f32:
-        limit = F32_EXACT_INT - (0 if bias is None else float(np.abs(bias).max(initial=0)))
-        if acc.size == 0 or max(-float(acc.min()), float(acc.max())) < limit:
+        if acc.size == 0 or max(-float(acc.min()), float(acc.max())) < \
+                F32_EXACT_INT - largest_bias:
             if bias is not None:
                 acc += channel_view(np.asarray(bias, f32), ndim)
             return acc
-    acc = np.asarray(acc, np.float64)
-    if bias is not None:
-        acc = acc + channel_view(np.asarray(bias, np.float64), ndim)
-    return acc.astype(f32)
+    total = np.asarray(acc, np.float64)
+    if bias is not None:   # exact: integers far below 2**53
+        total = total + channel_view(np.asarray(bias, np.float64), ndim)
+    if total.size and not (-2.0**31 <= total.min() and total.max() < 2.0**31):
+        total = (total + 2.0**31) % 2.0**32 - 2.0**31   # exact: a power-of-two modulus
+    return total.astype(f32)
 
 
 # --- layer epilogues --------------------------------------------------------------------------
