@@ -335,3 +335,38 @@ def test_recipe_passes_run_with_one_blas_thread(monkeypatch):
     quantize(net(), samples(2), QuantConfig(learned_rounding=False))
     assert seen and all(n == quantize_module.RECIPE_BLAS_THREADS for n in seen[0])
     assert _blas_threads() == before
+
+
+def test_biases_keep_the_accumulator_inside_int32():
+    """A row whose float bias is huge for its weight scale (weights near zero, bias 50): its
+    int32 bias leaves room for every accumulator, where TNN's saturated bias lets TNN's
+    wrapping int32 sum carry the output to the other sign; TNN's recipe keeps TNN's bias."""
+    import dataclasses
+    from tnnquant.formats.rawbuffer import DataType, RawBuffer
+    g = net()
+    res = g.resources["conv2"]
+    res.filter.data.reshape(8, -1)[3] *= np.float32(1e-5)
+    res.bias.data[3] = 50.0
+    xs = samples()
+    q = quantize(g, xs, QuantConfig()).graph
+    for lay in q.layers:
+        if lay.quantized and lay.type in ("Convolution", "InnerProduct"):
+            qres = q.resources[lay.name]
+            w = (qres.filter if lay.type == "Convolution" else qres.weight).data
+            bq = qres.bias.data.astype(np.int64)
+            reach = 128 * np.abs(w.reshape(len(bq), -1).astype(np.int64)).sum(axis=1)
+            assert (np.abs(bq) + reach <= 2**31 - 1).all(), lay.name
+
+    def conv2_codes(graph):
+        blobs = {}
+        Executor(runtime_graph(graph), mode="int8").run(
+            {"data": np.stack(xs)}, hooks=[lambda n, a, _: blobs.setdefault(n, a)])
+        return blobs["conv2"][:, 3]
+
+    saturated = q.copy()
+    bias = saturated.resources["conv2"].bias.data.copy()
+    bias[3] = 2**31 - 1
+    saturated.resources["conv2"] = dataclasses.replace(
+        saturated.resources["conv2"], bias=RawBuffer.of(bias, DataType.INT32))
+    assert (conv2_codes(q) > 0).all() and (conv2_codes(saturated) < 0).any()
+    assert quantize(g, xs, QuantConfig.tnn()).graph.resources["conv2"].bias.data[3] == 2**31 - 1

@@ -52,8 +52,18 @@ def _weight_scale(res, out_ch: int) -> np.ndarray:
 
 
 def _with_bias(res, bq: np.ndarray):
-    bias = RawBuffer.of(np.clip(bq, INT32_MIN, INT32_MAX).astype(np.int32), DataType.INT32)
-    return dataclasses.replace(res, bias=bias)
+    """``res`` with the int32 bias ``bq``, clipped so that no accumulator plus it leaves int32:
+    TNN's int32 sums wrap around (``int8_math.accumulator_f32``), so a bias at the limit of
+    int32 (a row whose weight scale is tiny for its float bias: PP-OCRv4 recognition's and
+    the layout detector's dead channels) would turn a saturated output into the opposite
+    saturation. A bias that far out saturates the output with the room kept as well."""
+    weights = res.filter if hasattr(res, "filter") else res.weight
+    room = np.zeros(len(bq))
+    if weights.data.dtype == np.int8:   # |Σ q_w·x| <= 128·Σ|q_w| per row
+        room = -int8_math.QMIN * np.abs(weights.data.reshape(len(bq), -1).astype(
+            np.int64)).sum(axis=1)
+    bq = np.clip(bq, INT32_MIN + room, INT32_MAX - room)
+    return dataclasses.replace(res, bias=RawBuffer.of(bq.astype(np.int32), DataType.INT32))
 
 
 def round_biases(graph: Graph, ctx: PassContext) -> Graph:
