@@ -111,8 +111,9 @@ class Executor:
         self._ort: OrtBackend | None = None
         self._ort_usable = mode == "fp32" and fp32 == "fast"
         # x86 int8: runs of consecutive layers with an exact onnxruntime form (``ort_kernels``:
-        # int8 convolutions and Reformats, and fp32 layers that compute exactly what their
-        # numpy kernel does on inputs the run makes) go through one session; start -> end
+        # int8 convolutions, inner products and Reformats, and fp32 layers that compute exactly
+        # what their numpy kernel does on inputs the run makes) go through one session;
+        # start -> end
         self.chains: dict[int, int] = {}
         # start -> (stamp, (ops, wiring, memo) or None): see ``ort_kernels.run_chain``
         self._chain_plans: dict[int, tuple] = {}

@@ -1,6 +1,6 @@
 """The int8 simulator's x86 layers in onnxruntime: one convolution, or a run of consecutive
-layers (convolutions, Reformats, fp32 layers with an exact export) as one session
-(``run_chain``).
+layers (convolutions, inner products, Reformats, fp32 layers with an exact export) as one
+session (``run_chain``).
 
 TNN's x86 int8 convolution (spec int8 §12.3, §13) is integer sums, then
 ``x86_round(f32((float)(acc + bq) · M[o]))`` with the fused ReLU/ReLU6 and the fused add
