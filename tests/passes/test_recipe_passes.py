@@ -2,6 +2,7 @@
 precision and the float stand-ins of int8 layers, with the simulator as judge."""
 from __future__ import annotations
 
+import dataclasses
 import importlib
 
 import numpy as np
@@ -11,6 +12,7 @@ from threadpoolctl import threadpool_info
 from tnnquant.config import QuantConfig, ablations, preset
 from tnnquant.exec import int8_math
 from tnnquant.exec.executor import Executor
+from tnnquant.formats.rawbuffer import DataType, RawBuffer
 from tnnquant.layers.convolution import ACT_SIGMOID_MUL
 from tnnquant.passes.fake_quant import fake_quantize, float_resource
 from tnnquant.passes.mixed_precision import reformat_count
@@ -341,8 +343,6 @@ def test_biases_keep_the_accumulator_inside_int32():
     """A row whose float bias is huge for its weight scale (weights near zero, bias 50): its
     int32 bias leaves room for every accumulator, where TNN's saturated bias lets TNN's
     wrapping int32 sum carry the output to the other sign; TNN's recipe keeps TNN's bias."""
-    import dataclasses
-    from tnnquant.formats.rawbuffer import DataType, RawBuffer
     g = net()
     res = g.resources["conv2"]
     res.filter.data.reshape(8, -1)[3] *= np.float32(1e-5)
