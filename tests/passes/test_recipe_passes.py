@@ -355,7 +355,7 @@ def test_biases_keep_the_accumulator_inside_int32():
             w = (qres.filter if lay.type == "Convolution" else qres.weight).data
             bq = qres.bias.data.astype(np.int64)
             reach = 128 * np.abs(w.reshape(len(bq), -1).astype(np.int64)).sum(axis=1)
-            assert (np.abs(bq) + reach <= 2**31 - 1).all(), lay.name
+            assert (bq - reach >= -2**31).all() and (bq + reach <= 2**31 - 1).all(), lay.name
 
     def conv2_codes(graph):
         blobs = {}
