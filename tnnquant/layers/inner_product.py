@@ -125,16 +125,34 @@ def inner_product_naive(x: np.ndarray, p: InnerProductParams,
     return y.reshape(out_shape)
 
 
+def _int8_terms(shape: tuple[int, ...], p: InnerProductParams, res: InnerProductResource,
+                q: Int8Context) -> tuple[int, int, tuple[int, ...], np.ndarray,
+                                         np.ndarray | None, np.ndarray]:
+    """(batch, K, output shape, int8 weight [num_output][K], int32 bias or None, ``M = S /
+    s_out``) of the int8 InnerProduct on an input of ``shape``; ValueError where the file
+    cannot run."""
+    batch, k, out_shape = _contraction(shape, p)
+    weight = _weight(res, p, k, np.int8)
+    if res.scale is None:
+        raise ValueError("the int8 weight has no scales")
+    bias = None
+    if p.has_bias:
+        if res.bias.data.dtype != np.int32 or res.bias.size != p.num_output:
+            raise ValueError(f"has_bias=1 needs an int32 bias of {p.num_output} values")
+        bias = res.bias.data
+    m = ratio(res.scale.data, q.outputs[0].scale)
+    check_channels(m, (batch, p.num_output), "weight / output scale")
+    return batch, k, out_shape, weight, bias, m
+
+
 def inner_product_int8(x_q: np.ndarray, p: InnerProductParams, res: InnerProductResource,
                        q: Int8Context) -> np.ndarray:
     """TNN's int8 InnerProduct (spec int8 §12.4, §13): exact int32 sums, ``+ bq`` when
     has_bias, ``round(f32((float)(acc + bq) * M[o]))`` with ``M = S / s_out``. NAIVE subtracts
     the zero points of the input (per input channel) and of the weights first and adds the
     output's at the end; x86 ignores them."""
-    batch, k, out_shape = _contraction(x_q, p)
-    weight = _weight(res, p, k, np.int8).astype(np.float32)
-    if res.scale is None:
-        raise ValueError("the int8 weight has no scales")
+    batch, k, out_shape, weight, bias, m = _int8_terms(x_q.shape, p, res, q)
+    weight = weight.astype(np.float32)
     x = x_q.astype(np.float32)
     out, zp_out = q.outputs[0], None
     if q.device == "naive":
@@ -143,13 +161,6 @@ def inner_product_int8(x_q: np.ndarray, p: InnerProductParams, res: InnerProduct
             weight -= res.zero_point.data.astype(np.float32).reshape(-1, 1)
         zp_out = out.zero_points
     acc = int_matmul(x.reshape(batch, k), weight.T)
-    bias = None
-    if p.has_bias:
-        if res.bias.data.dtype != np.int32 or res.bias.size != p.num_output:
-            raise ValueError(f"has_bias=1 needs an int32 bias of {p.num_output} values")
-        bias = res.bias.data
-    m = ratio(res.scale.data, out.scale)
-    check_channels(m, acc.shape, "weight / output scale")
     y = requantize_conv(acc, bias, m, out.scale, device=q.device, zp_out=zp_out)
     return y.reshape(out_shape)
 
@@ -198,18 +209,8 @@ class InnerProduct(LayerType):
         if q.device != "x86" or len(shapes) != 1:
             return None
         try:
-            batch, k, out_shape = _contraction(shapes[0], p)
-            weight = _weight(res, p, k, np.int8)
-            bias = None
-            if p.has_bias:
-                if res.bias.data.dtype != np.int32 or res.bias.size != p.num_output:
-                    return None   # the numpy kernel reports it
-                bias = res.bias.data
-            if res.scale is None:
-                return None
-            m = ratio(res.scale.data, q.outputs[0].scale)
-            check_channels(m, (batch, p.num_output), "weight / output scale")
-        except ValueError:
+            batch, k, out_shape, weight, bias, m = _int8_terms(tuple(shapes[0]), p, res, q)
+        except ValueError:   # the numpy kernel reports it
             return None
         from ..exec.ort_kernels import Int8InnerProduct
         one = (1, 1)
