@@ -55,8 +55,8 @@ def _with_bias(res, bq: np.ndarray):
     """``res`` with the int32 bias ``bq``, clipped so that no accumulator plus it leaves int32:
     TNN's int32 sums wrap around (``int8_math.accumulator_f32``), so a bias at the limit of
     int32 (a row whose weight scale is tiny for its float bias: PP-OCRv4 recognition's and
-    the layout detector's dead channels) would turn a saturated output into the opposite
-    saturation. A bias that far out saturates the output with the room kept as well."""
+    the layout detector's dead channels) could carry the output to the other sign. Such a bias
+    moves by at most the room, from a value int32 had already cut."""
     weights = res.filter if hasattr(res, "filter") else res.weight
     room = np.zeros(len(bq))
     if weights.data.dtype == np.int8:   # |Σ q_w·x| <= 128·Σ|q_w| per row
