@@ -372,9 +372,9 @@ class Executor:
         return tuple(parts)
 
     def _plan_chain(self, layers: list[Layer], blobs: dict[str, np.ndarray]
-                    ) -> tuple[list, list, dict] | None:
-        """The onnxruntime ops and wiring of a chain for these inputs (and an empty memo for
-        ``run_chain``), or None."""
+                    ) -> tuple[list, list, object] | None:
+        """The onnxruntime ops and wiring of a chain for these inputs (and a fresh
+        ``ChainMemo`` for ``run_chain``), or None."""
         from . import ort_kernels
         shapes: dict[str, tuple[int, ...]] = {}
         dtypes: dict[str, np.dtype] = {}
@@ -405,7 +405,7 @@ class Executor:
         ort_kernels.settle_checks(ops, wiring, {
             b: float(ort_kernels.MAX_CODE) if blobs[b].dtype == np.int8 else None
             for layer in layers for b in layer.inputs if b not in dtypes})
-        return ops, wiring, {}
+        return ops, wiring, ort_kernels.ChainMemo.of(ops, wiring)
 
     def run_layer(self, layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
         res = self.graph.resources.get(layer.name)

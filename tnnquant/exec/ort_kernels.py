@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -428,7 +428,7 @@ def settle_checks(ops: list, wiring: list[tuple[list[str], str]],
 
 
 def run_chain(ops: list, wiring: list[tuple[list[str], str]], blobs: dict[str, np.ndarray],
-              wanted: set[str] | None = None, memo: dict | None = None
+              wanted: set[str] | None = None, memo: ChainMemo | None = None
               ) -> dict[str, np.ndarray] | None:
     """Run layers, in order, as one onnxruntime session: ``ops`` are ``Int8Conv``,
     ``Quantize``, ``Dequantize`` or ``Fp32Layer``; ``wiring[i]`` names the input blobs and
@@ -436,17 +436,15 @@ def run_chain(ops: list, wiring: list[tuple[list[str], str]], blobs: dict[str, n
     earlier op makes. Returns the outputs named in ``wanted`` (default: all), or None where
     one op's onnxruntime form is not provably exact (``Int8Conv.factor_feeds``) or a
     Reformat met NaN or a value beyond int32, or where onnxruntime fails (a damaged model's
-    geometry, an output too large): then the layers run in numpy. ``memo``, a dict the caller
-    keeps with ``ops``, spares recomputing the factor inputs on every run (they depend only on
-    the ops and the weights' bounds)."""
+    geometry, an output too large): then the layers run in numpy. ``memo``, a ``ChainMemo``
+    the caller keeps with ``ops`` and ``wiring``, spares recomputing on every run what depends
+    only on them."""
     if not ENABLED:
         return None
-    made = {out for _, out in wiring}
-    outside = list(dict.fromkeys(b for xs, _ in wiring for b in xs if b not in made))
-    if any(blobs[b].dtype not in (np.int8, np.float32) for b in outside):
+    memo = memo or ChainMemo.of(ops, wiring)
+    if any(blobs[b].dtype not in (np.int8, np.float32) for b in memo.outside):
         return None
-    key = tuple(op.key() for op in ops) + tuple((tuple(xs), out) for xs, out in wiring) + \
-        tuple((blobs[b].dtype.char, blobs[b].shape[1:]) for b in outside)
+    key = memo.key + tuple((blobs[b].dtype.char, blobs[b].shape[1:]) for b in memo.outside)
     anchor = next((op.res for op in ops if op.res is not None), None)
     with _lock:
         per_res = _sessions.get(id(anchor))
@@ -455,29 +453,25 @@ def run_chain(ops: list, wiring: list[tuple[list[str], str]], blobs: dict[str, n
             if anchor is not None:
                 weakref.finalize(anchor, _sessions.pop, id(anchor), None)
         entry = per_res.get(key)
-    constants = _constants(ops)
-    if entry is not None and not entry[1].same(constants):
+    if entry is not None and not memo.unchanged(entry[1]):
         entry = None
     bounds = tuple(op.bound() for op in ops) if entry is None else entry[2]
-    factor_feeds = None if memo is None else memo.get(bounds)
-    if factor_feeds is None:
+    if memo.bounds != bounds:
         factor_feeds = {}
         for i, (op, bound) in enumerate(zip(ops, bounds)):
             factors = op.factor_feeds(bound, f"{i}.")
             if factors is None:
                 return None
             factor_feeds.update(factors)
-        if memo is not None:
-            memo.clear()
-            memo[bounds] = factor_feeds
-    feeds = dict(factor_feeds)
+        memo.bounds, memo.factor_feeds = bounds, factor_feeds
+    feeds = dict(memo.factor_feeds)
     try:
         if entry is None:
-            session, checked = _chain_session(ops, wiring, outside, blobs)
-            entry = (session, constants, bounds, checked)   # its own copy of the bytes
+            session, checked = _chain_session(ops, wiring, memo.outside, blobs)
+            entry = (session, _constants(ops), bounds, checked)   # its own copy of the bytes
             with _lock:
                 per_res[key] = entry
-        for k, name in enumerate(outside):
+        for k, name in enumerate(memo.outside):
             feeds[f"in{k}"] = np.ascontiguousarray(blobs[name])
         outs = [(f"out{i}", out) for i, (_, out) in enumerate(wiring)
                 if wanted is None or out in wanted]
@@ -492,18 +486,10 @@ def run_chain(ops: list, wiring: list[tuple[list[str], str]], blobs: dict[str, n
 @dataclass
 class Constants:
     """The arrays a chain's session holds as constants (``op.constants()``): their dtypes and
-    shapes, and their bytes as one buffer, so that the check on every run (weights may be
-    changed in place) is one comparison, eight bytes at a time."""
+    shapes, and their bytes as one buffer."""
 
     layout: tuple
     data: np.ndarray
-
-    def same(self, other: "Constants") -> bool:
-        if self.layout != other.layout:
-            return False
-        n = self.data.size - self.data.size % 8
-        return bool((self.data[:n].view(np.uint64) == other.data[:n].view(np.uint64)).all()
-                    and (self.data[n:] == other.data[n:]).all())
 
 
 def _constants(ops: list) -> Constants:
@@ -512,6 +498,52 @@ def _constants(ops: list) -> Constants:
     layout = tuple(None if c is None else (c.dtype.str, c.shape) for c in arrays)
     parts = [np.ascontiguousarray(c).reshape(-1).view(np.uint8) for c in arrays if c is not None]
     return Constants(layout, np.concatenate(parts) if parts else np.empty(0, np.uint8))
+
+
+@dataclass
+class ChainMemo:
+    """What ``run_chain`` keeps between runs of one plan (``ops`` and ``wiring`` fixed;
+    ``ChainMemo.of``): the session key's fixed part, the blobs read from outside, byte views
+    of the constants (the ops' weight arrays themselves, so that a change made in place shows)
+    and a buffer for them, and the factor inputs of the last bounds. Threads running one plan
+    at once copy the same bytes into the buffer."""
+
+    key: tuple
+    outside: list[str]
+    layout: tuple
+    views: list[np.ndarray]
+    scratch: np.ndarray
+    bounds: tuple | None = None
+    factor_feeds: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, ops: list, wiring: list[tuple[list[str], str]]) -> "ChainMemo":
+        made = {out for _, out in wiring}
+        arrays = [c for op in ops for c in op.constants()]
+        # a non-contiguous array's bytes are gathered on each check (a copy made now would
+        # not follow later changes)
+        views = [c.reshape(-1).view(np.uint8) if c.flags.c_contiguous else c
+                 for c in arrays if c is not None]
+        return cls(key=tuple(op.key() for op in ops) + tuple((tuple(xs), out)
+                                                               for xs, out in wiring),
+                   outside=list(dict.fromkeys(b for xs, _ in wiring for b in xs
+                                              if b not in made)),
+                   layout=tuple(None if c is None else (c.dtype.str, c.shape) for c in arrays),
+                   views=views, scratch=np.empty(sum(v.nbytes for v in views), np.uint8))
+
+    def unchanged(self, constants: Constants) -> bool:
+        """Whether the constants still hold the bytes of ``constants`` (the copy taken when the
+        session was built): the check on every run (weights may be changed in place) is one
+        copy into the kept buffer and one comparison, eight bytes at a time."""
+        if self.layout != constants.layout or self.scratch.size != constants.data.size:
+            return False
+        if self.views:
+            np.concatenate([v if v.dtype == np.uint8 and v.ndim == 1 else
+                            np.ascontiguousarray(v).reshape(-1).view(np.uint8)
+                            for v in self.views], out=self.scratch)
+        data, n = constants.data, self.scratch.size - self.scratch.size % 8
+        return bool((self.scratch[:n].view(np.uint64) == data[:n].view(np.uint64)).all()
+                    and (self.scratch[n:] == data[n:]).all())
 
 
 def _chain_session(ops: list, wiring: list[tuple[list[str], str]], outside: list[str],
