@@ -121,6 +121,27 @@ def test_layer_norm(x, rng, k):
     close(run_layer("LayerNorm", f"{k} 0.0001", x, scale, bias), ref)
 
 
+@pytest.mark.parametrize("k", [1, 2])
+def test_layer_norm_with_constant_scale_and_bias_runs_in_onnxruntime(rng, k):
+    """As converted models hold them (the constant map), scale and bias are constants: the
+    graph then has static shapes and its export runs (the test above feeds them as inputs,
+    whose batch dims the executor varies, so it always runs the numpy kernel)."""
+    from tnnquant.exec.executor import Executor
+    from tnnquant.testing import GraphBuilder
+    x = rng.standard_normal((1, 6, 4, 5), dtype=np.float32) * 2 + 1
+    inner = x.shape[4 - k:]
+    scale = rng.standard_normal(inner, dtype=np.float32)
+    bias = rng.standard_normal(inner, dtype=np.float32)
+    b = GraphBuilder()
+    data = b.input("data", x.shape)
+    b.constants.update(scale=buf(scale.reshape(-1)), bias=buf(bias.reshape(-1)))
+    out = b.layer("LayerNorm", [data, "scale", "bias"], f"{k} 0.0001")
+    executor = Executor(b.build(out))
+    got = executor.run({"data": x})[out]
+    assert executor.backend == "onnxruntime"
+    close(got, run_onnx_op("LayerNormalization", x, scale, bias, axis=-k, epsilon=1e-4))
+
+
 def test_layer_norm_scale_must_cover_the_normalised_dims(x):
     scale = np.ones(4, np.float32)
     with pytest.raises(TnnQuantError, match=r"scale has 4 values, the last 2 dims \(4, 5\)"):

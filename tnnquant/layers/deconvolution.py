@@ -6,9 +6,9 @@ import numpy as np
 
 from ._resources import ConvResource
 from ._spatial import PAD_EXPLICIT, PAD_SAME, PAD_VALID, c_div, need_4d
-from .base import LayerType, register
+from .base import LayerType, Value, register
 from .convolution import (ConvGeometry, ConvParams, apply_activation, check_group, checked_filter,
-                          conv_bias)
+                          conv_bias, onnx_activation)
 
 # pad types of Deconvolution (spec model-format §3.3.1)
 PAD_FULL, PAD_SAME_SWAPPED = 2, 3   # Deconvolution only (spec model-format §3.3.1)
@@ -101,6 +101,37 @@ def _crop(canvas: np.ndarray, geo: ConvGeometry) -> np.ndarray:
     return y
 
 
+def deconv2d_onnx(g, p: ConvParams, res: ConvResource, x: Value, out: str) -> None:
+    """``deconv2d`` as an ONNX ConvTranspose (TNN's filter layout is ONNX's [I][O/group][kH][kW]):
+    TNN's window of the full canvas becomes ConvTranspose pads where it lies inside the canvas;
+    otherwise (pad types 1 and 2 reach beyond it) the canvas is cropped and zero-padded, and the
+    bias added after, as ``deconv2d`` does."""
+    n, c, h, w = need_4d(x.shape, "Deconvolution")
+    group, weight = deconv_filter(p, res, c)
+    geo = deconv_pads(p, h, w)
+    full = ((h - 1) * p.stride_h + p.dilation_h * (p.kernel_h - 1) + 1,
+            (w - 1) * p.stride_w + p.dilation_w * (p.kernel_w - 1) + 1)
+    begins = (geo.pad_top, geo.pad_left)
+    ends = (full[0] - geo.pad_top - geo.out_h, full[1] - geo.pad_left - geo.out_w)
+    inside = min(*begins, *ends) >= 0
+    inputs = [x.name, g.const(weight.reshape(c, -1, p.kernel_h, p.kernel_w))]
+    bias = conv_bias(res, p.output_channel) if p.bias else None
+    if inside and bias is not None:
+        inputs.append(g.const(bias))
+    y = g.node("ConvTranspose", inputs, group=group, kernel_shape=[p.kernel_h, p.kernel_w],
+               strides=[p.stride_h, p.stride_w], dilations=[p.dilation_h, p.dilation_w],
+               pads=[*begins, *ends] if inside else [0, 0, 0, 0])
+    if not inside:
+        crop = [max(b, 0) for b in begins] + [max(e, 0) for e in ends]
+        y = g.node("Slice", [y, g.ints(crop[:2]), g.ints([f - e for f, e in zip(full, crop[2:])]),
+                             g.ints([2, 3])])
+        y = g.node("Pad", [y, g.ints([0, 0, max(-begins[0], 0), max(-begins[1], 0),
+                                      0, 0, max(-ends[0], 0), max(-ends[1], 0)])])
+        if bias is not None:
+            y = g.node("Add", [y, g.const(bias.reshape(-1, 1, 1))])
+    onnx_activation(g, y, p.activation_type, out)
+
+
 @register
 class Deconvolution(LayerType):
     names = ("Deconvolution",)
@@ -111,6 +142,19 @@ class Deconvolution(LayerType):
     @classmethod
     def forward(cls, p: ConvParams, res: ConvResource, *xs: np.ndarray) -> np.ndarray:
         return deconv2d(xs[0], p, res)
+
+    @classmethod
+    def output_types(cls, p: ConvParams, res: ConvResource, *xs):
+        (shape, _), = xs[:1]
+        n, c, h, w = need_4d(shape, "Deconvolution")
+        deconv_filter(p, res, c)
+        geo = deconv_pads(p, h, w)
+        return [((n, p.output_channel, geo.out_h, geo.out_w), np.dtype(np.float32))]
+
+    @classmethod
+    def to_onnx(cls, p: ConvParams, res: ConvResource, g, xs: list[Value],
+                ys: list[str]) -> None:
+        deconv2d_onnx(g, p, res, xs[0], ys[0])
 
     @classmethod
     def check_resource(cls, p: ConvParams, res: ConvResource) -> str | None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._util import standardize
-from .base import LayerType, Params, register
+from .base import LayerType, Params, Value, register
 
 
 @dataclass(frozen=True)
@@ -36,3 +36,13 @@ class LayerNorm(LayerType):
                                  f"{int(np.prod(inner))}")
         y = standardize(x, tuple(range(x.ndim - k, x.ndim)), p.eps)
         return y * scale.reshape(inner) + bias.reshape(inner)
+
+    @classmethod
+    def to_onnx(cls, p: LayerNormParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
+        """ONNX LayerNormalization over the last ``reduce_dims_size`` dims (float
+        tolerance: it need not sum in numpy's order)."""
+        x, scale, bias = xs
+        inner = g.ints(x.shape[x.ndim - p.reduce_dims_size:])
+        g.node("LayerNormalization", [x.name, g.node("Reshape", [scale.name, inner]),
+                                      g.node("Reshape", [bias.name, inner])], ys[0],
+               axis=-p.reduce_dims_size, epsilon=float(p.eps))

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import LayerType, Params, counted, register
+from .base import LayerType, Params, Value, counted, register
 
 
 @dataclass(frozen=True)
@@ -23,3 +23,7 @@ class Unsqueeze(LayerType):
     def forward(cls, p: UnsqueezeParams, res: None, x: np.ndarray) -> np.ndarray:
         # negative axes count from the end of the output (ONNX semantics)
         return np.expand_dims(x, p.axes)
+
+    @classmethod
+    def to_onnx(cls, p: UnsqueezeParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
+        g.node("Unsqueeze", [xs[0].name, g.ints(p.axes)], ys[0])
