@@ -12,3 +12,4 @@ class ReduceMax(ReduceLayer):
     names = ("ReduceMax",)
     enum = 177
     reduce = staticmethod(np.max)
+    onnx_op = "ReduceMax"

@@ -12,3 +12,4 @@ class ReduceMean(ReduceLayer):
     names = ("ReduceMean",)
     enum = 169
     reduce = staticmethod(np.mean)
+    onnx_op = "ReduceMean"

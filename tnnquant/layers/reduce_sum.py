@@ -12,3 +12,4 @@ class ReduceSum(ReduceLayer):
     names = ("ReduceSum", "Reduce_Sum")
     enum = 133
     reduce = staticmethod(np.sum)
+    onnx_op = "ReduceSum"
