@@ -468,7 +468,7 @@ def run_chain(ops: list, wiring: list[tuple[list[str], str]], blobs: dict[str, n
     try:
         if entry is None:
             session, checked = _chain_session(ops, wiring, memo.outside, blobs)
-            entry = (session, _constants(ops), bounds, checked)   # its own copy of the bytes
+            entry = (session, Constants(memo.layout, memo.current().copy()), bounds, checked)
             with _lock:
                 per_res[key] = entry
         for k, name in enumerate(memo.outside):
@@ -490,14 +490,6 @@ class Constants:
 
     layout: tuple
     data: np.ndarray
-
-
-def _constants(ops: list) -> Constants:
-    """The ops' constants, copied (``np.concatenate`` always makes a new array)."""
-    arrays = [c for op in ops for c in op.constants()]
-    layout = tuple(None if c is None else (c.dtype.str, c.shape) for c in arrays)
-    parts = [np.ascontiguousarray(c).reshape(-1).view(np.uint8) for c in arrays if c is not None]
-    return Constants(layout, np.concatenate(parts) if parts else np.empty(0, np.uint8))
 
 
 @dataclass
@@ -531,19 +523,23 @@ class ChainMemo:
                    layout=tuple(None if c is None else (c.dtype.str, c.shape) for c in arrays),
                    views=views, scratch=np.empty(sum(v.nbytes for v in views), np.uint8))
 
+    def current(self) -> np.ndarray:
+        """The constants' bytes as they are now, in the kept buffer (copy it to keep it)."""
+        if self.views:
+            np.concatenate([v if v.dtype == np.uint8 and v.ndim == 1 else
+                            np.ascontiguousarray(v).reshape(-1).view(np.uint8)
+                            for v in self.views], out=self.scratch)
+        return self.scratch
+
     def unchanged(self, constants: Constants) -> bool:
         """Whether the constants still hold the bytes of ``constants`` (the copy taken when the
         session was built): the check on every run (weights may be changed in place) is one
         copy into the kept buffer and one comparison, eight bytes at a time."""
         if self.layout != constants.layout or self.scratch.size != constants.data.size:
             return False
-        if self.views:
-            np.concatenate([v if v.dtype == np.uint8 and v.ndim == 1 else
-                            np.ascontiguousarray(v).reshape(-1).view(np.uint8)
-                            for v in self.views], out=self.scratch)
-        data, n = constants.data, self.scratch.size - self.scratch.size % 8
-        return bool((self.scratch[:n].view(np.uint64) == data[:n].view(np.uint64)).all()
-                    and (self.scratch[n:] == data[n:]).all())
+        now, data, n = self.current(), constants.data, self.scratch.size - self.scratch.size % 8
+        return bool((now[:n].view(np.uint64) == data[:n].view(np.uint64)).all()
+                    and (now[n:] == data[n:]).all())
 
 
 def _chain_session(ops: list, wiring: list[tuple[list[str], str]], outside: list[str],
