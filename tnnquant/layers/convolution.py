@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -272,6 +272,18 @@ def onnx_activation(g, y: str, activation_type: int, out: str) -> None:
     else:
         raise ValueError(f"activation_type {activation_type} is not supported "
                          f"(TNN knows 0, 1, 2, 256)")
+
+
+def planar_output_types(p: ConvParams, res: ConvResource, xs: tuple, layer: str,
+                        check_filter: Callable, pads: Callable) -> list:
+    """``LayerType.output_types`` of a 2-D (de)convolution for the input types ``xs``:
+    ``check_filter(p, res, C)`` raises on a filter that does not fit, ``pads(p, H, W)`` gives
+    the output size."""
+    (shape, _), = xs[:1]
+    n, c, h, w = need_4d(shape, layer)
+    check_filter(p, res, c)
+    geo = pads(p, h, w)
+    return [((n, p.output_channel, geo.out_h, geo.out_w), np.dtype(np.float32))]
 
 
 def conv2d_onnx(g, p: ConvParams, res: ConvResource, x: Value, out: str) -> None:
@@ -545,11 +557,7 @@ class Convolution(LayerType):
 
     @classmethod
     def output_types(cls, p: ConvParams, res: ConvResource, *xs):
-        (shape, _), = xs[:1]
-        n, c, h, w = need_4d(shape, "Convolution")
-        conv_filter(p, res, c)
-        geo = conv_pads(p, h, w)
-        return [((n, p.output_channel, geo.out_h, geo.out_w), np.dtype(np.float32))]
+        return planar_output_types(p, res, xs, "Convolution", conv_filter, conv_pads)
 
     @classmethod
     def to_onnx(cls, p: ConvParams, res: ConvResource, g, xs: list[Value],

@@ -8,7 +8,7 @@ from ._resources import ConvResource
 from ._spatial import PAD_EXPLICIT, PAD_SAME, PAD_VALID, c_div, need_4d
 from .base import LayerType, Value, register
 from .convolution import (ConvGeometry, ConvParams, apply_activation, check_group, checked_filter,
-                          conv_bias, onnx_activation)
+                          conv_bias, onnx_activation, planar_output_types)
 
 # pad types of Deconvolution (spec model-format §3.3.1)
 PAD_FULL, PAD_SAME_SWAPPED = 2, 3   # Deconvolution only (spec model-format §3.3.1)
@@ -145,11 +145,7 @@ class Deconvolution(LayerType):
 
     @classmethod
     def output_types(cls, p: ConvParams, res: ConvResource, *xs):
-        (shape, _), = xs[:1]
-        n, c, h, w = need_4d(shape, "Deconvolution")
-        deconv_filter(p, res, c)
-        geo = deconv_pads(p, h, w)
-        return [((n, p.output_channel, geo.out_h, geo.out_w), np.dtype(np.float32))]
+        return planar_output_types(p, res, xs, "Deconvolution", deconv_filter, deconv_pads)
 
     @classmethod
     def to_onnx(cls, p: ConvParams, res: ConvResource, g, xs: list[Value],
