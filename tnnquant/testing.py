@@ -96,21 +96,41 @@ RUN_LAYER_KERNELS = "numpy"
 
 
 def run_layer(type_str: str, params: Params | str, *inputs: np.ndarray, resource: Any = None,
-              n_out: int = 1, fp32: str | None = None) -> Any:
+              n_out: int = 1, fp32: str | None = None, exported: bool | None = None) -> Any:
     """Run one layer through the executor: the one-line kernel test. ``fp32``: "numpy",
-    "naive" (the layer's NAIVE-order kernel), "onnxruntime" (its ONNX export where it has one
-    for these parameters and shapes; onnxruntime must then run it), default
-    ``RUN_LAYER_KERNELS``."""
+    "naive" (the layer's NAIVE-order kernel), "onnxruntime" (its ONNX export), default
+    ``RUN_LAYER_KERNELS``.
+
+    With "onnxruntime", a layer type with an export must run in onnxruntime, else the test
+    fails saying why the export refused; ``exported=False`` declares a case it refuses on
+    purpose (parameters or shapes it leaves to the numpy kernel), which must then not run
+    there either. A run that raises (a kernel error under test) is not checked."""
+    from .exec.ort_backend import OrtBackend, exports
+    from .errors import UnsupportedError
+
     fp32 = fp32 or RUN_LAYER_KERNELS
     b = GraphBuilder()
     names = [b.input(f"in{i}", x.shape) for i, x in enumerate(inputs)]
     out = b.layer(type_str, names, params, resource, n_out=n_out, name="layer")
     outs = [out] if n_out == 1 else out
     executor = Executor(b.build(outs), fp32="fast" if fp32 == "onnxruntime" else fp32)
-    exported = fp32 == "onnxruntime" and executor.backend == "onnxruntime"
+    built = fp32 == "onnxruntime" and executor.backend == "onnxruntime"
     result = executor.run({n: x for n, x in zip(names, inputs)})
-    if exported and executor.backend != "onnxruntime":
+    if built and executor.backend != "onnxruntime":
         raise AssertionError(f"{type_str}: onnxruntime failed on the exported layer")
+    if fp32 == "onnxruntime":
+        expected = exports(resolve_type(type_str)[0]) if exported is None else exported
+        if expected and not built:
+            try:
+                OrtBackend(executor.graph, executor.order, executor.constants)
+                why = "it built here"
+            except UnsupportedError as err:
+                why = str(err)
+            raise AssertionError(f"{type_str}: ran on the numpy kernel, not its ONNX export "
+                                 f"({why}); pass exported=False where that is intended")
+        if exported is False and built:
+            raise AssertionError(f"{type_str}: ran in onnxruntime although the test says "
+                                 f"exported=False")
     return result[outs[0]] if n_out == 1 else [result[o] for o in outs]
 
 

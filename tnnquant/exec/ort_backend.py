@@ -78,9 +78,17 @@ class OrtBackend:
         self.constants = constants
         self.threads = threads or min(MAX_THREADS, usable_cpus())
         n_inputs = len(graph.inputs)
-        one, two = self._types((1,) * n_inputs), self._types((2,) * n_inputs)
-        self.symbolic = _batch_uniform(one, two, {s.name for s in graph.inputs})
-        self._batched = {name for name, (shape, _) in one.items() if two[name][0] != shape}
+        try:
+            one, two = self._types((1,) * n_inputs), self._types((2,) * n_inputs)
+            self.symbolic = _batch_uniform(one, two, {s.name for s in graph.inputs})
+        except UnsupportedError:
+            # an input whose dim 0 is no batch (a weight fed as an input, a second input that
+            # broadcasts): models are built per batch size, and must have static shapes for
+            # the inputs' own dims
+            self._types(tuple(s.dims[0] for s in graph.inputs))
+            self.symbolic = False
+        self._batched = ({name for name, (shape, _) in one.items() if two[name][0] != shape}
+                         if self.symbolic else set())
         self._sessions: dict[tuple, object] = {}
         self._graphs: dict[tuple[int, ...] | None, tuple[OnnxGraph, BlobTypes]] = {}
         if self.symbolic:
