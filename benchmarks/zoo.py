@@ -153,7 +153,7 @@ def check(path: Path, dims: dict, opts, preprocess: Preprocess) -> str:
 def light_models(folder: Path) -> list[tuple[Path, dict]]:
     """The onnx wheel's light models with seeded random weights, saved into ``folder``."""
     import onnx
-    sys.path.insert(0, str(ROOT / "tests" / "convert"))
+    sys.path[:0] = [str(ROOT / "tests" / "convert"), str(ROOT / "tests")]   # their helpers
     from onnx_zoo import DATA, randomize_constant_weights
     models = []
     for source in sorted((DATA / "light").glob("light_*.onnx")):

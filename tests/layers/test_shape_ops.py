@@ -158,6 +158,12 @@ def test_tile(x, params, repeats):
     same(run_layer("Tile", params, x), run_onnx_op("Tile", x, i64(*repeats)))
 
 
+def test_tile_with_more_counts_than_dims_tiles_new_leading_dims(x):
+    # numpy's tile: the input gains leading dims of size 1 (x is 4-d, 5 counts)
+    same(run_layer("Tile", "3 1 1 1 2", x),
+         run_onnx_op("Tile", x.reshape((1,) + x.shape), i64(3, 1, 1, 1, 2)))
+
+
 @pytest.mark.parametrize("group", [1, 2, 3, 6])
 def test_shuffle_channel(rng, group):
     x = rng.standard_normal((2, 6, 3, 2), dtype=np.float32)

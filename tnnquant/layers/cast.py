@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..formats.rawbuffer import DataType
-from .base import LayerType, Params, register
+from .base import LayerType, Params, Value, register
 
 
 @dataclass(frozen=True)
@@ -33,3 +33,11 @@ class Cast(LayerType):
         # float -> int truncates toward zero, like a C cast; nan and overflow are undefined
         with np.errstate(invalid="ignore"):
             return x.astype(CAST_DTYPES[DataType(p.to)])
+
+    @classmethod
+    def to_onnx(cls, p: CastParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
+        """ONNX Cast (float to integer truncates toward zero there too)."""
+        from ..exec.onnx_model import ONNX_DTYPES
+        if p.to not in CAST_DTYPES:
+            raise ValueError(f"cannot cast to data type {p.to}")
+        g.node("Cast", [xs[0].name], ys[0], to=ONNX_DTYPES[np.dtype(CAST_DTYPES[DataType(p.to)])])

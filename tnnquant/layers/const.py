@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._resources import ElementResource
-from .base import LayerType, Params, counted, register
+from .base import LayerType, Params, Value, counted, register
 
 
 @dataclass(frozen=True)
@@ -28,3 +28,8 @@ class Const(LayerType):
             raise ValueError(f"dims {list(p.dims)} do not fit the {res.element.size} stored "
                              f"values")
         return res.element.data.reshape(p.dims)
+
+    @classmethod
+    def to_onnx(cls, p: ConstParams, res: ElementResource, g, xs: list[Value],
+                ys: list[str]) -> None:
+        g.node("Identity", [g.const(cls.forward(p, res))], ys[0])

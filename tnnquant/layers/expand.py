@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import LayerType, Params, counted, register
+from .base import LayerType, Params, Value, counted, register
 
 
 @dataclass(frozen=True)
@@ -24,3 +24,9 @@ class Expand(LayerType):
         # bidirectional numpy broadcasting: a 1 in the shape keeps the input dim (ONNX Expand)
         shape = np.broadcast_shapes(x.shape, tuple(p.shape))
         return np.array(np.broadcast_to(x, shape))
+
+    @classmethod
+    def to_onnx(cls, p: ExpandParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
+        """ONNX Expand: the same bidirectional broadcast."""
+        np.broadcast_shapes(xs[0].shape, tuple(p.shape))   # the kernel's error, if any
+        g.node("Expand", [xs[0].name, g.ints(p.shape)], ys[0])

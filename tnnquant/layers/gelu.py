@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import LayerType, Params, register
+from .base import LayerType, Params, Value, register
 
 # erfc(z) = t * exp(-z^2 + P(t)), t = 1 / (1 + z / 2), z >= 0: the Chebyshev fit of Numerical
 # Recipes (Press et al., §6.2), fractional error below 1.2e-7 everywhere; numpy has no erf
@@ -40,3 +40,11 @@ class GELU(LayerType):
     def forward(cls, p: GELUParams, res: None, x: np.ndarray) -> np.ndarray:
         wide = x.astype(np.float64)
         return (0.5 * wide * (1 + erf(wide / np.sqrt(2)))).astype(np.float32)
+
+    @classmethod
+    def to_onnx(cls, p: GELUParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
+        """The erf form from ONNX's Erf (float32 there: float tolerance)."""
+        x = xs[0].name
+        erf_term = g.node("Erf", [g.node("Mul", [x, g.const(np.float32(1 / np.sqrt(2)))])])
+        half_x = g.node("Mul", [x, g.const(np.float32(0.5))])
+        g.node("Mul", [half_x, g.node("Add", [erf_term, g.const(np.float32(1))])], ys[0])

@@ -7,7 +7,7 @@ import numpy as np
 
 from ._resources import BatchNormResource
 from ._util import channel_vector, standardize
-from .base import LayerType, Params, register
+from .base import LayerType, Params, Value, register
 
 
 @dataclass(frozen=True)
@@ -32,3 +32,20 @@ class InstBatchNormCxx(LayerType):
         if res.bias.size:   # an empty bias reads as zeros (spec §2.5)
             y = y + channel_vector(res.bias.data, x, "bias")
         return y
+
+    @classmethod
+    def to_onnx(cls, p: InstBatchNormParams, res: BatchNormResource, g, xs: list[Value],
+                ys: list[str]) -> None:
+        """ONNX InstanceNormalization, its scale and bias one value per channel."""
+        x = xs[0]
+        if x.ndim < 3:
+            raise ValueError(f"instance normalisation of a {x.ndim}-d input")
+        zeros = np.zeros(x.shape, np.float32)
+
+        def per_channel(values: np.ndarray, what: str) -> np.ndarray:
+            return np.broadcast_to(channel_vector(values, zeros, what).reshape(-1), x.shape[1])
+
+        scale = per_channel(res.scale.data, "scale")
+        bias = per_channel(res.bias.data, "bias") if res.bias.size else np.zeros_like(scale)
+        g.node("InstanceNormalization", [x.name, g.const(scale), g.const(bias)], ys[0],
+               epsilon=float(p.eps))

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import LayerType, Params, register, required
+from .base import LayerType, Params, Value, register, required
 
 
 @dataclass(frozen=True)
@@ -34,3 +34,12 @@ class LRN(LayerType):
         window = sum(squares[:, k:k + channels] for k in range(p.size))
         denom = np.float32(p.bias) + np.float32(p.alpha / p.size) * window
         return x / np.power(denom, np.float32(p.beta))
+
+    @classmethod
+    def to_onnx(cls, p: LRNParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
+        """ONNX LRN: the same window, ``bias + alpha/size · Σ x²`` to the power beta."""
+        if p.size <= 0 or p.size % 2 == 0 or xs[0].ndim != 4:
+            # onnxruntime's LRN takes odd sizes and NCHW only; the rest run on numpy
+            raise ValueError(f"size {p.size} on a {xs[0].ndim}-d input")
+        g.node("LRN", [xs[0].name], ys[0], alpha=float(p.alpha), beta=float(p.beta),
+               bias=float(p.bias), size=int(p.size))

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import LayerType, Params, register, rest
+from .base import LayerType, Params, Value, register, rest
 
 
 @dataclass(frozen=True)
@@ -25,3 +25,16 @@ class Tile(LayerType):
         if any(r < 0 for r in p.reps):
             raise ValueError(f"negative repeat count in {list(p.reps)}")
         return np.tile(x, p.reps)
+
+    @classmethod
+    def to_onnx(cls, p: TileParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
+        """ONNX Tile, which wants one count per dim: counts align with the last dims, and
+        extra counts tile new leading dims of size 1 (as numpy's tile does)."""
+        if any(r < 0 for r in p.reps):
+            raise ValueError(f"negative repeat count in {list(p.reps)}")
+        x = xs[0]
+        name, ndim = x.name, x.ndim
+        if len(p.reps) > ndim:
+            name = g.node("Unsqueeze", [name, g.ints(range(len(p.reps) - ndim))])
+            ndim = len(p.reps)
+        g.node("Tile", [name, g.ints((1,) * (ndim - len(p.reps)) + tuple(p.reps))], ys[0])
