@@ -92,35 +92,23 @@ class Gather(LayerType):
                 ys: list[str]) -> None:
         """ONNX Gather (negative indices count from the end there too); stored data and
         indices become initializers. Index blobs must be integers: float ones (TNN's blobs
-        are float) run on the numpy kernel, which checks that they hold integers."""
-        blobs = list(xs)
+        are float) run on the numpy kernel, which checks that they hold integers. Inputs,
+        flags and stored indices were checked by ``forward`` when the shapes were inferred."""
+        blobs = iter(xs)
         if p.data_in_resource:
-            data = g.const(_resource_data(res))
-            shape = _resource_data(res).shape
-        elif blobs:
-            x = blobs.pop(0)
-            data, shape = x.name, x.shape
+            data = _resource_data(res)
+            data_name, rank = g.const(data), data.ndim
         else:
-            raise ValueError("no data input")
-        axis = axis_index(p.axis, len(shape))
+            x = next(blobs)
+            data_name, rank = x.name, x.ndim
         if p.indices_in_resource:
-            if res is None or res.indices is None:
-                raise ValueError("indices_in_resource is set but the model has no indices")
-            indices = _buffer_array(res.indices).astype(np.int64)
-            dim = shape[axis]
-            if indices.size and (indices.min() < -dim or indices.max() >= dim):
-                raise ValueError(f"indices out of range for dimension {axis} of size {dim}")
-            index_name = g.const(indices)
-        elif blobs:
-            index = blobs.pop(0)
-            if index.dtype.kind not in "iu":   # the kernel checks they are integers
+            index_name = g.const(_buffer_array(res.indices).astype(np.int64))
+        else:
+            index = next(blobs)
+            if index.dtype.kind not in "iu":
                 raise ValueError("float index blobs run on the numpy kernel")
             index_name = index.name
-        else:
-            raise ValueError("no indices input")
-        if blobs:
-            raise ValueError(f"{len(xs)} inputs is too many for the resource flags")
-        g.node("Gather", [data, index_name], ys[0], axis=axis)
+        g.node("Gather", [data_name, index_name], ys[0], axis=axis_index(p.axis, rank))
 
 
 def _buffer_array(buf: RawBuffer) -> np.ndarray:

@@ -39,8 +39,6 @@ class Normalize(LayerType):
 
     @classmethod
     def to_onnx(cls, p: NormalizeParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
-        if p.across_spatial != 0 or p.axis != 1 or p.p not in (1, 2):
-            raise ValueError(f"across_spatial={p.across_spatial}, axis={p.axis}, p={p.p}")
         x = xs[0].name
         norm = g.node("ReduceL1" if p.p == 1 else "ReduceL2", [x], axes=[1], keepdims=1)
         g.node("Div", [x, g.node("Max", [norm, g.const(np.float32(p.epsilon))])], ys[0])

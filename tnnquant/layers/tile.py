@@ -30,8 +30,6 @@ class Tile(LayerType):
     def to_onnx(cls, p: TileParams, res: None, g, xs: list[Value], ys: list[str]) -> None:
         """ONNX Tile, which wants one count per dim: counts align with the last dims, and
         extra counts tile new leading dims of size 1 (as numpy's tile does)."""
-        if any(r < 0 for r in p.reps):
-            raise ValueError(f"negative repeat count in {list(p.reps)}")
         x = xs[0]
         name, ndim = x.name, x.ndim
         if len(p.reps) > ndim:
