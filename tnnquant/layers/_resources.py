@@ -1,6 +1,7 @@
 """Resource payload codecs shared by several layer types (spec model-format §2.5)."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from ..formats.binio import BinReader, BinWriter
@@ -45,6 +46,15 @@ class ConvResource:
     bias: RawBuffer | None = None
     zero_point: RawBuffer | None = None   # int8 filters only; None in legacy files
     scale: RawBuffer | None = None        # int8 filters only: weight scale x input scale
+
+    @property
+    def weights(self) -> RawBuffer:
+        """The filter, under the name the quantizer passes use for conv and inner product."""
+        return self.filter
+
+    def with_weights(self, weights: RawBuffer, **changes) -> "ConvResource":
+        """A copy with ``weights`` as its filter (and any other ``changes``)."""
+        return dataclasses.replace(self, filter=weights, **changes)
 
     @classmethod
     def read(cls, r: BinReader) -> "ConvResource":

@@ -1,6 +1,7 @@
 """InnerProduct (spec model-format §3.3.3; int8 §8.2, §12.4)."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,15 @@ class InnerProductResource:
     bias: RawBuffer             # always present, possibly empty
     zero_point: RawBuffer | None = None
     scale: RawBuffer | None = None
+
+    @property
+    def weights(self) -> RawBuffer:
+        """The weight matrix, under the name the quantizer passes use for conv and inner product."""
+        return self.weight
+
+    def with_weights(self, weights: RawBuffer, **changes) -> "InnerProductResource":
+        """A copy with ``weights`` as its weight matrix (and any other ``changes``)."""
+        return dataclasses.replace(self, weight=weights, **changes)
 
     @classmethod
     def read(cls, r: BinReader) -> "InnerProductResource":

@@ -57,7 +57,7 @@ def _with_bias(res, bq: np.ndarray):
     int32 (a row whose weight scale is tiny for its float bias: PP-OCRv4 recognition's and
     the layout detector's dead channels) could carry the output to the other sign. Such a bias
     moves by at most the room, from a value int32 had already cut."""
-    weights = res.filter if hasattr(res, "filter") else res.weight
+    weights = res.weights
     room = np.zeros(len(bq))
     if weights.data.dtype == np.int8:   # |Σ q_w·x| <= 128·Σ|q_w| per row
         room = -int8_math.QMIN * np.abs(weights.data.reshape(len(bq), -1).astype(

@@ -41,7 +41,7 @@ def _float(values: np.ndarray) -> RawBuffer:
 def effective_weights(layer: Layer, res, in_scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(float weights [O, in-per-group, ...] flattened per output row, float bias [O]) of an
     int8 conv / inner product whose input blob has scale ``in_scale``."""
-    weight = res.filter if layer.kind is Convolution else res.weight
+    weight = res.weights
     out_ch = len(res.scale.data) if res.scale.size > 1 else (
         layer.params.output_channel if layer.kind is Convolution else layer.params.num_output)
     q = weight.data.astype(f32).reshape(out_ch, -1)
@@ -72,7 +72,7 @@ def effective_weights(layer: Layer, res, in_scale: np.ndarray) -> tuple[np.ndarr
 def zero_point_sums(layer: Layer, res, zero_point: np.ndarray) -> np.ndarray:
     """``Σ q_w·z`` over each output row of an int8 convolution / inner product (int64), ``z``
     the input blob's folded zero point: one value, or one per input channel (a convolution)."""
-    weight = res.filter if layer.kind is Convolution else res.weight
+    weight = res.weights
     rows = len(res.bias.data)
     q = weight.data.astype(np.int64).reshape(rows, -1)
     z = np.asarray(zero_point, np.int64).reshape(-1)

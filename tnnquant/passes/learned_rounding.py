@@ -19,7 +19,6 @@ handled; other grouped convolutions keep their rounding.
 """
 from __future__ import annotations
 
-import dataclasses
 import threading
 
 import numpy as np
@@ -267,7 +266,7 @@ def gptq_round_depthwise(w: np.ndarray, scale: np.ndarray, h: np.ndarray) -> np.
 def _folded(layer: Layer, float_res, in_scale: np.ndarray, taps: int) -> np.ndarray:
     """Float weights (O, K) folded with the input scale as TNN folds them (spec int8 §8.1);
     for a depthwise conv the scale multiplies in afterwards, so ``w·s_in`` is the same grid."""
-    buf = float_res.filter if layer.kind is Convolution else float_res.weight
+    buf = float_res.weights
     out_ch = layer.params.output_channel if layer.kind is Convolution else \
         layer.params.num_output
     w = buf.data.astype(np.float64).reshape(out_ch, -1)
@@ -314,8 +313,7 @@ def learn_rounding(graph: Graph, ctx: PassContext) -> Graph:
             h = hessians.h[name] / np.outer(_nonzero(s_cols), _nonzero(s_cols))
             codes = gptq_round(w, grid, h)
         new = RawBuffer.of(codes.astype(np.int8).reshape(-1), DataType.INT8)
-        graph.resources[name] = dataclasses.replace(
-            res, **{"filter" if lay.kind is Convolution else "weight": new})
+        graph.resources[name] = res.with_weights(new)
     if skipped:
         ctx.notes.append(f"learned rounding: {len(skipped)} layer(s) keep nearest rounding "
                          f"(fewer than {MIN_WINDOWS_PER_K} calibration input windows per "

@@ -274,7 +274,7 @@ class _Errors:
             return float_resource(layer, qres, blob_scale.scale)
 
         # the weight methods try many clippings per weight (-w mse: 33)
-        size = (res.filter if layer.kind is Convolution else res.weight).size
+        size = res.weights.size
         self.weights.update(zip(missing, map_blocks(make, list(missing.values()),
                                                     size * 32 >= PARALLEL_MIN_ELEMS)))
         return [self.weights[keys[label]] for label in labels]

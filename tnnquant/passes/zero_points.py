@@ -206,15 +206,14 @@ def _shifted_producer(layer: Layer, res, s_out: np.ndarray, float_bias: np.ndarr
         floor = (s_out / SCALE_FLOOR_STEPS).astype(np.float32)
         low = (s_out > 0) & (scale < floor)
         if low.any():
-            weight = res.filter if layer.kind is Convolution else res.weight
+            weight = res.weights
             codes = weight.data.reshape(rows, -1).astype(np.float64)
             codes[low] = int8_math.rhaz(codes[low] * (scale[low] / floor[low])[:, None])
             scale = np.where(low, floor, scale)
-            field = "filter" if layer.kind is Convolution else "weight"
-            res = dataclasses.replace(
-                res, scale=RawBuffer.of(scale, DataType.FLOAT),
-                **{field: RawBuffer.of(codes.reshape(weight.data.shape).astype(np.int8),
-                                       weight.data_type, weight.dims)})
+            res = res.with_weights(
+                RawBuffer.of(codes.reshape(weight.data.shape).astype(np.int8),
+                             weight.data_type, weight.dims),
+                scale=RawBuffer.of(scale, DataType.FLOAT))
             bq[low] = int8_math.rhaz(float_bias[low] / scale[low])
     return res, bq, _zero_point_term(s_out, scale, rows)
 
