@@ -207,6 +207,9 @@ def quantize(graph: Graph, inputs, config: QuantConfig = QuantConfig(),
                       held_out_minima=[{name: r.min for name, r in ranges.items()}
                                        for ranges in held_out],
                       blob_shapes=collector.shapes)
+    if collector.numpy_reason:
+        ctx.notes.append(f"calibration ran on the numpy kernels, not onnxruntime (slower): "
+                         f"{collector.numpy_reason}")
     quantized = fused
     # the recipe's passes multiply small matrices (one layer, one batch): OpenBLAS's second
     # thread gains little there and its waiting spins a core; on a shared 2-core machine the

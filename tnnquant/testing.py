@@ -105,8 +105,7 @@ def run_layer(type_str: str, params: Params | str, *inputs: np.ndarray, resource
     fails saying why the export refused; ``exported=False`` declares a case it refuses on
     purpose (parameters or shapes it leaves to the numpy kernel), which must then not run
     there either. A run that raises (a kernel error under test) is not checked."""
-    from .exec.ort_backend import OrtBackend, exports
-    from .errors import UnsupportedError
+    from .exec.ort_backend import exports
 
     fp32 = fp32 or RUN_LAYER_KERNELS
     b = GraphBuilder()
@@ -121,13 +120,9 @@ def run_layer(type_str: str, params: Params | str, *inputs: np.ndarray, resource
     if fp32 == "onnxruntime":
         expected = exports(resolve_type(type_str)[0]) if exported is None else exported
         if expected and not built:
-            try:
-                OrtBackend(executor.graph, executor.order, executor.constants)
-                why = "it built here"
-            except UnsupportedError as err:
-                why = str(err)
             raise AssertionError(f"{type_str}: ran on the numpy kernel, not its ONNX export "
-                                 f"({why}); pass exported=False where that is intended")
+                                 f"({executor.numpy_reason}); pass exported=False where that "
+                                 f"is intended")
         if exported is False and built:
             raise AssertionError(f"{type_str}: ran in onnxruntime although the test says "
                                  f"exported=False")

@@ -13,6 +13,7 @@ from conftest import MODEL_NAMES, need_shared
 from tnnquant.calib.collect import calibrated_blobs
 from tnnquant.calib.observers import extremes
 from tnnquant.exec.executor import Executor
+from tnnquant.exec.ort_backend import OrtBackend
 from tnnquant.formats.io import load_model
 from tnnquant.passes.fuse_activation import fuse_conv_activation
 from tnnquant.testing import GraphBuilder
@@ -57,8 +58,36 @@ def test_a_layer_without_export_runs_everything_on_numpy():
     x = np.random.default_rng(1).standard_normal((2, 3, 12, 12), dtype=np.float32)
     fast = Executor(graph)
     assert fast.backend == "numpy"
+    assert "LRN" in fast.numpy_reason and "no ONNX export" in fast.numpy_reason
     np.testing.assert_array_equal(fast.run({"data": x})[out],
                                   Executor(graph, fp32="numpy").run({"data": x})[out])
+
+
+@pytest.mark.parametrize("method", ["run", "extremes"])
+def test_onnxruntime_failing_at_run_time_falls_back_to_numpy_and_says_why(monkeypatch, method):
+    b = GraphBuilder()
+    out = small_net(b)
+    graph = b.build(out)
+    x = np.random.default_rng(3).standard_normal((1, 3, 12, 12), dtype=np.float32)
+    fast = Executor(graph)
+    assert fast.backend == "onnxruntime" and fast.numpy_reason is None
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : boom\nStack trace")
+
+    monkeypatch.setattr(OrtBackend, method, fail)
+    reference = Executor(graph, fp32="numpy")
+    if method == "run":
+        np.testing.assert_array_equal(fast.run({"data": x})[out],
+                                      reference.run({"data": x})[out])
+    else:
+        lo, hi, _ = fast.extremes({"data": x}, [out])[out]
+        want_lo, want_hi, _ = reference.extremes({"data": x}, [out])[out]
+        np.testing.assert_array_equal(lo, want_lo)
+        np.testing.assert_array_equal(hi, want_hi)
+    assert fast.backend == "numpy"
+    assert fast.numpy_reason == ("onnxruntime failed: [ONNXRuntimeError] : 6 : "
+                                 "RUNTIME_EXCEPTION : boom")   # its first line
 
 
 def test_a_graph_whose_shapes_fold_the_batch_gets_a_model_per_batch_size():

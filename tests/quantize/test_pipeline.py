@@ -276,6 +276,24 @@ def test_onnxruntime_calibration_loads_one_sample_at_a_time(tmp_path):
         assert seen == ranges, fp32
 
 
+def test_says_when_calibration_runs_on_the_numpy_kernels():
+    """A layer onnxruntime cannot run (an even-size LRN) sends the calibration to the numpy
+    kernels, several times slower: the result's notes say so and name the layer; a graph
+    that runs in onnxruntime, or the numpy kernels asked for (--exact), get no such note."""
+    xs = samples((3, 16, 16))
+    plain = tiny_net()
+    b = GraphBuilder()
+    y = b.conv(b.input("data", (1, 3, 16, 16)), 8, 3, pad=1)
+    y = b.conv(b.layer("LRN", y, "0.0001 0.75 1.0 4", name="lrn"), 8, 3, pad=1)
+    with_lrn = b.build(y)
+    config = QuantConfig.tnn()
+    said = [n for n in quantize(with_lrn, xs, config).notes if "numpy kernels" in n]
+    assert len(said) == 1 and "'lrn'" in said[0] and "no ONNX export" in said[0], said
+    for graph, fp32 in ((plain, "fast"), (with_lrn, "naive")):
+        notes = quantize(graph, xs, QuantConfig.tnn(fp32=fp32)).notes
+        assert not [n for n in notes if "numpy kernels" in n], (fp32, notes)
+
+
 def test_empty_folder_is_an_error(tmp_path):
     with pytest.raises(InputError):
         quantize(tiny_net(), tmp_path, QuantConfig.tnn())

@@ -106,6 +106,7 @@ class StatsCollector:
         self.hist_budget_bytes = hist_budget_bytes
         # for one run; fp32 kernels "naive" reproduce TNN bit for bit
         self.executor: Executor | None = Executor(graph, fp32=fp32)
+        self.numpy_reason: str | None = None   # why the passes ran on numpy, not onnxruntime
 
     def _plan(self, name: str, shape: tuple[int, ...]) -> BlobPlan:
         dims = (1,) + tuple(shape[1:])
@@ -196,6 +197,7 @@ class StatsCollector:
             self._forward(executor, batches, pass2.hook, stage, progress, group)
             executor.release()
             yield {n: BlobStats(self.ranges[n], hists[n].result(), means.get(n)) for n in group}
+        self.numpy_reason = executor.numpy_reason
         self.executor = None   # its exported graph holds weights the later passes do not need
 
     def _histogram_groups(self, names: list[str]) -> list[set[str]]:

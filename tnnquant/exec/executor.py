@@ -25,7 +25,7 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from ..errors import ConfigError, InputError, TnnQuantError, UnsupportedError
+from ..errors import ConfigError, InputError, TnnQuantError, UnsupportedError, one_line
 from ..formats.rawbuffer import DataType
 from ..ir.graph import BlobScale, Graph, Layer
 from ..layers.base import SHAPE_ERRORS, Int8Context, LayerType
@@ -36,6 +36,7 @@ Hook = Callable[[str, np.ndarray, "Layer | None"], None]
 # fp32 layers: onnxruntime where the graph exports (else numpy), numpy/BLAS, or TNN's NAIVE
 # order bit for bit
 FP32_KERNELS = ("fast", "numpy", "naive")
+REASON_CHARS = 300   # of ``Executor.numpy_reason``: a summary line, not onnxruntime's whole text
 
 
 def has_kernel(kind: type[LayerType], method: str = "forward") -> bool:
@@ -110,6 +111,8 @@ class Executor:
                 self.free_after[i].append(b)
         self._ort: OrtBackend | None = None
         self._ort_usable = mode == "fp32" and fp32 == "fast"
+        # why fast fp32 runs fell back to the numpy kernels (None: they did not)
+        self.numpy_reason: str | None = None
         # x86 int8: runs of consecutive layers with an exact onnxruntime form (``ort_kernels``:
         # int8 convolutions, inner products and Reformats, and fp32 layers that compute exactly
         # what their numpy kernel does on inputs the run makes) go through one session;
@@ -153,9 +156,14 @@ class Executor:
         if self._ort is None and self._ort_usable:
             try:
                 self._ort = OrtBackend(self.graph, self.order, self.constants)
-            except UnsupportedError:
-                self._ort_usable = False
+            except UnsupportedError as err:
+                self._give_up_onnxruntime(str(err))
         return self._ort
+
+    def _give_up_onnxruntime(self, reason: str) -> None:
+        self._ort_usable, self._ort = False, None
+        first_line = (reason.strip().splitlines() or [""])[0]
+        self.numpy_reason = one_line(first_line)[:REASON_CHARS]
 
     def _int8(self, layer: Layer) -> bool:
         return self.mode == "int8" and runs_int8(layer)
@@ -277,8 +285,8 @@ class Executor:
                   if b not in blobs and b not in self.constants]
         try:
             values = self._ort.run(blobs, wanted)
-        except Exception:   # noqa: BLE001 - onnxruntime's own exception types
-            self._ort_usable, self._ort = False, None
+        except Exception as err:   # noqa: BLE001 - onnxruntime's own exception types
+            self._give_up_onnxruntime(f"onnxruntime failed: {err}")
             return None
         for name in blobs:
             if seen is None or name in seen:
@@ -313,8 +321,8 @@ class Executor:
             inside = [b for b in names if b not in blobs_in and b not in self.constants]
             try:
                 found = backend.extremes(blobs_in, inside)
-            except Exception:   # noqa: BLE001 - onnxruntime's own exception types
-                self._ort_usable, self._ort = False, None
+            except Exception as err:   # noqa: BLE001 - onnxruntime's own exception types
+                self._give_up_onnxruntime(f"onnxruntime failed: {err}")
             else:
                 batch = {s.name: len(blobs_in[s.name]) for s in self.graph.inputs}
                 again = set()
