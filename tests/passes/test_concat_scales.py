@@ -13,6 +13,8 @@ from tnnquant.config import QuantConfig
 from tnnquant.exec.executor import Executor
 from tnnquant.formats.io import load_model, save_model
 from tnnquant.formats.rawbuffer import RawBuffer
+from tnnquant.passes.quantize_layers import flag_quantized_layers
+from tnnquant.passes.scale_search import blob_groups
 from tnnquant.quantize import quantize
 from tnnquant.testing import GraphBuilder
 
@@ -97,3 +99,50 @@ def test_left_alone_where_an_int8_layer_reads_the_concat_and_in_tnns_recipe():
     assert not any(r.graph.blob_scales[b].per_channel for b in ("box", "prob", "cat"))
     tnn = quantize(net(), xs, QuantConfig.tnn())
     assert not any(n.startswith("concat scales") for n in tnn.notes)
+
+
+def pooled_net():
+    """Two conv(+ReLU) branches -> Concat -> max pool -> max pool -> 1x1 conv: GoogLeNet's
+    inception outputs, whose max pools run int8 once scale merging flags them (§9)."""
+    b = GraphBuilder(4)
+    x = b.input("data", (1, 3, 12, 12))
+    left = b.conv(x, 4, 3, pad=1, activation=1, name="left")
+    right = b.conv(x, 6, 1, activation=1, name="right")
+    cat = b.layer("Concat", [left, right], "1", name="cat", channels=10)
+    p1 = b.layer("Pooling", cat, "0 3 3 2 2 0 0 -1 -1 -1 0 0 0 0", name="p1")
+    p2 = b.layer("Pooling", p1, "0 3 3 1 1 1 1 -1 -1 -1 0 0 0 0", name="p2")
+    return b.build(b.conv(p2, 5, 1, name="after"))
+
+
+def concat_is_exact(graph, name: str) -> bool:
+    """TNN's int8 Concat copies the codes when any input is per-channel, else requantizes
+    them to the output's one scale (§12.6): a copy is right only if the output's scales are
+    the inputs' scales, channel for channel."""
+    layer = graph.layer(name)
+    scales = [graph.blob_scales[b].scale for b in layer.inputs]
+    out = graph.blob_scales[layer.outputs[0]].scale
+    if all(s.size == 1 for s in scales):
+        return out.size == 1
+    return np.array_equal(out, np.concatenate(scales))
+
+
+def test_a_concat_read_by_max_pools_keeps_one_scale_through_the_chain():
+    """The max pools reading a Concat are int8 readers (merging flags them), so the Concat
+    is not split; the scale search ties the Concat's output and every merged pool after it
+    (a chain: the second pool's source is flagged by merging too), so the runtime's one
+    scale is the one the search chose. Both went wrong on GoogLeNet: an int8 Concat copying
+    codes into scales they were not made for (its output cosine 0.31 in-sample)."""
+    g, xs = pooled_net(), samples(seed=6)
+    xs = [np.abs(np.resize(x, (3, 12, 12))) for x in xs]
+    r = quantize(g, xs, QuantConfig(fallback_check=False))
+    assert not any(n.startswith("concat scales") for n in r.notes)
+    assert r.graph.layer("p1").quantized and r.graph.layer("p2").quantized
+    assert concat_is_exact(r.graph, "cat")
+    calibrated = g.copy()   # as the scale search sees it: scales, layers flagged, not merged
+    calibrated.blob_scales = dict(r.graph.blob_scales)
+    groups, tensor_only = blob_groups(flag_quantized_layers(calibrated))
+    group = next(grp for grp in groups if "cat" in grp)
+    assert {"p1", "p2"} <= group and "cat" in tensor_only   # one rule, per-tensor
+    y = Executor(g).run({"data": np.stack(xs)})["after"]
+    y_q = Executor(r.graph, mode="int8").run({"data": np.stack(xs)})["after"]
+    assert cosine(y_q, y) > 0.99

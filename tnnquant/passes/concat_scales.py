@@ -28,16 +28,19 @@ from ..layers._util import axis_index
 from ..layers.concat import Concat
 from ..layers.convolution import Convolution
 from .context import PassContext
+from .merge_scales import merged_layers
 
 
 def _splittable(layer: Layer, graph: Graph, ctx: PassContext,
-                consumers: dict[str, list[Layer]], producers: dict[str, Layer]) -> bool:
+                consumers: dict[str, list[Layer]], producers: dict[str, Layer],
+                merged: set[str]) -> bool:
     """Whether ``layer`` is a Concat whose inputs can keep their own scales (module
-    docstring)."""
+    docstring). A ReLU or max pool reading it is an int8 reader too: scale merging will
+    flag it (``merged``)."""
     out, shapes = layer.outputs[0], ctx.blob_shapes
     if (not layer.quantized or out not in graph.blob_scales or out not in shapes
             or axis_index(layer.params.axis, len(shapes[out])) != 1
-            or any(r.quantized for r in consumers.get(out, []))):
+            or any(r.quantized or r.name in merged for r in consumers.get(out, []))):
         return False
     for blob in layer.inputs:
         source, scale = producers.get(blob), graph.blob_scales.get(blob)
@@ -55,9 +58,9 @@ def _splittable(layer: Layer, graph: Graph, ctx: PassContext,
 def split_concat_scales(graph: Graph, ctx: PassContext) -> Graph:
     """Return a copy whose qualifying Concats (module docstring) copy their inputs' codes
     with per-input scales."""
-    consumers, producers = graph.consumers(), graph.producers()
+    consumers, producers, merged = graph.consumers(), graph.producers(), merged_layers(graph)
     chosen = [layer for layer in graph.layers if layer.kind is Concat and layer.outputs
-              and _splittable(layer, graph, ctx, consumers, producers)]
+              and _splittable(layer, graph, ctx, consumers, producers, merged)]
     if not chosen:
         return graph
     graph = graph.copy()

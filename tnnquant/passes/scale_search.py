@@ -52,7 +52,7 @@ from ..layers.inner_product import InnerProduct
 from ..parallel import PARALLEL_MIN_ELEMS, PARALLEL_MIN_LAYER_INPUT, map_blocks
 from .context import PassContext
 from .fake_quant import fake_quantize, float_resource
-from .merge_scales import _merges
+from .merge_scales import merged_layers
 from .quantize_layers import layer_weights
 from .zero_points import shifted, sites
 
@@ -103,17 +103,15 @@ def blob_groups(graph: Graph) -> tuple[list[set[str]], set[str]]:
         for other in blobs[1:]:
             parent[root(other)] = root(blobs[0])
 
-    producers = graph.producers()
+    merged = merged_layers(graph)
     tensor_only: set[str] = set()
     for layer in graph.layers:
         if layer.kind is Add:
             join(layer.inputs + layer.outputs)
         elif layer.kind in (Concat, InnerProduct):
             tensor_only.update(layer.inputs + layer.outputs)
-        elif _merges(layer) and layer.inputs:
-            source = producers.get(layer.inputs[0])
-            if source is not None and source.quantized:
-                join(layer.inputs[:1] + layer.outputs[:1])
+        elif layer.name in merged:
+            join(layer.inputs[:1] + layer.outputs[:1])
     groups: dict[str, set[str]] = {}
     for b in parent:
         groups.setdefault(root(b), set()).add(b)
