@@ -19,6 +19,7 @@ from .config import QuantConfig
 from .errors import ConfigError, InputError
 from .formats.io import save_model
 from .ir.graph import BlobScale, Graph
+from .layers.concat import Concat, copy_scale_error
 from .passes.bias import correct_biases, round_biases
 from .passes.concat_scales import split_concat_scales
 from .passes.context import PassContext
@@ -35,6 +36,8 @@ from .weights import WEIGHT_METHODS
 
 Warn = Callable[[str], None]
 RECIPE_BLAS_THREADS = 1   # BLAS threads while the recipe's passes run (see quantize)
+# an int8 Concat's copied codes read with scales this close (relative) to theirs: exact enough
+COPY_SCALE_RTOL = 1e-6
 
 
 @dataclass
@@ -219,7 +222,8 @@ def quantize(graph: Graph, inputs, config: QuantConfig = QuantConfig(),
             quantized = step(quantized, ctx)
     quantized = modelpacker_layout(quantized, graph.referenced_blobs(), collector.shapes)
 
-    for message in _warnings(quantized, collector.plans, collector.ranges, config, samples):
+    for message in _warnings(quantized, collector.plans, collector.ranges, collector.shapes,
+                             config, samples):
         note(message)
     return QuantizeResult(quantized, fused, collector.samples, collector.plans,
                           time.perf_counter() - start, warnings, ctx.notes)
@@ -249,7 +253,8 @@ def _held_out_ranges(collector: StatsCollector) -> list[dict[str, RangeStats]]:
             for f in range(collector.folds)]
 
 
-def _warnings(graph: Graph, plans: dict[str, BlobPlan], ranges, config: QuantConfig,
+def _warnings(graph: Graph, plans: dict[str, BlobPlan], ranges,
+              shapes: dict[str, tuple[int, ...]], config: QuantConfig,
               samples: list[Sample] | None) -> Iterator[str]:
     """Where TNN's runtime will misbehave with this model."""
     if config.asymmetric:
@@ -274,6 +279,19 @@ def _warnings(graph: Graph, plans: dict[str, BlobPlan], ranges, config: QuantCon
     if images and not config.preprocess.scale and not config.preprocess.mean:
         yield ("images were calibrated as raw 0-255 pixels (no -n/-s): if the application "
                "feeds normalized inputs, they quantize to almost all zeros (TNN issue #187)")
+    for layer in graph.layers:
+        blobs = [*layer.inputs, *layer.outputs[:1]]
+        if (layer.kind is Concat and layer.quantized
+                and all(b in graph.blob_scales and b in shapes for b in blobs)):
+            error = copy_scale_error(layer.params, [graph.blob_scales[b].scale
+                                                    for b in layer.inputs],
+                                     graph.blob_scales[layer.outputs[0]].scale,
+                                     [shapes[b] for b in blobs])
+            if error > COPY_SCALE_RTOL:
+                yield (f"int8 Concat '{layer.name}' copies its inputs' codes (one is "
+                       f"per-channel, spec int8 §12.6) into output channels whose scales differ "
+                       f"from theirs by up to {error:.0%}: TNN's runtime reads those values "
+                       f"rescaled")
     islands = float_islands(graph)
     if islands:
         shown = ", ".join(islands[:5]) + (" ..." if len(islands) > 5 else "")

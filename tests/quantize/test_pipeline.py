@@ -2,12 +2,16 @@
 against a direct formula or rule written here."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from tnnquant.config import QuantConfig
 from tnnquant.errors import ConfigError, InputError
+from tnnquant.exec.executor import Executor
 from tnnquant.formats.io import load_model, save_model
+from tnnquant.formats.rawbuffer import RawBuffer
 from tnnquant.passes.fuse_activation import fuse_conv_activation
 from tnnquant.quantize import quantize
 from tnnquant.testing import GraphBuilder
@@ -274,6 +278,31 @@ def test_onnxruntime_calibration_loads_one_sample_at_a_time(tmp_path):
         quantize(g, tmp_path, QuantConfig.tnn(batch_size=8, fp32=fp32),
                  progress=lambda stage, done: seen.append(done) if stage == "ranges" else None)
         assert seen == ranges, fp32
+
+
+def test_warns_when_an_int8_concat_copies_codes_into_other_scales():
+    """YOLOv8's head concatenates reshaped per-channel blobs along a spatial axis; TNN's int8
+    Concat then copies the bytes (spec int8 §12.6) while the output's channel scales are the
+    larger of the inputs': the smaller input's values come out rescaled. TNN's recipe gets the
+    warning (and its simulated output shows the error); the default recipe, whose Concat
+    blobs are per-tensor, is exact."""
+    b = GraphBuilder(2)
+    x = b.input("data", (1, 3, 8, 8))
+    small = b.conv(x, 4, 1, name="small")
+    large = b.conv(x, 4, 1, name="large")
+    res = b.resources["large"]
+    b.resources["large"] = dataclasses.replace(res, filter=RawBuffer.of(res.filter.data * f32(5)))
+    parts = [b.layer("Reshape", y, "0 3 3 1 4 -1 0", name=f"r_{y}") for y in (small, large)]
+    g = b.build(b.layer("Concat", parts, "2", name="cat"))
+    xs = samples((3, 8, 8))
+    y = Executor(g).run({"data": np.stack(xs)})["cat"][..., :64]   # the small part
+    for config, warned in ((QuantConfig.tnn(), True), (QuantConfig(), False)):
+        r = quantize(g, xs, config)
+        said = [w for w in r.warnings if "int8 Concat 'cat' copies" in w]
+        assert bool(said) == warned, r.warnings
+        y_q = Executor(r.graph, mode="int8").run({"data": np.stack(xs)})["cat"][..., :64]
+        relative = np.abs(y_q - y).max() / np.abs(y).max()
+        assert (relative > 1) if warned else (relative < 0.2), (config, relative)
 
 
 def test_says_when_calibration_runs_on_the_numpy_kernels():

@@ -15,6 +15,34 @@ class ConcatParams(Params):
     axis: int = 1
 
 
+def copy_scale_error(p: ConcatParams, in_scales: list[np.ndarray], out_scale: np.ndarray,
+                     shapes: list[tuple[int, ...]]) -> float:
+    """How wrong TNN's int8 Concat reads its inputs' codes: with any per-channel input it
+    copies the bytes (spec int8 §12.6), each output channel then read with its own scale. The
+    largest relative difference between that scale and the one the codes were made with (0
+    where it requantizes, or where the scales agree; channels of scale 0 hold only zeros).
+    ``shapes``: the inputs' shapes, then the output's."""
+    if all(s.size == 1 for s in in_scales):
+        return 0.0
+    channels = [shape[1] if len(shape) > 1 else 1 for shape in shapes]
+    if any(s.size not in (1, c) for s, c in zip([*in_scales, out_scale], channels)):
+        return float("inf")   # scales that do not even match the channels
+    made = [np.broadcast_to(s, (c,)).astype(np.float64) for s, c in zip(in_scales, channels)]
+    read = np.broadcast_to(out_scale, (channels[-1],)).astype(np.float64)
+    if axis_index(p.axis, len(shapes[-1])) == 1:
+        made = [np.concatenate(made)]
+        if made[0].size != read.size:
+            return float("inf")
+    worst = 0.0
+    for m in made:
+        if m.size != read.size:
+            return float("inf")
+        live = m > 0
+        if live.any():
+            worst = max(worst, float(np.max(np.abs(read[live] / m[live] - 1))))
+    return worst
+
+
 @register
 class Concat(LayerType):
     names = ("Concat", "Concat_nhwc")
