@@ -19,9 +19,8 @@ from .config import QuantConfig
 from .errors import ConfigError, InputError
 from .formats.io import save_model
 from .ir.graph import BlobScale, Graph
-from .layers.concat import Concat, copy_scale_error
 from .passes.bias import correct_biases, round_biases
-from .passes.concat_scales import split_concat_scales
+from .passes.concat_scales import inexact_concats, split_concat_scales
 from .passes.context import PassContext
 from .passes.fallback import FOLDS, fallback_config, keep_better
 from .passes.fuse_activation import fuse_conv_activation
@@ -36,8 +35,6 @@ from .weights import WEIGHT_METHODS
 
 Warn = Callable[[str], None]
 RECIPE_BLAS_THREADS = 1   # BLAS threads while the recipe's passes run (see quantize)
-# an int8 Concat's copied codes read with scales this close (relative) to theirs: exact enough
-COPY_SCALE_RTOL = 1e-6
 
 
 @dataclass
@@ -279,19 +276,10 @@ def _warnings(graph: Graph, plans: dict[str, BlobPlan], ranges,
     if images and not config.preprocess.scale and not config.preprocess.mean:
         yield ("images were calibrated as raw 0-255 pixels (no -n/-s): if the application "
                "feeds normalized inputs, they quantize to almost all zeros (TNN issue #187)")
-    for layer in graph.layers:
-        blobs = [*layer.inputs, *layer.outputs[:1]]
-        if (layer.kind is Concat and layer.quantized
-                and all(b in graph.blob_scales and b in shapes for b in blobs)):
-            error = copy_scale_error(layer.params, [graph.blob_scales[b].scale
-                                                    for b in layer.inputs],
-                                     graph.blob_scales[layer.outputs[0]].scale,
-                                     [shapes[b] for b in blobs])
-            if error > COPY_SCALE_RTOL:
-                yield (f"int8 Concat '{layer.name}' copies its inputs' codes (one is "
-                       f"per-channel, spec int8 §12.6) into output channels whose scales differ "
-                       f"from theirs by up to {error:.0%}: TNN's runtime reads those values "
-                       f"rescaled")
+    for layer, error in inexact_concats(graph, shapes):
+        yield (f"int8 Concat '{layer.name}' copies its inputs' codes (one is per-channel, spec "
+               f"int8 §12.6) into output channels whose scales differ from theirs by up to "
+               f"{error:.0%}: TNN's runtime reads those values rescaled")
     islands = float_islands(graph)
     if islands:
         shown = ", ".join(islands[:5]) + (" ..." if len(islands) > 5 else "")

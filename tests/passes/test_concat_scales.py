@@ -146,3 +146,43 @@ def test_a_concat_read_by_max_pools_keeps_one_scale_through_the_chain():
     y = Executor(g).run({"data": np.stack(xs)})["after"]
     y_q = Executor(r.graph, mode="int8").run({"data": np.stack(xs)})["after"]
     assert cosine(y_q, y) > 0.99
+
+
+def relu_after_concat_net():
+    """Two convs without activation -> Concat -> ReLU -> 1x1 conv (ShuffleNet's stride-2
+    units): merging gives the Concat's output the ReLU's scales, which differ from its
+    inputs' wherever a channel's negative values are larger than its positive ones."""
+    b = GraphBuilder(5)
+    x = b.input("data", (1, 3, 8, 8))
+    cat = b.layer("Concat", [b.conv(x, 4, 3, pad=1, name="left"),
+                             b.conv(x, 4, 1, name="right")], "1", name="cat", channels=8)
+    return b.build(b.conv(b.layer("ReLU", cat, name="relu"), 3, 1, name="after"))
+
+
+@pytest.mark.parametrize("config", [QuantConfig(scale_search=False, fallback_check=False),
+                                    QuantConfig(blob_method="minmax", scale_search=False,
+                                                learned_rounding=False, fallback_check=False),
+                                    QuantConfig()])
+def test_int8_concats_requantize_without_the_scale_search_too(config):
+    """Without the scale search (an option, and the fallback check's recipe) the Concat's
+    blobs are tied per-tensor by this step; TNN's recipe, and the step switched off, leave
+    TNN's byte copy into the ReLU's scales, and the warning says so."""
+    g, xs = relu_after_concat_net(), samples(seed=7)
+    r = quantize(g, xs, config)
+    assert concat_is_exact(r.graph, "cat")
+    assert not [w for w in r.warnings if "int8 Concat 'cat' copies" in w]
+    off = quantize(g, xs, dataclasses.replace(config, split_concat_scales=False))
+    tnn = quantize(g, xs, QuantConfig.tnn())
+    for broken in ([] if config.scale_search else [off]) + [tnn]:
+        assert not concat_is_exact(broken.graph, "cat")
+        assert [w for w in broken.warnings if "int8 Concat 'cat' copies" in w]
+
+
+def test_an_exact_per_channel_concat_is_left_per_channel():
+    """A Concat whose per-channel output scales are its inputs' (the same data calibrated
+    alike, nothing merged after it) copies exactly: without the scale search it keeps them."""
+    g, xs = net(classes_read_by_conv=True), samples()
+    r = quantize(g, xs, QuantConfig(blob_method="minmax", scale_search=False,
+                                    learned_rounding=False, fallback_check=False))
+    assert r.graph.blob_scales["cat"].per_channel and concat_is_exact(r.graph, "cat")
+    assert not any("made per-tensor" in n for n in r.notes)

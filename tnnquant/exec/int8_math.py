@@ -304,7 +304,8 @@ def requantize_add(xs: list[np.ndarray], scales: list[np.ndarray], s_out: np.nda
             raise ValueError(f"TNN's x86 int8 Add takes exactly 2 inputs, got {len(xs)}")
         a = xs[0].astype(f32) * channel_view(scales[0], ndim)
         a += xs[1].astype(f32) * channel_view(scales[1], ndim)
-        a *= channel_view(reciprocal(s_out), ndim)
+        with np.errstate(invalid="ignore"):   # a dead channel's 0·(1/0): NaN, as in TNN
+            a *= channel_view(reciprocal(s_out), ndim)
         return x86_round(a)
     per_channel = np.size(scales[0]) > 1
     zps = zero_points or [np.zeros(1, np.int8)] * len(xs)

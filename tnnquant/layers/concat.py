@@ -10,6 +10,10 @@ from ._util import axis_index
 from .base import Int8Context, LayerType, Params, Value, register
 
 
+# copied codes read with scales this close (relative) to the ones they were made with: exact
+COPY_EXACT_RTOL = 1e-6
+
+
 @dataclass(frozen=True)
 class ConcatParams(Params):
     axis: int = 1

@@ -21,14 +21,17 @@ decision from its first input's scale count (§12.5).
 """
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 
 from ..ir.graph import BlobScale, Graph, Layer
 from ..layers._util import axis_index
-from ..layers.concat import Concat
+from ..layers.concat import COPY_EXACT_RTOL, Concat, copy_scale_error
 from ..layers.convolution import Convolution
 from .context import PassContext
-from .merge_scales import merged_layers
+from .merge_scales import merge_relu_pool_scales, merged_layers
+from .scale_search import blob_groups
 
 
 def _splittable(layer: Layer, graph: Graph, ctx: PassContext,
@@ -55,15 +58,70 @@ def _splittable(layer: Layer, graph: Graph, ctx: PassContext,
     return True
 
 
+def inexact_concats(graph: Graph, shapes: dict[str, tuple[int, ...]]
+                    ) -> Iterator[tuple[Layer, float]]:
+    """The int8 Concats of ``graph`` (its scales as the runtime uses them: merged, §9) that
+    copy their inputs' codes into output channels of other scales (§12.6), with
+    ``copy_scale_error``; Concats whose blobs lack a scale or a shape are not judged."""
+    for layer in graph.layers:
+        blobs = [*layer.inputs, *layer.outputs[:1]]
+        if not (layer.kind is Concat and layer.quantized
+                and all(b in graph.blob_scales and b in shapes for b in blobs)):
+            continue
+        error = copy_scale_error(layer.params, [graph.blob_scales[b].scale for b in layer.inputs],
+                                 graph.blob_scales[layer.outputs[0]].scale,
+                                 [shapes[b] for b in blobs])
+        if error > COPY_EXACT_RTOL:
+            yield layer, error
+
+
+def _tie_int8_concats(graph: Graph, ctx: PassContext, split: list[Layer]) -> int:
+    """Make the int8 Concats that would copy codes into other scales (``inexact_concats``
+    after merging: a ReLU or max pool merged after a Concat gives its output the pool's own
+    scales) requantize instead: their blobs' groups (``blob_groups``: merged chains and Add
+    blobs tied to them) per-tensor, as the scale search makes them, until none is left (a
+    blob tied for one Concat may feed another). Each blob's per-tensor scale is the
+    calibration method's (``ctx.candidates``) or else its largest channel scale. Exact
+    per-channel Concats (the same data calibrated alike) and groups holding a zero point are
+    left alone. Returns how many blobs changed."""
+    groups, _ = blob_groups(graph)
+    group_of = {b: frozenset(group) for group in groups for b in group}
+    kept = {b for layer in split for b in (*layer.inputs, *layer.outputs)}
+    changed = 0
+    while True:
+        todo = {group_of[b] for layer, _ in inexact_concats(merge_relu_pool_scales(graph),
+                                                             ctx.blob_shapes)
+                for b in (*layer.inputs, *layer.outputs[:1]) if b in group_of}
+        todo = [group for group in todo if not group & kept
+                and any(graph.blob_scales[b].per_channel for b in group)
+                and not any(graph.blob_scales[b].zero_points.any()
+                            or graph.blob_scales[b].folded_zero_point is not None
+                            for b in group)]
+        if not todo:
+            return changed
+        for group in todo:
+            for name in group:
+                current = graph.blob_scales[name]
+                if current.per_channel:
+                    candidate = ctx.candidates.get(name, {}).get("tensor")
+                    graph.blob_scales[name] = candidate or BlobScale(
+                        current.scale.max(keepdims=True))
+                    changed += 1
+
+
 def split_concat_scales(graph: Graph, ctx: PassContext) -> Graph:
     """Return a copy whose qualifying Concats (module docstring) copy their inputs' codes
-    with per-input scales."""
+    with per-input scales, and whose other int8 Concats requantize (``_tie_int8_concats``)."""
     consumers, producers, merged = graph.consumers(), graph.producers(), merged_layers(graph)
     chosen = [layer for layer in graph.layers if layer.kind is Concat and layer.outputs
               and _splittable(layer, graph, ctx, consumers, producers, merged)]
+    graph = graph.copy()
+    tied = _tie_int8_concats(graph, ctx, chosen)
+    if tied:
+        ctx.notes.append(f"concat scales: {tied} blob(s) of int8 Concats made per-tensor, so "
+                         f"that TNN requantizes instead of copying codes into other scales")
     if not chosen:
         return graph
-    graph = graph.copy()
     for layer in chosen:
         parts = []
         for blob in layer.inputs:
