@@ -34,9 +34,7 @@ def copy_scale_error(p: ConcatParams, in_scales: list[np.ndarray], out_scale: np
     made = [np.broadcast_to(s, (c,)).astype(np.float64) for s, c in zip(in_scales, channels)]
     read = np.broadcast_to(out_scale, (channels[-1],)).astype(np.float64)
     if axis_index(p.axis, len(shapes[-1])) == 1:
-        made = [np.concatenate(made)]
-        if made[0].size != read.size:
-            return float("inf")
+        made = [np.concatenate(made)]   # else every input is read with the output's scales
     worst = 0.0
     for m in made:
         if m.size != read.size:

@@ -18,6 +18,12 @@ output or float readers, which dequantize it per channel) and whose inputs only 
 written by float layers (a Reformat quantizes them per channel) or by int8 convolutions (whose
 requantization is per output channel). An int8 Add is excluded: TNN takes its per-channel
 decision from its first input's scale count (§12.5).
+
+The same byte copy goes wrong where the output's channel scales are not the inputs': a ReLU or
+max pool merged after the Concat gives its output the pool's own scales (§9). Such Concats
+(``inexact_concats``) are made to requantize instead, their blobs per-tensor; the scale search
+already makes Concat blobs per-tensor, so this acts without it (``--no scale-search``, the
+fallback check's recipe).
 """
 from __future__ import annotations
 
