@@ -36,16 +36,16 @@ class InstBatchNormCxx(LayerType):
     @classmethod
     def to_onnx(cls, p: InstBatchNormParams, res: BatchNormResource, g, xs: list[Value],
                 ys: list[str]) -> None:
-        """ONNX InstanceNormalization, its scale and bias one value per channel."""
+        """ONNX InstanceNormalization, its scale and bias one value per channel (``forward``
+        checked their sizes, 1 or one per channel, when the backend inferred the shapes)."""
         x = xs[0]
         if x.ndim < 3:
             raise ValueError(f"instance normalisation of a {x.ndim}-d input")
-        zeros = np.zeros(x.shape, np.float32)
 
-        def per_channel(values: np.ndarray, what: str) -> np.ndarray:
-            return np.broadcast_to(channel_vector(values, zeros, what).reshape(-1), x.shape[1])
+        def per_channel(values: np.ndarray) -> np.ndarray:
+            return np.broadcast_to(np.asarray(values, np.float32).reshape(-1), (x.shape[1],))
 
-        scale = per_channel(res.scale.data, "scale")
-        bias = per_channel(res.bias.data, "bias") if res.bias.size else np.zeros_like(scale)
+        scale = per_channel(res.scale.data)
+        bias = per_channel(res.bias.data) if res.bias.size else np.zeros_like(scale)
         g.node("InstanceNormalization", [x.name, g.const(scale), g.const(bias)], ys[0],
                epsilon=float(p.eps))
